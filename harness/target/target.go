@@ -1,0 +1,55 @@
+// Package target is the narrow interface between the harness and a system under
+// test: bring a pipeline up (or attach to one), hand back its public endpoints,
+// and tear it down. Embedded, containers and external targets implement it.
+package target
+
+import (
+	"context"
+	"crypto/tls"
+	"time"
+
+	"github.com/citybench/citybench/pipeline/store"
+	"github.com/citybench/citybench/reports/result"
+)
+
+// Endpoints are the public faces of a running pipeline; the harness touches
+// nothing else.
+type Endpoints struct {
+	// MQTTURLs are broker addresses devices connect to, e.g. "tcp://127.0.0.1:1883",
+	// "ssl://127.0.0.1:8883". Devices are spread over them.
+	MQTTURLs     []string
+	MQTTUsername string
+	MQTTPassword string
+	// TLS, when set, is the client TLS config devices and taps use (client
+	// certificates included).
+	TLS *tls.Config
+	// KafkaBrokers are bootstrap addresses; KafkaTopic is where the bridge writes readings.
+	KafkaBrokers []string
+	KafkaTopic   string
+	// Store reads back what the sink wrote, with write times (the store stage's ground truth).
+	Store store.Store
+	// APIURL is the web API's base URL, e.g. "http://127.0.0.1:8080".
+	APIURL string
+}
+
+// Target is one way of providing a pipeline.
+type Target interface {
+	// Start brings the pipeline up (or checks the external one is reachable) and
+	// returns its endpoints. It must honour ctx.
+	Start(ctx context.Context) (Endpoints, error)
+	// Describe says what runs, for the result's metadata.
+	Describe() result.Target
+	// Components lists component → version or image.
+	Components() map[string]string
+	// Counters returns the target's own counters (e.g. broker_inflight_dropped,
+	// dead_lettered) at the end of a run.
+	Counters(ctx context.Context) map[string]int64
+	// Stop tears everything down; it is safe to call after a failed Start.
+	Stop(ctx context.Context) error
+}
+
+// Staller is implemented by targets that can make their store stall, for fault and
+// coordinated-omission tests.
+type Staller interface {
+	StallStore(ctx context.Context, d time.Duration) error
+}

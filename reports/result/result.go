@@ -1,0 +1,238 @@
+// Package result is the serialisable outcome of one citybench run: what result.json
+// holds. The harness produces it; every report, plot and comparison reads only it.
+package result
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"time"
+)
+
+// SchemaVersion changes whenever a field changes meaning.
+const SchemaVersion = 1
+
+// Stage names in pipeline order.
+const (
+	StageSent   = "sent"
+	StageAcked  = "acked"
+	StageBroker = "broker"
+	StageKafka  = "kafka"
+	StageStore  = "store"
+	StageAPI    = "api"
+)
+
+// Stages lists every stage in pipeline order.
+var Stages = []string{StageSent, StageAcked, StageBroker, StageKafka, StageStore, StageAPI}
+
+// Flags a run can carry.
+const (
+	FlagGeneratorSaturated = "generator_saturated" // generator lag p99 above bound: the harness, not the system, was the bottleneck
+	FlagPartial            = "partial"             // the run was interrupted; figures cover only what ran
+	FlagEmbedded           = "embedded"            // in-process pipeline: not representative of production capacity
+)
+
+// Result is the whole of result.json.
+type Result struct {
+	SchemaVersion int            `json:"schema_version"`
+	Meta          Meta           `json:"meta"`
+	Flags         []string       `json:"flags,omitempty"`
+	Warnings      []string       `json:"warnings,omitempty"`
+	Phases        []Phase        `json:"phases"`
+	Intervals     []Interval     `json:"intervals"`
+	Stages        []StageSummary `json:"stages"`
+	GeneratorLag  Quantiles      `json:"generator_lag"`
+	// GeneratorLagHDR is the base64 V2-compressed HdrHistogram (µs) of sent − intended.
+	GeneratorLagHDR string           `json:"generator_lag_hdr,omitempty"`
+	Faults          []FaultEvent     `json:"faults,omitempty"`
+	SLOs            []SLOVerdict     `json:"slos,omitempty"`
+	Resources       []ResourceSample `json:"resources,omitempty"`
+	Counters        map[string]int64 `json:"counters,omitempty"` // e.g. broker_inflight_dropped, dead_lettered, connect_errors
+}
+
+// Meta describes what ran, where and when.
+type Meta struct {
+	Scenario         string            `json:"scenario"`
+	ScenarioFile     string            `json:"scenario_file,omitempty"`
+	ScenarioHash     string            `json:"scenario_hash"` // sha256 of the scenario file bytes
+	Description      string            `json:"description,omitempty"`
+	Seed             int64             `json:"seed"`
+	GitRevision      string            `json:"git_revision,omitempty"`
+	CitybenchVersion string            `json:"citybench_version,omitempty"`
+	Components       map[string]string `json:"components,omitempty"` // component → version or image
+	Machine          Machine           `json:"machine"`
+	Target           Target            `json:"target"`
+	StartedAt        time.Time         `json:"started_at"`
+	EndedAt          time.Time         `json:"ended_at"`
+	// MeasuredFrom is when the measured window began (after warm-up), as seconds since StartedAt.
+	MeasuredFromS float64 `json:"measured_from_s"`
+	DurationS     float64 `json:"duration_s"`
+	Devices       int     `json:"devices"`
+	QoS           []int   `json:"qos,omitempty"`
+}
+
+// Machine is the host the harness ran on.
+type Machine struct {
+	CPUModel    string `json:"cpu_model"`
+	Cores       int    `json:"cores"`
+	MemoryBytes int64  `json:"memory_bytes"`
+	OS          string `json:"os"`
+	Arch        string `json:"arch"`
+	GoVersion   string `json:"go_version"`
+}
+
+// Target is the system under test.
+type Target struct {
+	Kind     string            `json:"kind"` // embedded | containers | external
+	Note     string            `json:"note,omitempty"`
+	Topology map[string]string `json:"topology,omitempty"` // e.g. broker=mosquitto, kafka_brokers=3, replication_factor=3
+	// ClockNote says how stage timestamps relate to one another (one host clock, or taps on the harness host).
+	ClockNote string `json:"clock_note,omitempty"`
+}
+
+// Phase is a named part of the schedule, in seconds since the run started.
+type Phase struct {
+	Name   string  `json:"name"`
+	StartS float64 `json:"start_s"`
+	EndS   float64 `json:"end_s"`
+}
+
+// Interval is one 1-second snapshot. Counts are for that second only.
+type Interval struct {
+	StartS      float64                  `json:"start_s"` // seconds since the run started
+	Offered     int64                    `json:"offered"` // messages whose intended time fell in this second
+	Errors      int64                    `json:"errors"`
+	Connections int64                    `json:"connections"` // open device connections at the end of the second
+	GenLagP99Us int64                    `json:"gen_lag_p99_us"`
+	Stages      map[string]IntervalStage `json:"stages"` // by stage name; "sent" and "acked" included
+}
+
+// IntervalStage is one stage in one interval: latency = observed − intended.
+type IntervalStage struct {
+	Delivered int64 `json:"delivered"`
+	P50Us     int64 `json:"p50_us"`
+	P99Us     int64 `json:"p99_us"`
+	MaxUs     int64 `json:"max_us"`
+	// LatencyHDR is this interval's latency histogram, base64 V2-compressed, for .hlog export.
+	LatencyHDR string `json:"latency_hdr,omitempty"`
+}
+
+// Quantiles summarises one histogram in µs.
+type Quantiles struct {
+	Count   int64   `json:"count"`
+	MinUs   int64   `json:"min_us"`
+	MeanUs  float64 `json:"mean_us"`
+	P50Us   int64   `json:"p50_us"`
+	P90Us   int64   `json:"p90_us"`
+	P99Us   int64   `json:"p99_us"`
+	P999Us  int64   `json:"p99_9_us"`
+	P9999Us int64   `json:"p99_99_us"`
+	MaxUs   int64   `json:"max_us"`
+}
+
+// StageSummary is one stage over the measured window.
+type StageSummary struct {
+	Stage string `json:"stage"`
+	// Latency is observed − intended (coordinated-omission free, the headline);
+	// ServiceTime is observed − sent (what closed-loop tools report).
+	Latency        Quantiles `json:"latency"`
+	ServiceTime    Quantiles `json:"service_time"`
+	LatencyHDR     string    `json:"latency_hdr,omitempty"`
+	ServiceTimeHDR string    `json:"service_time_hdr,omitempty"`
+	Delivery       Delivery  `json:"delivery"`
+	// Sampled is true when the stage observes only a sample of messages (the API poll).
+	Sampled bool   `json:"sampled,omitempty"`
+	Note    string `json:"note,omitempty"`
+}
+
+// Delivery is the accounting of one stage, from (device, seq).
+type Delivery struct {
+	Expected   int64 `json:"expected"`
+	Delivered  int64 `json:"delivered"` // distinct (device, seq) seen
+	Lost       int64 `json:"lost"`
+	Duplicated int64 `json:"duplicated"`
+	Reordered  int64 `json:"reordered"`
+	// Negative counts observations earlier than their intended time (clock skew); they are kept, never dropped.
+	Negative int64 `json:"negative,omitempty"`
+	// WithinDeadline counts deliveries whose latency met the availability deadline.
+	WithinDeadline int64   `json:"within_deadline"`
+	Availability   float64 `json:"availability"` // WithinDeadline / Expected
+}
+
+// FaultEvent is something done to the system under test during the run.
+type FaultEvent struct {
+	AtS    float64 `json:"at_s"`
+	EndS   float64 `json:"end_s,omitempty"`
+	Kind   string  `json:"kind"`
+	Target string  `json:"target"`
+	Detail string  `json:"detail,omitempty"`
+}
+
+// SLOVerdict is one threshold checked against the run.
+type SLOVerdict struct {
+	Expr      string  `json:"expr"` // as written in the scenario, e.g. "store.latency.p99 < 500ms"
+	Observed  float64 `json:"observed"`
+	Threshold float64 `json:"threshold"`
+	Unit      string  `json:"unit,omitempty"`
+	Pass      bool    `json:"pass"`
+}
+
+// ResourceSample is one component's resource use at one moment.
+type ResourceSample struct {
+	AtS         float64 `json:"at_s"`
+	Component   string  `json:"component"`
+	CPUPercent  float64 `json:"cpu_percent"` // 100 = one core
+	MemoryBytes int64   `json:"memory_bytes"`
+}
+
+// HasFlag reports whether r carries flag.
+func (r *Result) HasFlag(flag string) bool {
+	for _, f := range r.Flags {
+		if f == flag {
+			return true
+		}
+	}
+	return false
+}
+
+// Stage returns the summary of the named stage, or nil.
+func (r *Result) Stage(name string) *StageSummary {
+	for i := range r.Stages {
+		if r.Stages[i].Stage == name {
+			return &r.Stages[i]
+		}
+	}
+	return nil
+}
+
+// Load reads a result.json.
+func Load(path string) (*Result, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read result: %w", err)
+	}
+	var r Result
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, fmt.Errorf("parse result %s: %w", path, err)
+	}
+	if r.SchemaVersion != SchemaVersion {
+		return nil, fmt.Errorf("result %s has schema version %d, this citybench reads %d", path, r.SchemaVersion, SchemaVersion)
+	}
+	return &r, nil
+}
+
+// Save writes r as indented JSON to path, atomically.
+func (r *Result) Save(path string) error {
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode result: %w", err)
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
+		return fmt.Errorf("write result: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("write result: %w", err)
+	}
+	return nil
+}
