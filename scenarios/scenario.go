@@ -31,6 +31,10 @@ type Scenario struct {
 	// File and Hash are set by the loader (path and sha256 of the bytes read).
 	File string `yaml:"-"`
 	Hash string `yaml:"-"`
+
+	// lines maps field paths to their line in File, for error messages and to
+	// tell an explicit zero from an absent field when applying defaults.
+	lines map[string]int
 }
 
 // Phase changes the offered load for a while. RateFactor multiplies every fleet's
