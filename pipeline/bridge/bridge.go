@@ -1,0 +1,637 @@
+// Package bridge moves device readings from an MQTT broker into Kafka at least
+// once: a message is acknowledged to the broker only after Kafka (acks=all) holds
+// it, and payloads the codec refuses go to a dead-letter topic with the reason.
+package bridge
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/segmentio/kafka-go"
+
+	"github.com/citybench/citybench/pipeline/codec"
+	"github.com/citybench/citybench/pipeline/topics"
+)
+
+// Kafka record headers written by the bridge. They are the bridge's output
+// contract: the sink and anyone reading the dead-letter topic rely on them.
+const (
+	HeaderSourceTopic = "mqtt_topic" // MQTT topic the payload arrived on
+	HeaderCodec       = "codec"      // codec name that validated (or refused) it
+	HeaderLocation    = "location"   // topic-template variables, URL query encoded
+	HeaderReason      = "reason"     // dead letters only: codec.RejectError.Reason
+	HeaderDetail      = "detail"     // dead letters only: human readable
+	HeaderStage       = "stage"      // dead letters only: which component refused it
+)
+
+// Defaults chosen for a bridge that must keep up with a city of devices.
+const (
+	DefaultFilter       = "#"
+	DefaultTopic        = "readings"
+	DefaultDLQTopic     = "readings.dlq"
+	DefaultMaxInflight  = 4096
+	DefaultBatchSize    = 500
+	DefaultBatchTimeout = 5 * time.Millisecond
+	DefaultDrainTimeout = 10 * time.Second
+	DefaultWorkers      = 8
+)
+
+type config struct {
+	mqttURL      string
+	username     string
+	password     string
+	tls          *tls.Config
+	clientID     string
+	shareGroup   string
+	filter       string
+	qos          byte
+	brokers      []string
+	topic        string
+	dlqTopic     string
+	codec        codec.Codec
+	routes       *topics.Router
+	maxInflight  int
+	workers      int
+	batchSize    int
+	batchTimeout time.Duration
+	drainTimeout time.Duration
+	registry     *prometheus.Registry
+	logger       *slog.Logger
+	transport    *kafka.Transport
+}
+
+// Option configures a Bridge.
+type Option func(*config)
+
+// WithMQTT sets the broker URL, e.g. "tcp://127.0.0.1:1883" or "ssl://host:8883".
+func WithMQTT(url string) Option { return func(c *config) { c.mqttURL = url } }
+
+// WithCredentials sets the MQTT username and password.
+func WithCredentials(user, pass string) Option {
+	return func(c *config) { c.username, c.password = user, pass }
+}
+
+// WithTLS sets the TLS configuration for the MQTT connection.
+func WithTLS(t *tls.Config) Option { return func(c *config) { c.tls = t } }
+
+// WithClientID fixes the MQTT client id. It must be stable across restarts of the
+// same bridge instance (the broker keeps its session and unacknowledged messages
+// under it) and unique among instances.
+func WithClientID(id string) Option { return func(c *config) { c.clientID = id } }
+
+// WithShareGroup subscribes as $share/<group>/<filter> so several bridges split
+// the stream. Empty means a plain subscription.
+func WithShareGroup(g string) Option { return func(c *config) { c.shareGroup = g } }
+
+// WithFilter sets the MQTT topic filter (default "#").
+func WithFilter(f string) Option { return func(c *config) { c.filter = f } }
+
+// WithQoS sets the subscription QoS (default 1; 0 gives up at-least-once).
+func WithQoS(q byte) Option { return func(c *config) { c.qos = q } }
+
+// WithKafka sets the Kafka bootstrap brokers.
+func WithKafka(brokers ...string) Option {
+	return func(c *config) { c.brokers = append([]string(nil), brokers...) }
+}
+
+// WithTopic sets the default Kafka topic for readings.
+func WithTopic(t string) Option { return func(c *config) { c.topic = t } }
+
+// WithDeadLetterTopic sets the Kafka topic for refused payloads.
+func WithDeadLetterTopic(t string) Option { return func(c *config) { c.dlqTopic = t } }
+
+// WithCodec sets the codec that validates payloads (required).
+func WithCodec(cd codec.Codec) Option { return func(c *config) { c.codec = cd } }
+
+// WithRoutes maps MQTT topics to Kafka topics (default: everything to the
+// topic). A route's template variables travel to the sink as the device's
+// location; an MQTT topic no route takes is dead-lettered as "unroutable".
+func WithRoutes(r *topics.Router) Option { return func(c *config) { c.routes = r } }
+
+// WithMaxInflight bounds messages received from MQTT and not yet acknowledged.
+func WithMaxInflight(n int) Option { return func(c *config) { c.maxInflight = n } }
+
+// WithWorkers sets how many goroutines write batches to Kafka concurrently.
+func WithWorkers(n int) Option { return func(c *config) { c.workers = n } }
+
+// WithBatch sets the largest batch one worker hands to Kafka and how long the
+// Kafka writer waits to fill a batch.
+func WithBatch(size int, timeout time.Duration) Option {
+	return func(c *config) { c.batchSize, c.batchTimeout = size, timeout }
+}
+
+// WithDrainTimeout bounds how long Run spends finishing in-flight messages after
+// its context ends.
+func WithDrainTimeout(d time.Duration) Option { return func(c *config) { c.drainTimeout = d } }
+
+// WithRegistry registers the bridge's metrics on reg (default: its own registry).
+func WithRegistry(reg *prometheus.Registry) Option { return func(c *config) { c.registry = reg } }
+
+// WithLogger sets the logger (default slog.Default()).
+func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
+
+// WithKafkaTransport replaces the Kafka transport (TLS, SASL, dial timeouts).
+func WithKafkaTransport(t *kafka.Transport) Option { return func(c *config) { c.transport = t } }
+
+// Stats are the bridge's counters since it started.
+type Stats struct {
+	Received     int64
+	Produced     int64
+	DeadLettered int64
+	Errors       int64
+	Inflight     int64
+}
+
+// Bridge is one MQTT→Kafka bridge instance. Create with New, then Run.
+type Bridge struct {
+	cfg     config
+	writer  *kafka.Writer
+	metrics *metrics
+
+	sem      chan struct{} // bounds received-but-unacknowledged messages
+	queue    chan mqtt.Message
+	stopping chan struct{}
+	stopOnce sync.Once
+
+	received, produced, deadLettered, errs, inflight atomic.Int64
+
+	ready atomic.Bool
+}
+
+// New validates the options and prepares a bridge; it opens no connection.
+func New(opts ...Option) (*Bridge, error) {
+	cfg := config{
+		filter:       DefaultFilter,
+		qos:          1,
+		topic:        DefaultTopic,
+		dlqTopic:     DefaultDLQTopic,
+		maxInflight:  DefaultMaxInflight,
+		workers:      DefaultWorkers,
+		batchSize:    DefaultBatchSize,
+		batchTimeout: DefaultBatchTimeout,
+		drainTimeout: DefaultDrainTimeout,
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	var errs []error
+	if cfg.mqttURL == "" {
+		errs = append(errs, errors.New("no MQTT broker URL"))
+	}
+	if len(cfg.brokers) == 0 {
+		errs = append(errs, errors.New("no Kafka brokers"))
+	}
+	if cfg.codec == nil {
+		errs = append(errs, errors.New("no codec"))
+	}
+	if cfg.topic == "" || cfg.dlqTopic == "" {
+		errs = append(errs, errors.New("empty Kafka topic or dead-letter topic"))
+	}
+	if cfg.qos > 2 {
+		errs = append(errs, fmt.Errorf("QoS %d out of range", cfg.qos))
+	}
+	if cfg.maxInflight < 1 || cfg.workers < 1 || cfg.batchSize < 1 {
+		errs = append(errs, errors.New("max in-flight, workers and batch size must be positive"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("bridge config: %w", err)
+	}
+	if cfg.clientID == "" {
+		// A per-host default keeps the id stable across restarts of one container
+		// and distinct between replicas.
+		host, _ := os.Hostname()
+		cfg.clientID = "citybench-bridge-" + host
+	}
+	if cfg.logger == nil {
+		cfg.logger = slog.Default()
+	}
+	if cfg.registry == nil {
+		cfg.registry = prometheus.NewRegistry()
+	}
+	m, err := newMetrics(cfg.registry)
+	if err != nil {
+		return nil, err
+	}
+	b := &Bridge{
+		cfg:      cfg,
+		metrics:  m,
+		sem:      make(chan struct{}, cfg.maxInflight),
+		queue:    make(chan mqtt.Message, cfg.maxInflight),
+		stopping: make(chan struct{}),
+	}
+	b.writer = newWriter(cfg)
+	return b, nil
+}
+
+// newWriter configures kafka-go deliberately: its defaults (no acks, 1 s batch
+// wait) would lose data and add a second of latency.
+func newWriter(cfg config) *kafka.Writer {
+	w := &kafka.Writer{
+		Addr: kafka.TCP(cfg.brokers...),
+		// Murmur2 is the Java client's default partitioner: a device lands on the
+		// same partition whichever client produced it, so its readings stay in order.
+		Balancer:     &kafka.Murmur2Balancer{},
+		RequiredAcks: kafka.RequireAll,
+		BatchSize:    cfg.batchSize,
+		BatchBytes:   4 << 20,
+		BatchTimeout: cfg.batchTimeout,
+		// The writer gives up quickly; writeWithRetry keeps trying until the
+		// context ends so nothing is acknowledged to MQTT that is not in Kafka.
+		MaxAttempts:     3,
+		WriteBackoffMin: 20 * time.Millisecond,
+		WriteBackoffMax: 500 * time.Millisecond,
+		ReadTimeout:     10 * time.Second,
+		WriteTimeout:    10 * time.Second,
+		// Topics are provisioned with their replication factor; auto-creating
+		// them with broker defaults would hide a misconfiguration.
+		AllowAutoTopicCreation: false,
+	}
+	if cfg.transport != nil {
+		w.Transport = cfg.transport
+	} else {
+		w.Transport = &kafka.Transport{DialTimeout: 5 * time.Second, MetadataTTL: 30 * time.Second}
+	}
+	return w
+}
+
+// Registry returns the registry holding the bridge's metrics.
+func (b *Bridge) Registry() *prometheus.Registry { return b.cfg.registry }
+
+// Ready reports whether the bridge is subscribed and moving messages.
+func (b *Bridge) Ready() bool { return b.ready.Load() }
+
+// Stats returns the counters.
+func (b *Bridge) Stats() Stats {
+	return Stats{
+		Received:     b.received.Load(),
+		Produced:     b.produced.Load(),
+		DeadLettered: b.deadLettered.Load(),
+		Errors:       b.errs.Load(),
+		Inflight:     b.inflight.Load(),
+	}
+}
+
+// Subscription returns the filter the bridge subscribes to.
+func (b *Bridge) Subscription() string {
+	if b.cfg.shareGroup == "" {
+		return b.cfg.filter
+	}
+	return "$share/" + b.cfg.shareGroup + "/" + b.cfg.filter
+}
+
+// Run connects, subscribes and bridges until ctx ends, then stops taking new
+// messages and finishes those in flight within the drain timeout. Messages not
+// finished are left unacknowledged: the broker redelivers them to this session
+// (or another member of the share group) later.
+func (b *Bridge) Run(ctx context.Context) error {
+	defer b.ready.Store(false)
+	workCtx, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelWork()
+
+	var wg sync.WaitGroup
+	for range b.cfg.workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			b.work(workCtx)
+		}()
+	}
+
+	client, err := b.connect(ctx)
+	if err != nil {
+		b.stop()
+		cancelWork()
+		wg.Wait()
+		return errors.Join(err, b.writer.Close())
+	}
+	b.ready.Store(true)
+	b.cfg.logger.Info("bridge running", "subscription", b.Subscription(), "client_id", b.cfg.clientID)
+
+	<-ctx.Done()
+	b.ready.Store(false)
+	b.stop()
+	// Drain: workers finish what is queued; the deadline cancels Kafka retries so
+	// shutdown is bounded.
+	drained := make(chan struct{})
+	go func() {
+		for len(b.queue) > 0 || b.inflight.Load() > 0 {
+			select {
+			case <-workCtx.Done():
+				close(drained)
+				return
+			case <-time.After(5 * time.Millisecond):
+			}
+		}
+		close(drained)
+	}()
+	timer := time.NewTimer(b.cfg.drainTimeout)
+	select {
+	case <-drained:
+	case <-timer.C:
+		b.cfg.logger.Warn("bridge drain deadline reached", "inflight", b.inflight.Load())
+	}
+	timer.Stop()
+	cancelWork()
+	wg.Wait()
+	client.Disconnect(250)
+	if err := b.writer.Close(); err != nil {
+		return fmt.Errorf("bridge: close kafka writer: %w", err)
+	}
+	b.cfg.logger.Info("bridge stopped", "received", b.received.Load(), "produced", b.produced.Load(),
+		"dead_lettered", b.deadLettered.Load(), "abandoned_inflight", b.inflight.Load())
+	return nil
+}
+
+func (b *Bridge) stop() { b.stopOnce.Do(func() { close(b.stopping) }) }
+
+func (b *Bridge) connect(ctx context.Context) (mqtt.Client, error) {
+	opts := mqtt.NewClientOptions().
+		AddBroker(b.cfg.mqttURL).
+		SetClientID(b.cfg.clientID).
+		SetUsername(b.cfg.username).
+		SetPassword(b.cfg.password).
+		// A persistent session makes the broker keep our subscription and queue
+		// messages while the bridge is down.
+		SetCleanSession(false).
+		SetAutoAckDisabled(true).
+		// Handlers block on backpressure; with ordered delivery that would stall
+		// paho's whole client, including keepalives.
+		SetOrderMatters(false).
+		SetAutoReconnect(true).
+		SetConnectRetry(true).
+		SetConnectRetryInterval(time.Second).
+		SetMaxReconnectInterval(10 * time.Second).
+		SetKeepAlive(30 * time.Second).
+		SetConnectTimeout(10 * time.Second).
+		SetOnConnectHandler(func(c mqtt.Client) {
+			// Re-subscribing on every connect is harmless with a persistent session
+			// and repairs a session the broker lost.
+			tok := c.Subscribe(b.Subscription(), b.cfg.qos, b.handle)
+			if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+				b.cfg.logger.Error("bridge subscribe failed", "subscription", b.Subscription(), "err", tok.Error())
+				b.errs.Add(1)
+				b.metrics.errors.WithLabelValues("subscribe").Inc()
+			}
+		}).
+		SetConnectionLostHandler(func(_ mqtt.Client, err error) {
+			b.cfg.logger.Warn("bridge lost MQTT connection", "err", err)
+		})
+	if b.cfg.tls != nil {
+		opts.SetTLSConfig(b.cfg.tls)
+	}
+	client := mqtt.NewClient(opts)
+	tok := client.Connect()
+	select {
+	case <-tok.Done():
+		if err := tok.Error(); err != nil {
+			return nil, fmt.Errorf("bridge: connect to %s: %w", b.cfg.mqttURL, err)
+		}
+	case <-ctx.Done():
+		client.Disconnect(0)
+		return nil, fmt.Errorf("bridge: connect to %s: %w", b.cfg.mqttURL, ctx.Err())
+	}
+	return client, nil
+}
+
+// handle runs on its own goroutine per message (OrderMatters false). Blocking
+// here is the backpressure: the broker's window of unacknowledged messages to
+// this session bounds how many such goroutines can wait.
+func (b *Bridge) handle(_ mqtt.Client, m mqtt.Message) {
+	b.received.Add(1)
+	b.metrics.received.Inc()
+	select {
+	case b.sem <- struct{}{}:
+	case <-b.stopping:
+		return // left unacknowledged on purpose: redelivered later
+	}
+	b.inflight.Add(1)
+	b.metrics.inflight.Inc()
+	select {
+	case b.queue <- m:
+	case <-b.stopping:
+		b.release(1)
+	}
+}
+
+func (b *Bridge) release(n int) {
+	for range n {
+		<-b.sem
+	}
+	b.inflight.Add(int64(-n))
+	b.metrics.inflight.Sub(float64(n))
+}
+
+func (b *Bridge) work(ctx context.Context) {
+	batch := make([]mqtt.Message, 0, b.cfg.batchSize)
+	for {
+		batch = batch[:0]
+		select {
+		case m := <-b.queue:
+			batch = append(batch, m)
+		case <-ctx.Done():
+			return
+		}
+	fill:
+		for len(batch) < b.cfg.batchSize {
+			select {
+			case m := <-b.queue:
+				batch = append(batch, m)
+			default:
+				break fill
+			}
+		}
+		b.process(ctx, batch)
+	}
+}
+
+// process writes one batch to Kafka and acknowledges each message to MQTT once
+// its record is in Kafka.
+func (b *Bridge) process(ctx context.Context, batch []mqtt.Message) {
+	records := make([]kafka.Message, len(batch))
+	isDead := make([]bool, len(batch))
+	for i, m := range batch {
+		var ok bool
+		records[i], ok = b.toRecord(m)
+		isDead[i] = !ok
+	}
+	start := time.Now()
+	failed := b.writeWithRetry(ctx, records)
+	b.metrics.produceLatency.Observe(time.Since(start).Seconds())
+	for i, m := range batch {
+		if failed[i] {
+			continue // not in Kafka: must not be acknowledged
+		}
+		m.Ack()
+		if isDead[i] {
+			b.deadLettered.Add(1)
+			b.metrics.deadLettered.Inc()
+		} else {
+			b.produced.Add(1)
+			b.metrics.produced.Inc()
+		}
+	}
+	b.release(len(batch))
+}
+
+// toRecord validates one payload and builds its Kafka record: the reading keyed by
+// device id, or a dead letter carrying the reason. ok is false for dead letters.
+func (b *Bridge) toRecord(m mqtt.Message) (kafka.Message, bool) {
+	topic := m.Topic()
+	payload := m.Payload()
+	headers := []kafka.Header{
+		{Key: HeaderSourceTopic, Value: []byte(topic)},
+		{Key: HeaderCodec, Value: []byte(b.cfg.codec.Name())},
+	}
+	dest := b.cfg.topic
+	var vars map[string]string
+	if b.cfg.routes != nil {
+		match, ok := b.cfg.routes.Route(topic)
+		if !ok {
+			return b.deadLetter(topic, payload, headers, "unroutable", "no route takes MQTT topic "+topic), false
+		}
+		dest, vars = match.KafkaTopic, match.Vars
+	}
+	r, err := b.cfg.codec.Decode(topic, payload)
+	if err != nil {
+		reason := codec.Reason(err)
+		if reason == "" {
+			reason = "malformed"
+		}
+		return b.deadLetter(topic, payload, headers, reason, err.Error()), false
+	}
+	if loc := location(vars); loc != nil {
+		headers = append(headers, kafka.Header{Key: HeaderLocation, Value: loc})
+	}
+	return kafka.Message{Topic: dest, Key: []byte(r.DeviceID), Value: payload, Headers: headers}, true
+}
+
+// location encodes a topic's template variables, the metric name aside (it says
+// what was measured, not where).
+func location(vars map[string]string) []byte {
+	v := url.Values{}
+	for k, val := range vars {
+		if k != topics.MetricVar {
+			v.Set(k, val)
+		}
+	}
+	if len(v) == 0 {
+		return nil
+	}
+	return []byte(v.Encode())
+}
+
+func (b *Bridge) deadLetter(topic string, payload []byte, headers []kafka.Header, reason, detail string) kafka.Message {
+	headers = append(headers,
+		kafka.Header{Key: HeaderReason, Value: []byte(reason)},
+		kafka.Header{Key: HeaderDetail, Value: []byte(detail)},
+		kafka.Header{Key: HeaderStage, Value: []byte("bridge")},
+	)
+	// Keyed by source topic so one broken publisher's letters stay together.
+	return kafka.Message{Topic: b.cfg.dlqTopic, Key: []byte(topic), Value: payload, Headers: headers}
+}
+
+// writeWithRetry writes records until each is in Kafka or ctx ends, retrying only
+// the records that failed. It returns which records never made it.
+func (b *Bridge) writeWithRetry(ctx context.Context, records []kafka.Message) []bool {
+	failed := make([]bool, len(records))
+	pending := make([]int, len(records))
+	for i := range pending {
+		pending[i] = i
+	}
+	backoff := 50 * time.Millisecond
+	for attempt := 0; ; attempt++ {
+		msgs := make([]kafka.Message, len(pending))
+		for j, i := range pending {
+			msgs[j] = records[i]
+		}
+		err := b.writer.WriteMessages(ctx, msgs...)
+		if err == nil {
+			return failed
+		}
+		b.errs.Add(1)
+		b.metrics.errors.WithLabelValues("produce").Inc()
+		var werrs kafka.WriteErrors
+		if errors.As(err, &werrs) && len(werrs) == len(pending) {
+			next := pending[:0:0]
+			for j, e := range werrs {
+				if e != nil {
+					next = append(next, pending[j])
+				}
+			}
+			pending = next
+		}
+		if len(pending) == 0 {
+			return failed
+		}
+		if attempt%20 == 0 {
+			b.cfg.logger.Warn("bridge kafka write failed, retrying", "records", len(pending), "attempt", attempt+1, "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			for _, i := range pending {
+				failed[i] = true
+			}
+			return failed
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 2*time.Second)
+	}
+}
+
+type metrics struct {
+	received       prometheus.Counter
+	produced       prometheus.Counter
+	deadLettered   prometheus.Counter
+	errors         *prometheus.CounterVec
+	inflight       prometheus.Gauge
+	produceLatency prometheus.Histogram
+}
+
+func newMetrics(reg *prometheus.Registry) (*metrics, error) {
+	m := &metrics{
+		received: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "citybench_bridge_received_total", Help: "MQTT messages received."}),
+		produced: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "citybench_bridge_produced_total", Help: "Readings written to Kafka and acknowledged to MQTT."}),
+		deadLettered: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "citybench_bridge_dead_lettered_total", Help: "Payloads refused by the codec and written to the dead-letter topic."}),
+		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "citybench_bridge_errors_total", Help: "Failed operations by kind."}, []string{"op"}),
+		inflight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "citybench_bridge_inflight", Help: "Messages received from MQTT and not yet acknowledged."}),
+		produceLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "citybench_bridge_produce_seconds",
+			Help:    "Time to write one batch to Kafka with acks=all, retries included.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16)}),
+	}
+	for _, c := range []prometheus.Collector{m.received, m.produced, m.deadLettered, m.errors, m.inflight, m.produceLatency} {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("bridge metrics: %w", err)
+		}
+	}
+	return m, nil
+}
+
+// ParseLocation decodes a HeaderLocation value.
+func ParseLocation(v []byte) map[string]string {
+	q, err := url.ParseQuery(string(v))
+	if err != nil || len(q) == 0 {
+		return nil
+	}
+	out := make(map[string]string, len(q))
+	for k, vals := range q {
+		out[k] = strings.Join(vals, ",")
+	}
+	return out
+}

@@ -1,0 +1,480 @@
+// Package sink consumes readings from Kafka and writes them to the store
+// idempotently, committing a partition's offset only after the rows before it are
+// stored, so a crash or replay re-writes rows instead of losing them.
+package sink
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/segmentio/kafka-go"
+
+	"github.com/citybench/citybench/pipeline/bridge"
+	"github.com/citybench/citybench/pipeline/codec"
+	"github.com/citybench/citybench/pipeline/store"
+)
+
+// Headers the sink adds to its own dead letters, besides the bridge's.
+const (
+	HeaderSourcePartition = "kafka_partition"
+	HeaderSourceOffset    = "kafka_offset"
+)
+
+// Defaults.
+const (
+	DefaultTopic        = "readings"
+	DefaultDLQTopic     = "readings.dlq"
+	DefaultGroup        = "citybench-sink"
+	DefaultBatchSize    = 500
+	DefaultLinger       = 2 * time.Millisecond
+	DefaultDrainTimeout = 10 * time.Second
+)
+
+type config struct {
+	brokers      []string
+	topic        string
+	dlqTopic     string
+	group        string
+	codec        codec.Codec
+	batchSize    int
+	linger       time.Duration
+	drainTimeout time.Duration
+	registry     *prometheus.Registry
+	logger       *slog.Logger
+	dialer       *kafka.Dialer
+	session      time.Duration
+}
+
+// Option configures a Sink.
+type Option func(*config)
+
+// WithKafka sets the bootstrap brokers.
+func WithKafka(brokers ...string) Option {
+	return func(c *config) { c.brokers = append([]string(nil), brokers...) }
+}
+
+// WithTopic sets the topic to consume.
+func WithTopic(t string) Option { return func(c *config) { c.topic = t } }
+
+// WithDeadLetterTopic sets where undecodable records go.
+func WithDeadLetterTopic(t string) Option { return func(c *config) { c.dlqTopic = t } }
+
+// WithGroup sets the consumer group id; instances with the same id split the partitions.
+func WithGroup(g string) Option { return func(c *config) { c.group = g } }
+
+// WithCodec sets the codec that decodes record values (required).
+func WithCodec(cd codec.Codec) Option { return func(c *config) { c.codec = cd } }
+
+// WithBatch sets the most records written to the store at once per partition and
+// how long to wait for more records once one has arrived.
+func WithBatch(size int, linger time.Duration) Option {
+	return func(c *config) { c.batchSize, c.linger = size, linger }
+}
+
+// WithDrainTimeout bounds how long Run spends finishing the batches in hand after
+// its context ends.
+func WithDrainTimeout(d time.Duration) Option { return func(c *config) { c.drainTimeout = d } }
+
+// WithSessionTimeout sets the group session timeout: how long a dead instance
+// keeps its partitions before the group moves them.
+func WithSessionTimeout(d time.Duration) Option { return func(c *config) { c.session = d } }
+
+// WithRegistry registers the sink's metrics on reg (default: its own registry).
+func WithRegistry(reg *prometheus.Registry) Option { return func(c *config) { c.registry = reg } }
+
+// WithLogger sets the logger (default slog.Default()).
+func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
+
+// WithDialer sets the Kafka dialer (TLS, SASL, timeouts).
+func WithDialer(d *kafka.Dialer) Option { return func(c *config) { c.dialer = d } }
+
+// Stats are the sink's counters since it started.
+type Stats struct {
+	Consumed     int64
+	Written      int64
+	DeadLettered int64
+	Errors       int64
+	Committed    int64
+}
+
+// Sink is one Kafka→store consumer instance. Create with New, then Run.
+type Sink struct {
+	cfg     config
+	store   store.Store
+	dlq     *kafka.Writer
+	metrics *metrics
+
+	consumed, written, deadLettered, errs, committed atomic.Int64
+	ready                                            atomic.Bool
+}
+
+// New validates the options; it opens no connection.
+func New(st store.Store, opts ...Option) (*Sink, error) {
+	cfg := config{
+		topic:        DefaultTopic,
+		dlqTopic:     DefaultDLQTopic,
+		group:        DefaultGroup,
+		batchSize:    DefaultBatchSize,
+		linger:       DefaultLinger,
+		drainTimeout: DefaultDrainTimeout,
+		session:      10 * time.Second,
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	var errs []error
+	if st == nil {
+		errs = append(errs, errors.New("no store"))
+	}
+	if len(cfg.brokers) == 0 {
+		errs = append(errs, errors.New("no Kafka brokers"))
+	}
+	if cfg.codec == nil {
+		errs = append(errs, errors.New("no codec"))
+	}
+	if cfg.topic == "" || cfg.dlqTopic == "" || cfg.group == "" {
+		errs = append(errs, errors.New("empty topic, dead-letter topic or group"))
+	}
+	if cfg.batchSize < 1 {
+		errs = append(errs, errors.New("batch size must be positive"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("sink config: %w", err)
+	}
+	if cfg.logger == nil {
+		cfg.logger = slog.Default()
+	}
+	if cfg.registry == nil {
+		cfg.registry = prometheus.NewRegistry()
+	}
+	if cfg.dialer == nil {
+		cfg.dialer = &kafka.Dialer{Timeout: 5 * time.Second, DualStack: true}
+	}
+	m, err := newMetrics(cfg.registry)
+	if err != nil {
+		return nil, err
+	}
+	transport := &kafka.Transport{DialTimeout: cfg.dialer.Timeout, TLS: cfg.dialer.TLS, SASL: cfg.dialer.SASLMechanism}
+	return &Sink{
+		cfg:     cfg,
+		store:   st,
+		metrics: m,
+		dlq: &kafka.Writer{
+			Addr:                   kafka.TCP(cfg.brokers...),
+			Topic:                  cfg.dlqTopic,
+			Balancer:               &kafka.Murmur2Balancer{},
+			RequiredAcks:           kafka.RequireAll,
+			BatchTimeout:           5 * time.Millisecond,
+			MaxAttempts:            3,
+			AllowAutoTopicCreation: false,
+			Transport:              transport,
+		},
+	}, nil
+}
+
+// Registry returns the registry holding the sink's metrics.
+func (s *Sink) Registry() *prometheus.Registry { return s.cfg.registry }
+
+// Ready reports whether the sink holds a group generation.
+func (s *Sink) Ready() bool { return s.ready.Load() }
+
+// Stats returns the counters.
+func (s *Sink) Stats() Stats {
+	return Stats{
+		Consumed:     s.consumed.Load(),
+		Written:      s.written.Load(),
+		DeadLettered: s.deadLettered.Load(),
+		Errors:       s.errs.Load(),
+		Committed:    s.committed.Load(),
+	}
+}
+
+// Run joins the consumer group and consumes every assigned partition on its own
+// goroutine until ctx ends; batches in hand are then finished (written and
+// committed) within the drain timeout.
+func (s *Sink) Run(ctx context.Context) error {
+	defer s.ready.Store(false)
+	// hard outlives ctx by the drain timeout so the last batches can be stored
+	// and committed, but no longer.
+	hard, cancelHard := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelHard()
+	stopHard := context.AfterFunc(ctx, func() {
+		t := time.AfterFunc(s.cfg.drainTimeout, cancelHard)
+		context.AfterFunc(hard, func() { t.Stop() })
+	})
+	defer stopHard()
+
+	cg, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
+		ID:                    s.cfg.group,
+		Brokers:               s.cfg.brokers,
+		Dialer:                s.cfg.dialer,
+		Topics:                []string{s.cfg.topic},
+		StartOffset:           kafka.FirstOffset,
+		HeartbeatInterval:     time.Second,
+		SessionTimeout:        s.cfg.session,
+		RebalanceTimeout:      s.cfg.session,
+		JoinGroupBackoff:      time.Second,
+		WatchPartitionChanges: true,
+		Timeout:               5 * time.Second,
+		ErrorLogger: kafka.LoggerFunc(func(msg string, args ...any) {
+			s.cfg.logger.Debug("kafka consumer group: " + fmt.Sprintf(msg, args...))
+		}),
+	})
+	if err != nil {
+		return errors.Join(fmt.Errorf("sink: consumer group: %w", err), s.dlq.Close())
+	}
+	stopClose := context.AfterFunc(ctx, func() { cg.Close() })
+	defer stopClose()
+
+	for {
+		gen, err := cg.Next(ctx)
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, kafka.ErrGroupClosed) {
+				break
+			}
+			s.errs.Add(1)
+			s.metrics.errors.WithLabelValues("join").Inc()
+			s.cfg.logger.Warn("sink: join group failed, retrying", "group", s.cfg.group, "err", err)
+			select {
+			case <-ctx.Done():
+			case <-time.After(time.Second):
+			}
+			continue
+		}
+		s.ready.Store(true)
+		parts := gen.Assignments[s.cfg.topic]
+		s.cfg.logger.Info("sink: generation assigned", "generation", gen.ID, "partitions", len(parts))
+		for _, pa := range parts {
+			gen.Start(func(gctx context.Context) {
+				s.consumePartition(gctx, hard, gen, pa)
+			})
+		}
+	}
+	cg.Close()
+	s.ready.Store(false)
+	if err := s.dlq.Close(); err != nil {
+		return fmt.Errorf("sink: close dead-letter writer: %w", err)
+	}
+	s.cfg.logger.Info("sink stopped", "consumed", s.consumed.Load(), "written", s.written.Load(),
+		"dead_lettered", s.deadLettered.Load())
+	return nil
+}
+
+// consumePartition reads one partition from the generation's starting offset.
+// Fetching stops when the generation ends (gctx); a batch already fetched is
+// finished under hard so shutdown does not throw away work that is nearly done.
+func (s *Sink) consumePartition(gctx, hard context.Context, gen *kafka.Generation, pa kafka.PartitionAssignment) {
+	r := kafka.NewReader(kafka.ReaderConfig{
+		Brokers:        s.cfg.brokers,
+		Topic:          s.cfg.topic,
+		Partition:      pa.ID,
+		Dialer:         s.cfg.dialer,
+		MinBytes:       1,
+		MaxBytes:       4 << 20,
+		MaxWait:        100 * time.Millisecond,
+		ReadBackoffMin: 50 * time.Millisecond,
+		ReadBackoffMax: time.Second,
+		// Offsets are committed by the generation after the store write, never by
+		// the reader.
+		CommitInterval: 0,
+		ErrorLogger: kafka.LoggerFunc(func(msg string, args ...any) {
+			s.cfg.logger.Debug("kafka reader: " + fmt.Sprintf(msg, args...))
+		}),
+	})
+	defer r.Close()
+	if err := r.SetOffset(pa.Offset); err != nil {
+		s.cfg.logger.Error("sink: set offset", "partition", pa.ID, "offset", pa.Offset, "err", err)
+		return
+	}
+	batch := make([]kafka.Message, 0, s.cfg.batchSize)
+	for {
+		batch = batch[:0]
+		m, err := r.FetchMessage(gctx)
+		if err != nil {
+			if gctx.Err() != nil {
+				return
+			}
+			s.errs.Add(1)
+			s.metrics.errors.WithLabelValues("fetch").Inc()
+			s.cfg.logger.Warn("sink: fetch failed", "partition", pa.ID, "err", err)
+			select {
+			case <-gctx.Done():
+				return
+			case <-time.After(500 * time.Millisecond):
+			}
+			continue
+		}
+		batch = append(batch, m)
+		for len(batch) < s.cfg.batchSize {
+			lctx, cancel := context.WithTimeout(gctx, s.cfg.linger)
+			m, err := r.FetchMessage(lctx)
+			cancel()
+			if err != nil {
+				break
+			}
+			batch = append(batch, m)
+		}
+		s.consumed.Add(int64(len(batch)))
+		s.metrics.consumed.Add(float64(len(batch)))
+		if err := s.handleBatch(hard, batch); err != nil {
+			// Not stored means not committed: the next owner of the partition
+			// starts again from the last commit.
+			s.cfg.logger.Error("sink: batch not stored, leaving partition", "partition", pa.ID, "err", err)
+			return
+		}
+		next := batch[len(batch)-1].Offset + 1
+		if err := gen.CommitOffsets(map[string]map[int]int64{s.cfg.topic: {pa.ID: next}}); err != nil {
+			// Usually a rebalance: the rows are stored, so the new owner's replay
+			// overwrites them harmlessly.
+			s.errs.Add(1)
+			s.metrics.errors.WithLabelValues("commit").Inc()
+			s.cfg.logger.Warn("sink: commit failed", "partition", pa.ID, "offset", next, "err", err)
+			return
+		}
+		s.committed.Add(int64(len(batch)))
+	}
+}
+
+// handleBatch decodes a batch, dead-letters what cannot be decoded and writes the
+// rest to the store, retrying until everything is stored or ctx ends.
+func (s *Sink) handleBatch(ctx context.Context, batch []kafka.Message) error {
+	rows := make([]store.Row, 0, len(batch))
+	devices := map[string]store.Device{}
+	var dead []kafka.Message
+	for _, m := range batch {
+		h := headers(m.Headers)
+		srcTopic := h[bridge.HeaderSourceTopic]
+		r, err := s.cfg.codec.Decode(srcTopic, m.Value)
+		if err != nil {
+			dead = append(dead, s.deadLetter(m, err))
+			continue
+		}
+		t := time.Unix(0, r.SampleTimeNs).UTC()
+		rows = append(rows, store.Row{
+			DeviceID: r.DeviceID,
+			Day:      t.Format("2006-01-02"),
+			Time:     t,
+			Seq:      r.Seq,
+			Metrics:  r.Metrics,
+		})
+		d, seen := devices[r.DeviceID]
+		if !seen || t.After(d.LastSeen) {
+			d = store.Device{ID: r.DeviceID, Model: r.Model, Topic: srcTopic, LastSeen: t}
+			if loc, ok := h[bridge.HeaderLocation]; ok {
+				d.Location = bridge.ParseLocation([]byte(loc))
+			}
+			devices[r.DeviceID] = d
+		}
+	}
+	if len(dead) > 0 {
+		if err := retry(ctx, s, "dead_letter", func(ctx context.Context) error {
+			return s.dlq.WriteMessages(ctx, dead...)
+		}); err != nil {
+			return err
+		}
+		s.deadLettered.Add(int64(len(dead)))
+		s.metrics.deadLettered.Add(float64(len(dead)))
+	}
+	if len(rows) == 0 {
+		return nil
+	}
+	start := time.Now()
+	if err := retry(ctx, s, "write", func(ctx context.Context) error {
+		return s.store.WriteReadings(ctx, rows)
+	}); err != nil {
+		return err
+	}
+	s.metrics.writeLatency.Observe(time.Since(start).Seconds())
+	s.written.Add(int64(len(rows)))
+	s.metrics.written.Add(float64(len(rows)))
+	ds := make([]store.Device, 0, len(devices))
+	for _, d := range devices {
+		ds = append(ds, d)
+	}
+	return retry(ctx, s, "upsert_devices", func(ctx context.Context) error {
+		return s.store.UpsertDevices(ctx, ds)
+	})
+}
+
+func (s *Sink) deadLetter(m kafka.Message, err error) kafka.Message {
+	reason := codec.Reason(err)
+	if reason == "" {
+		reason = "malformed"
+	}
+	hs := append([]kafka.Header(nil), m.Headers...)
+	hs = append(hs,
+		kafka.Header{Key: bridge.HeaderReason, Value: []byte(reason)},
+		kafka.Header{Key: bridge.HeaderDetail, Value: []byte(err.Error())},
+		kafka.Header{Key: bridge.HeaderStage, Value: []byte("sink")},
+		kafka.Header{Key: HeaderSourcePartition, Value: []byte(strconv.Itoa(m.Partition))},
+		kafka.Header{Key: HeaderSourceOffset, Value: []byte(strconv.FormatInt(m.Offset, 10))},
+	)
+	return kafka.Message{Key: m.Key, Value: m.Value, Headers: hs}
+}
+
+func headers(hs []kafka.Header) map[string]string {
+	out := make(map[string]string, len(hs))
+	for _, h := range hs {
+		out[h.Key] = string(h.Value)
+	}
+	return out
+}
+
+// retry runs op with exponential backoff until it succeeds or ctx ends.
+func retry(ctx context.Context, s *Sink, op string, fn func(context.Context) error) error {
+	backoff := 50 * time.Millisecond
+	for attempt := 0; ; attempt++ {
+		err := fn(ctx)
+		if err == nil {
+			return nil
+		}
+		s.errs.Add(1)
+		s.metrics.errors.WithLabelValues(op).Inc()
+		if attempt%20 == 0 {
+			s.cfg.logger.Warn("sink: operation failed, retrying", "op", op, "attempt", attempt+1, "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("sink %s: %w (last error: %w)", op, ctx.Err(), err)
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 2*time.Second)
+	}
+}
+
+type metrics struct {
+	consumed     prometheus.Counter
+	written      prometheus.Counter
+	deadLettered prometheus.Counter
+	errors       *prometheus.CounterVec
+	writeLatency prometheus.Histogram
+}
+
+func newMetrics(reg *prometheus.Registry) (*metrics, error) {
+	m := &metrics{
+		consumed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "citybench_sink_consumed_total", Help: "Kafka records consumed."}),
+		written: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "citybench_sink_written_total", Help: "Rows written to the store."}),
+		deadLettered: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "citybench_sink_dead_lettered_total", Help: "Undecodable records written to the dead-letter topic."}),
+		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "citybench_sink_errors_total", Help: "Failed operations by kind."}, []string{"op"}),
+		writeLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "citybench_sink_write_seconds",
+			Help:    "Time to write one batch of rows to the store, retries included.",
+			Buckets: prometheus.ExponentialBuckets(0.0002, 2, 18)}),
+	}
+	for _, c := range []prometheus.Collector{m.consumed, m.written, m.deadLettered, m.errors, m.writeLatency} {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("sink metrics: %w", err)
+		}
+	}
+	return m, nil
+}
