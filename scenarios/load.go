@@ -35,20 +35,24 @@ func Parse(name string, data []byte) (*Scenario, error) {
 	if err != nil {
 		return nil, err
 	}
-	idx := &pathIndex{lines: map[string]int{}, leafAt: map[int]string{}}
+	// The root path holds the document's line, so a missing top-level field is
+	// reported at the top of the file.
+	idx := &pathIndex{lines: map[string]int{"": doc.Line}, leafAt: map[int]string{}}
 	var errs ValidationErrors
 	idx.walk(doc, reflect.TypeOf(Scenario{}), "", name, &errs)
 	if idx.budget < 0 {
 		return nil, ValidationErrors{{File: name, Line: doc.Line, Msg: "document too large or too many aliases"}}
 	}
-	var s Scenario
-	if err := doc.Decode(&s); err != nil {
-		errs = append(errs, decodeErrors(name, err, idx)...)
-	}
 	if len(errs) > 0 {
 		// Type and unknown-field errors first: validating a half-decoded
 		// scenario would bury them under follow-on noise.
 		return nil, errs.sorted()
+	}
+	var s Scenario
+	if err := doc.Decode(&s); err != nil {
+		// The walk decoded every leaf already; this catches what it cannot
+		// see, such as duplicate keys and excessive aliasing.
+		return nil, decodeErrors(name, err, idx).sorted()
 	}
 	s.File = name
 	sum := sha256.Sum256(data)
@@ -167,17 +171,22 @@ func (p *pathIndex) walk(n *yaml.Node, t reflect.Type, path, file string, errs *
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
-	if n.Kind == yaml.ScalarNode || reflect.PointerTo(t).Implements(unmarshalerType) {
+	if isLeaf(n, t) {
 		if _, ok := p.leafAt[n.Line]; !ok && path != "" {
 			p.leafAt[n.Line] = path
+		}
+		// Decoding each leaf on its own pins a type error to its exact path,
+		// which yaml's "line N:" messages cannot do for flow mappings.
+		if err := n.Decode(reflect.New(t).Interface()); err != nil {
+			for _, e := range decodeErrors(file, err, p) {
+				e.Path = path
+				*errs = append(*errs, e)
+			}
 		}
 		return
 	}
 	switch t.Kind() {
 	case reflect.Struct:
-		if n.Kind != yaml.MappingNode {
-			return
-		}
 		fields := yamlFields(t)
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, v := n.Content[i], n.Content[i+1]
@@ -195,18 +204,12 @@ func (p *pathIndex) walk(n *yaml.Node, t reflect.Type, path, file string, errs *
 			p.walk(v, ft, child, file, errs)
 		}
 	case reflect.Slice:
-		if n.Kind != yaml.SequenceNode {
-			return
-		}
 		for i, item := range n.Content {
 			child := fmt.Sprintf("%s[%d]", path, i)
 			p.record(child, item.Line)
 			p.walk(item, t.Elem(), child, file, errs)
 		}
 	case reflect.Map:
-		if n.Kind != yaml.MappingNode {
-			return
-		}
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, v := n.Content[i], n.Content[i+1]
 			child := join(path, k.Value)
@@ -214,6 +217,21 @@ func (p *pathIndex) walk(n *yaml.Node, t reflect.Type, path, file string, errs *
 			p.walk(v, t.Elem(), child, file, errs)
 		}
 	}
+}
+
+// isLeaf reports whether n is decoded as a whole into t: a scalar, a custom
+// unmarshaler, or a node of the wrong shape (whose decode error names the field).
+func isLeaf(n *yaml.Node, t reflect.Type) bool {
+	if n.Kind == yaml.ScalarNode || reflect.PointerTo(t).Implements(unmarshalerType) {
+		return true
+	}
+	switch t.Kind() {
+	case reflect.Struct, reflect.Map:
+		return n.Kind != yaml.MappingNode
+	case reflect.Slice:
+		return n.Kind != yaml.SequenceNode
+	}
+	return true
 }
 
 // walkMerge follows YAML merge keys (<<: *defaults), which may hold one mapping
@@ -308,17 +326,15 @@ func editDistance(a, b string) int {
 // lineOf finds the line of path, or of its nearest ancestor present in the file
 // (a missing field is reported at the mapping that should have held it).
 func (s *Scenario) lineOf(path string) int {
-	for path != "" {
+	for {
 		if l, ok := s.lines[path]; ok {
 			return l
 		}
-		cut := max(strings.LastIndexByte(path, '.'), strings.LastIndexByte(path, '['))
-		if cut < 0 {
-			break
+		if path == "" {
+			return 0
 		}
-		path = path[:cut]
+		path = path[:max(strings.LastIndexByte(path, '.'), strings.LastIndexByte(path, '['), 0)]
 	}
-	return 0
 }
 
 // has reports whether path was written in the file; a scenario built in Go has

@@ -1,0 +1,42 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/citybench/citybench/scenarios"
+)
+
+// newValidateCmd checks scenario files without running anything, so CI and
+// editors can reject a bad file in milliseconds.
+func newValidateCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "validate FILE...",
+		Short: "Check scenario files: fields, values, topics and SLO expressions",
+		Long: "Validate loads each scenario file as `citybench run` would, applies defaults and\n" +
+			"reports every problem with its file, line and field. It exits 2 if any file is invalid.",
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return withCode(exitInvalid, errors.New("validate: name at least one scenario file"))
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var errs []error
+			for _, path := range args {
+				s, err := scenarios.Load(path)
+				if err != nil {
+					errs = append(errs, err)
+					continue
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "ok: %s (%s, %d devices, %s total)\n", path, s.Name, s.Devices(), s.Total())
+			}
+			if len(errs) > 0 {
+				return withCode(exitInvalid, errors.Join(errs...))
+			}
+			return nil
+		},
+	}
+}
