@@ -3,25 +3,169 @@
 package api
 
 import (
+	"log/slog"
 	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/citybench/citybench/pipeline/store"
+)
+
+// Defaults. The caps exist to protect the store: one request must not be able to
+// ask Cassandra for months of data or an unbounded number of rows.
+const (
+	DefaultLimit        = 1000
+	DefaultMaxLimit     = 10000
+	DefaultWindow       = 24 * time.Hour
+	DefaultMaxRange     = 31 * 24 * time.Hour
+	DefaultStoreTimeout = 10 * time.Second
+	DefaultReadyTimeout = 2 * time.Second
+	// DefaultMaxScanRows bounds how many rows one readings request may read from the
+	// store when a metric filter discards rows (ten full pages).
+	DefaultMaxScanRows = 10 * DefaultMaxLimit
 )
 
 // Option configures the handler returned by New.
 type Option func(*config)
 
-type config struct{}
+type config struct {
+	registry     *prometheus.Registry
+	logger       *slog.Logger
+	now          func() time.Time
+	defaultLimit int
+	maxLimit     int
+	window       time.Duration
+	maxRange     time.Duration
+	storeTimeout time.Duration
+	readyTimeout time.Duration
+	maxScanRows  int
+	dashboard    bool
+	poll         time.Duration
+}
+
+// WithRegistry makes the handler register its metrics on reg and serve reg on
+// /metrics, so a process can expose its other collectors on the same endpoint.
+// Without it the handler creates its own registry with Go and process collectors.
+func WithRegistry(reg *prometheus.Registry) Option {
+	return func(c *config) { c.registry = reg }
+}
+
+// WithLogger sets where request failures are logged (default slog.Default()).
+func WithLogger(l *slog.Logger) Option {
+	return func(c *config) { c.logger = l }
+}
+
+// WithClock replaces time.Now, which decides the default end of a time range.
+func WithClock(now func() time.Time) Option {
+	return func(c *config) { c.now = now }
+}
+
+// WithLimits sets the default and the maximum of the readings limit parameter.
+func WithLimits(defaultLimit, maxLimit int) Option {
+	return func(c *config) { c.defaultLimit, c.maxLimit = defaultLimit, maxLimit }
+}
+
+// WithMaxRange caps to−from of any query; longer ranges are refused with 400.
+func WithMaxRange(d time.Duration) Option {
+	return func(c *config) { c.maxRange = d }
+}
+
+// WithDefaultWindow sets how far back from "to" a query reaches when it gives no "from".
+func WithDefaultWindow(d time.Duration) Option {
+	return func(c *config) { c.window = d }
+}
+
+// WithStoreTimeout bounds each store call made while serving a request.
+func WithStoreTimeout(d time.Duration) Option {
+	return func(c *config) { c.storeTimeout = d }
+}
+
+// WithMaxScanRows bounds the rows one readings request may read from the store.
+func WithMaxScanRows(n int) Option {
+	return func(c *config) { c.maxScanRows = n }
+}
+
+// WithoutDashboard leaves out the dashboard at /, for API-only deployments.
+func WithoutDashboard() Option {
+	return func(c *config) { c.dashboard = false }
+}
 
 // New returns the API's HTTP handler, reading from st.
 func New(st store.Store, opts ...Option) http.Handler {
-	cfg := config{}
+	cfg := config{
+		logger:       slog.Default(),
+		now:          time.Now,
+		defaultLimit: DefaultLimit,
+		maxLimit:     DefaultMaxLimit,
+		window:       DefaultWindow,
+		maxRange:     DefaultMaxRange,
+		storeTimeout: DefaultStoreTimeout,
+		readyTimeout: DefaultReadyTimeout,
+		maxScanRows:  DefaultMaxScanRows,
+		dashboard:    true,
+		poll:         DefaultDashboardPoll,
+	}
 	for _, o := range opts {
 		o(&cfg)
 	}
+	if cfg.maxLimit <= 0 {
+		cfg.maxLimit = DefaultMaxLimit
+	}
+	if cfg.defaultLimit <= 0 || cfg.defaultLimit > cfg.maxLimit {
+		cfg.defaultLimit = min(DefaultLimit, cfg.maxLimit)
+	}
+	if cfg.poll < 100*time.Millisecond {
+		cfg.poll = DefaultDashboardPoll
+	}
+	if cfg.maxScanRows < cfg.maxLimit {
+		cfg.maxScanRows = cfg.maxLimit
+	}
+	if cfg.registry == nil {
+		cfg.registry = prometheus.NewRegistry()
+		cfg.registry.MustRegister(
+			collectors.NewGoCollector(),
+			collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		)
+	}
+	s := &server{cfg: cfg, st: st, metrics: newMetrics(cfg.registry)}
+	return s.routes()
+}
+
+// NewServer wraps h in an http.Server with timeouts suited to this API. It sets no
+// WriteTimeout because CSV exports stream for as long as they need; the export
+// handler extends its own write deadline page by page instead.
+func NewServer(addr string, h http.Handler) *http.Server {
+	return &http.Server{
+		Addr:              addr,
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+	}
+}
+
+type server struct {
+	cfg     config
+	st      store.Store
+	metrics *metrics
+}
+
+func (s *server) routes() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		w.WriteHeader(http.StatusOK)
-	})
-	return mux
+	mux.HandleFunc("GET /healthz", s.healthz)
+	mux.HandleFunc("GET /readyz", s.readyz)
+	mux.Handle("GET /metrics", s.metrics.handler(s.cfg.registry))
+	mux.HandleFunc("GET /api/v1/devices", s.devices)
+	mux.HandleFunc("GET /api/v1/devices/{id}/readings", s.readings)
+	mux.HandleFunc("GET /api/v1/export.csv", s.exportCSV)
+	// Anything else under /api/ answers in JSON, so API clients never get HTML.
+	mux.HandleFunc("/api/", s.apiFallback)
+	if s.cfg.dashboard {
+		mux.HandleFunc("GET /{$}", s.dashboardIndex)
+		mux.Handle("GET /static/", s.dashboardStatic())
+	}
+	return s.metrics.instrument(mux)
 }
