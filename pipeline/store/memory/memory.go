@@ -1,0 +1,226 @@
+// Package memory is an in-process store.Store with Cassandra's semantics (keys,
+// overwrite, write times, ordering, limits), for the embedded pipeline and tests.
+// It can also be told to stall, to exercise back-pressure and coordinated omission.
+package memory
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/citybench/citybench/pipeline/store"
+)
+
+type partitionKey struct {
+	device, day string
+}
+
+type clusterKey struct {
+	ms  int64
+	seq uint64
+}
+
+// Store keeps rows per partition in a map; Readings sorts the partition's keys on
+// read, which is cheap at the partition sizes a day of one device produces.
+type Store struct {
+	mu         sync.RWMutex
+	partitions map[partitionKey]map[clusterKey]store.Row
+	devices    map[string]store.Device
+	rows       int
+	closed     bool
+
+	stallMu    sync.Mutex
+	stallUntil time.Time
+}
+
+// New returns an empty store.
+func New() *Store {
+	return &Store{
+		partitions: map[partitionKey]map[clusterKey]store.Row{},
+		devices:    map[string]store.Device{},
+	}
+}
+
+var _ store.Store = (*Store)(nil)
+
+// Stall makes writes that start within the next d wait until the stall ends (or
+// their context is done), as a store in a long GC pause or compaction would. A
+// new Stall extends a running one; it never shortens it.
+func (s *Store) Stall(d time.Duration) {
+	if d <= 0 {
+		return
+	}
+	until := time.Now().Add(d)
+	s.stallMu.Lock()
+	defer s.stallMu.Unlock()
+	if until.After(s.stallUntil) {
+		s.stallUntil = until
+	}
+}
+
+// waitStall blocks while a stall is running. Each writer waits on its own timer,
+// so no goroutine outlives the stall.
+func (s *Store) waitStall(ctx context.Context) error {
+	for {
+		s.stallMu.Lock()
+		left := time.Until(s.stallUntil)
+		s.stallMu.Unlock()
+		if left <= 0 {
+			return nil
+		}
+		t := time.NewTimer(left)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("write stalled: %w", ctx.Err())
+		}
+	}
+}
+
+// WriteReadings validates every row first, so a batch is either stored whole or
+// not at all, then stamps them with one write time.
+func (s *Store) WriteReadings(ctx context.Context, rows []store.Row) error {
+	if err := s.waitStall(ctx); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("write readings: %w", err)
+	}
+	norm := make([]store.Row, len(rows))
+	for i, r := range rows {
+		n, err := store.Normalize(r)
+		if err != nil {
+			return fmt.Errorf("write readings: %w", err)
+		}
+		n.Metrics = maps.Clone(n.Metrics)
+		norm[i] = n
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return store.ErrClosed
+	}
+	wt := time.UnixMicro(time.Now().UnixMicro())
+	for _, r := range norm {
+		r.WriteTime = wt
+		pk := partitionKey{r.DeviceID, r.Day}
+		part := s.partitions[pk]
+		if part == nil {
+			part = map[clusterKey]store.Row{}
+			s.partitions[pk] = part
+		}
+		ck := clusterKey{r.Time.UnixMilli(), r.Seq}
+		if _, ok := part[ck]; !ok {
+			s.rows++
+		}
+		part[ck] = r
+	}
+	return nil
+}
+
+// UpsertDevices applies last-seen-wins per device.
+func (s *Store) UpsertDevices(ctx context.Context, devices []store.Device) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("upsert devices: %w", err)
+	}
+	now := time.Now()
+	norm := make([]store.Device, len(devices))
+	for i, d := range devices {
+		n, err := store.NormalizeDevice(d, now)
+		if err != nil {
+			return fmt.Errorf("upsert devices: %w", err)
+		}
+		n.Location = maps.Clone(n.Location)
+		norm[i] = n
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return store.ErrClosed
+	}
+	for _, d := range norm {
+		if old, ok := s.devices[d.ID]; ok && d.LastSeen.Before(old.LastSeen) {
+			continue
+		}
+		s.devices[d.ID] = d
+	}
+	return nil
+}
+
+// Devices returns every device, sorted by id.
+func (s *Store) Devices(ctx context.Context) ([]store.Device, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("devices: %w", err)
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return nil, store.ErrClosed
+	}
+	out := make([]store.Device, 0, len(s.devices))
+	for _, d := range s.devices {
+		d.Location = maps.Clone(d.Location)
+		out = append(out, d)
+	}
+	slices.SortFunc(out, func(a, b store.Device) int { return cmp.Compare(a.ID, b.ID) })
+	return out, nil
+}
+
+// Readings walks the query's day partitions in order, as the Cassandra store does.
+func (s *Store) Readings(ctx context.Context, q store.Query) ([]store.Row, error) {
+	limit, err := store.CheckQuery(q)
+	if err != nil {
+		return nil, fmt.Errorf("readings: %w", err)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("readings: %w", err)
+	}
+	from, to := q.From.UnixMilli(), q.To.UnixMilli()
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return nil, store.ErrClosed
+	}
+	var out []store.Row
+	for _, day := range store.Days(q.From, q.To) {
+		part := s.partitions[partitionKey{q.DeviceID, day}]
+		keys := make([]clusterKey, 0, len(part))
+		for k := range part {
+			if k.ms >= from && k.ms < to {
+				keys = append(keys, k)
+			}
+		}
+		slices.SortFunc(keys, func(a, b clusterKey) int {
+			return cmp.Or(cmp.Compare(a.ms, b.ms), cmp.Compare(a.seq, b.seq))
+		})
+		for _, k := range keys {
+			if len(out) == limit {
+				return out, nil
+			}
+			r := part[k]
+			r.Metrics = maps.Clone(r.Metrics)
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+// Count returns how many distinct rows are stored.
+func (s *Store) Count() int {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.rows
+}
+
+// Close makes every later call fail with store.ErrClosed.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
+	return nil
+}
