@@ -1,0 +1,334 @@
+// Package devices plays the plan's simulated devices against an MQTT broker:
+// one paho client per device, open-loop — every message goes out at its intended
+// time whether or not earlier ones were acknowledged — recording sent and acked
+// times in the ledger.
+package devices
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/citybench/citybench/harness/ledger"
+	"github.com/citybench/citybench/harness/schedule"
+	"github.com/citybench/citybench/pipeline/codec"
+)
+
+// Broker is where devices connect.
+type Broker struct {
+	URLs     []string // devices are spread over them round-robin
+	Username string   // used when a fleet sets none
+	Password string
+	TLS      *tls.Config
+}
+
+// Simulator drives every device of a plan.
+type Simulator struct {
+	broker  Broker
+	ledger  *ledger.Ledger
+	plan    *schedule.Plan
+	codecs  map[string]codec.Codec // by fleet name
+	log     *slog.Logger
+	clients []mqtt.Client // persistent devices; nil for connect-send-disconnect
+	conns   atomic.Int64
+
+	// connectParallelism bounds simultaneous CONNECTs: brokers have small listen
+	// backlogs (Mosquitto's is 100), so a thousand devices connect in waves.
+	connectParallelism int
+}
+
+// Option configures a Simulator.
+type Option func(*Simulator)
+
+// WithLogger sets the logger (default slog.Default()).
+func WithLogger(l *slog.Logger) Option { return func(s *Simulator) { s.log = l } }
+
+// WithConnectParallelism bounds simultaneous connection attempts (default 64).
+func WithConnectParallelism(n int) Option { return func(s *Simulator) { s.connectParallelism = n } }
+
+// New prepares a simulator; nothing connects until Connect.
+func New(b Broker, l *ledger.Ledger, opts ...Option) (*Simulator, error) {
+	if len(b.URLs) == 0 {
+		return nil, errors.New("devices: no broker URL")
+	}
+	s := &Simulator{broker: b, ledger: l, plan: l.Plan(), codecs: map[string]codec.Codec{}, log: slog.Default(), connectParallelism: 64}
+	for _, o := range opts {
+		o(s)
+	}
+	for _, d := range s.plan.Devices {
+		if _, ok := s.codecs[d.Fleet.Name]; ok {
+			continue
+		}
+		c, err := codec.ByName(d.Fleet.Codec)
+		if err != nil {
+			return nil, fmt.Errorf("fleet %s: %w", d.Fleet.Name, err)
+		}
+		s.codecs[d.Fleet.Name] = c
+	}
+	s.clients = make([]mqtt.Client, len(s.plan.Devices))
+	return s, nil
+}
+
+// Connections is the number of device connections open now.
+func (s *Simulator) Connections() int64 { return s.conns.Load() }
+
+func (s *Simulator) clientOptions(d *schedule.Device) *mqtt.ClientOptions {
+	f := d.Fleet
+	o := mqtt.NewClientOptions().
+		AddBroker(s.broker.URLs[d.Index%len(s.broker.URLs)]).
+		SetClientID(d.ID).
+		SetCleanSession(f.CleanSession == nil || *f.CleanSession).
+		SetKeepAlive(max(f.KeepAlive.D(), time.Second)).
+		SetConnectTimeout(10 * time.Second).
+		SetAutoReconnect(f.Connection != "connect-send-disconnect").
+		SetMaxReconnectInterval(2 * time.Second).
+		SetOrderMatters(false).
+		SetWriteTimeout(10 * time.Second)
+	user, pass := f.Username, f.Password
+	if user == "" {
+		user, pass = s.broker.Username, s.broker.Password
+	}
+	if user != "" {
+		o.SetUsername(user).SetPassword(pass)
+	}
+	if s.broker.TLS != nil {
+		o.SetTLSConfig(s.broker.TLS)
+	}
+	if w := f.Will; w != nil {
+		o.SetWill(w.Topic, w.Payload, byte(w.QoS), w.Retain)
+	}
+	o.SetOnConnectHandler(func(mqtt.Client) { s.conns.Add(1) })
+	o.SetConnectionLostHandler(func(_ mqtt.Client, err error) {
+		s.conns.Add(-1)
+		s.ledger.Error(time.Now().UnixNano())
+		s.log.Warn("device connection lost", "device", d.ID, "err", err)
+	})
+	return o
+}
+
+// Connect opens the connections of every persistent device, in bounded waves.
+// It fails if any device cannot connect, naming the first failure.
+func (s *Simulator) Connect(ctx context.Context) error {
+	sem := make(chan struct{}, s.connectParallelism)
+	var wg sync.WaitGroup
+	var failed atomic.Int64
+	var firstErr error
+	var once sync.Once
+	for _, d := range s.plan.Devices {
+		if d.Fleet.Connection == "connect-send-disconnect" || len(d.Messages) == 0 {
+			continue
+		}
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			wg.Wait()
+			return ctx.Err()
+		}
+		wg.Add(1)
+		go func(d *schedule.Device) {
+			defer wg.Done()
+			defer func() { <-sem }()
+			c := mqtt.NewClient(s.clientOptions(d))
+			if err := waitToken(ctx, c.Connect()); err != nil {
+				failed.Add(1)
+				once.Do(func() {
+					firstErr = fmt.Errorf("connect device %s to %s: %w", d.ID, s.broker.URLs[d.Index%len(s.broker.URLs)], err)
+				})
+				return
+			}
+			s.clients[d.Index] = c
+		}(d)
+	}
+	wg.Wait()
+	if n := failed.Load(); n > 0 {
+		return fmt.Errorf("%d devices could not connect; first: %w", n, firstErr)
+	}
+	return nil
+}
+
+func waitToken(ctx context.Context, t mqtt.Token) error {
+	select {
+	case <-t.Done():
+		return t.Error()
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Run sends every planned message with an intended offset before until, each at
+// its time, and returns once all were handed to their clients and acknowledged
+// (or ackWait passed after the last send, or ctx ended). Offsets are from the
+// ledger's start.
+func (s *Simulator) Run(ctx context.Context, until time.Duration, ackWait time.Duration) {
+	var wg sync.WaitGroup
+	for _, d := range s.plan.Devices {
+		if len(d.Messages) == 0 {
+			continue
+		}
+		wg.Add(1)
+		go func(d *schedule.Device) {
+			defer wg.Done()
+			s.runDevice(ctx, d, until, ackWait)
+		}(d)
+	}
+	wg.Wait()
+}
+
+type pending struct {
+	seq   uint64
+	token mqtt.Token
+}
+
+func (s *Simulator) runDevice(ctx context.Context, d *schedule.Device, until, ackWait time.Duration) {
+	start := s.ledger.Start()
+	cd := s.codecs[d.Fleet.Name]
+	qos := byte(d.Fleet.QoS)
+	acks := make(chan pending, 1024)
+	ackDone := make(chan struct{})
+	// Acks outlive the send loop by at most ackWait, even after ctx ends, so an
+	// interrupted run still records what the broker acknowledged.
+	ackCtx, stopAcks := context.WithCancel(context.WithoutCancel(ctx))
+	go func() { // one goroutine per device records its acks, as the ledger requires
+		defer close(ackDone)
+		s.recordAcks(ackCtx, d, acks)
+	}()
+	defer func() {
+		close(acks)
+		grace := time.AfterFunc(ackWait, stopAcks)
+		<-ackDone
+		grace.Stop()
+		stopAcks()
+	}()
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for i := range d.Messages {
+		m := &d.Messages[i]
+		if m.At >= until {
+			return
+		}
+		if wait := time.Until(start.Add(m.At)); wait > 0 {
+			timer.Reset(wait)
+			select {
+			case <-timer.C:
+			case <-ctx.Done():
+				return
+			}
+		} else if ctx.Err() != nil {
+			return
+		}
+		payload, err := cd.Encode(reading(d, m, start))
+		if err != nil {
+			s.ledger.Error(time.Now().UnixNano())
+			s.log.Error("encode reading", "device", d.ID, "seq", m.Seq, "err", err)
+			continue
+		}
+		if d.Fleet.Connection == "connect-send-disconnect" {
+			s.sendOnce(ctx, d, m, payload)
+			continue
+		}
+		c := s.clients[d.Index]
+		if c == nil {
+			s.ledger.Error(time.Now().UnixNano())
+			continue
+		}
+		s.ledger.Observe(ledger.Sent, d.Index, m.Seq, time.Now().UnixNano())
+		tok := c.Publish(m.Topic, qos, d.Fleet.Retain, payload)
+		if qos == 0 {
+			continue
+		}
+		select {
+		case acks <- pending{seq: m.Seq, token: tok}:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+func (s *Simulator) recordAcks(ctx context.Context, d *schedule.Device, acks <-chan pending) {
+	for p := range acks {
+		select {
+		case <-p.token.Done():
+		case <-ctx.Done():
+		}
+		if !tokenDone(p.token) {
+			continue // never acknowledged within the grace: the ledger shows it as not acked
+		}
+		if p.token.Error() != nil {
+			s.ledger.Error(time.Now().UnixNano())
+			continue
+		}
+		s.ledger.Observe(ledger.Acked, d.Index, p.seq, time.Now().UnixNano())
+	}
+}
+
+func tokenDone(t mqtt.Token) bool {
+	select {
+	case <-t.Done():
+		return true
+	default:
+		return false
+	}
+}
+
+// sendOnce is the alert-based testbench's node: connect, publish, wait for the
+// acknowledgement, disconnect.
+func (s *Simulator) sendOnce(ctx context.Context, d *schedule.Device, m *schedule.Message, payload []byte) {
+	c := mqtt.NewClient(s.clientOptions(d))
+	if err := waitToken(ctx, c.Connect()); err != nil {
+		s.ledger.Error(time.Now().UnixNano())
+		s.log.Warn("connect-send-disconnect: connect", "device", d.ID, "err", err)
+		return
+	}
+	defer func() {
+		c.Disconnect(100)
+		s.conns.Add(-1)
+	}()
+	s.ledger.Observe(ledger.Sent, d.Index, m.Seq, time.Now().UnixNano())
+	tok := c.Publish(m.Topic, byte(d.Fleet.QoS), d.Fleet.Retain, payload)
+	if err := waitToken(ctx, tok); err != nil {
+		s.ledger.Error(time.Now().UnixNano())
+		return
+	}
+	if d.Fleet.QoS > 0 {
+		s.ledger.Observe(ledger.Acked, d.Index, m.Seq, time.Now().UnixNano())
+	}
+}
+
+func reading(d *schedule.Device, m *schedule.Message, start time.Time) codec.Reading {
+	metrics := make(map[string]float64, len(d.Metrics))
+	if m.Metric >= 0 {
+		metrics[d.Metrics[m.Metric]] = m.Values[m.Metric]
+	} else {
+		for i, name := range d.Metrics {
+			metrics[name] = m.Values[i]
+		}
+	}
+	return codec.Reading{DeviceID: d.ID, Seq: m.Seq, SampleTimeNs: start.Add(m.At).UnixNano(), Model: d.Fleet.Model, Metrics: metrics}
+}
+
+// Disconnect closes every persistent connection, giving each quiesceMs to flush.
+func (s *Simulator) Disconnect(quiesce time.Duration) {
+	var wg sync.WaitGroup
+	for i, c := range s.clients {
+		if c == nil {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if c.IsConnected() {
+				s.conns.Add(-1)
+			}
+			c.Disconnect(uint(quiesce / time.Millisecond))
+		}()
+		s.clients[i] = nil
+	}
+	wg.Wait()
+}

@@ -1,0 +1,98 @@
+package harness
+
+import (
+	"fmt"
+	"io"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/citybench/citybench/harness/devices"
+	"github.com/citybench/citybench/harness/ledger"
+	"github.com/citybench/citybench/harness/schedule"
+)
+
+// monitor samples open connections each second (a series in the result) and
+// prints the live progress line.
+type monitor struct {
+	done  chan struct{}
+	wg    sync.WaitGroup
+	mu    sync.Mutex
+	conns []int64
+}
+
+func startMonitor(l *ledger.Ledger, sim *devices.Simulator, plan *schedule.Plan, out io.Writer) *monitor {
+	m := &monitor{done: make(chan struct{})}
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		// Wait for offset 0, then tick on whole seconds of the run.
+		select {
+		case <-time.After(time.Until(l.Start())):
+		case <-m.done:
+			return
+		}
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		var prev [ledger.NumStages]int64
+		offeredSoFar := offeredCounter(plan)
+		prevOffered := 0
+		for {
+			select {
+			case <-m.done:
+				return
+			case <-t.C:
+			}
+			m.mu.Lock()
+			m.conns = append(m.conns, sim.Connections())
+			m.mu.Unlock()
+			if out == nil {
+				continue
+			}
+			elapsed := time.Since(l.Start())
+			offered := offeredSoFar(elapsed)
+			var cur [ledger.NumStages]int64
+			for s := range ledger.NumStages {
+				cur[s] = l.Delivered(s)
+			}
+			p99, n := l.TakeLiveP99(ledger.Kafka)
+			p99s := "-"
+			if n > 0 {
+				p99s = (time.Duration(p99) * time.Microsecond).Round(100 * time.Microsecond).String()
+			}
+			fmt.Fprintf(out, "[%5s/%s] offered %5d/s  sent %5d/s  acked %5d/s  kafka %5d/s  kafka p99 %-8s  conns %d  errors %d\n",
+				elapsed.Round(time.Second), plan.End, offered-prevOffered, cur[ledger.Sent]-prev[ledger.Sent],
+				cur[ledger.Acked]-prev[ledger.Acked], cur[ledger.Kafka]-prev[ledger.Kafka], p99s, sim.Connections(), l.Errors())
+			prev, prevOffered = cur, offered
+		}
+	}()
+	return m
+}
+
+// stop ends sampling and returns the connection series.
+func (m *monitor) stop() []int64 {
+	close(m.done)
+	m.wg.Wait()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.conns
+}
+
+// offeredCounter returns a function giving how many messages were due by an
+// offset; offsets must not decrease between calls.
+func offeredCounter(plan *schedule.Plan) func(time.Duration) int {
+	var ats []time.Duration
+	for _, d := range plan.Devices {
+		for _, m := range d.Messages {
+			ats = append(ats, m.At)
+		}
+	}
+	slices.Sort(ats)
+	i := 0
+	return func(t time.Duration) int {
+		for i < len(ats) && ats[i] <= t {
+			i++
+		}
+		return i
+	}
+}

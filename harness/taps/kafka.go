@@ -1,0 +1,137 @@
+package taps
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/citybench/citybench/harness/ledger"
+	"github.com/citybench/citybench/pipeline/bridge"
+)
+
+// Kafka reads the readings topic and records the Kafka stage. Rather than a
+// consumer group (whose join and rebalance would hide the first seconds of a run)
+// it reads every partition directly from the end offsets taken before load
+// starts: it sees exactly what this run produced, and never moves the sink's
+// group offsets.
+type Kafka struct {
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	mu     sync.Mutex
+	err    error
+}
+
+// StartKafka snapshots the end offset of every partition of topic and starts one
+// reader per partition (a device's records all land in one partition, so each
+// device is recorded by one goroutine, as the ledger requires).
+func StartKafka(ctx context.Context, brokers []string, topic string, l *ledger.Ledger) (*Kafka, error) {
+	env, err := newEnvelopes(l)
+	if err != nil {
+		return nil, err
+	}
+	offsets, err := endOffsets(ctx, brokers, topic)
+	if err != nil {
+		return nil, fmt.Errorf("kafka tap: %w", err)
+	}
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	k := &Kafka{cancel: cancel}
+	for partition, off := range offsets {
+		r := kafka.NewReader(kafka.ReaderConfig{
+			Brokers:   brokers,
+			Topic:     topic,
+			Partition: partition,
+			MinBytes:  1,
+			MaxBytes:  16 << 20,
+			MaxWait:   50 * time.Millisecond,
+		})
+		if err := r.SetOffset(off); err != nil {
+			cancel()
+			return nil, fmt.Errorf("kafka tap: partition %d offset %d: %w", partition, off, err)
+		}
+		k.wg.Add(1)
+		go func() {
+			defer k.wg.Done()
+			defer r.Close()
+			for {
+				m, err := r.FetchMessage(runCtx)
+				if err != nil {
+					if runCtx.Err() == nil {
+						k.fail(fmt.Errorf("kafka tap: partition %d: %w", partition, err))
+					}
+					return
+				}
+				now := time.Now().UnixNano()
+				topic := ""
+				for _, h := range m.Headers {
+					if h.Key == bridge.HeaderSourceTopic {
+						topic = string(h.Value)
+					}
+				}
+				if dev, seq, ok := env.find(topic, string(m.Key), m.Value); ok {
+					l.Observe(ledger.Kafka, dev, seq, now)
+				}
+			}
+		}()
+	}
+	return k, nil
+}
+
+func (k *Kafka) fail(err error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.err == nil {
+		k.err = err
+	}
+}
+
+// Stop ends every reader and returns the first read error, if any.
+func (k *Kafka) Stop() error {
+	k.cancel()
+	k.wg.Wait()
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.err
+}
+
+func endOffsets(ctx context.Context, brokers []string, topic string) (map[int]int64, error) {
+	var conn *kafka.Conn
+	var errs []error
+	for _, b := range brokers {
+		c, err := kafka.DialContext(ctx, "tcp", b)
+		if err == nil {
+			conn = c
+			break
+		}
+		errs = append(errs, err)
+	}
+	if conn == nil {
+		return nil, fmt.Errorf("no Kafka broker reachable: %w", errors.Join(errs...))
+	}
+	defer conn.Close()
+	parts, err := conn.ReadPartitions(topic)
+	if err != nil {
+		return nil, fmt.Errorf("read partitions of %s: %w", topic, err)
+	}
+	if len(parts) == 0 {
+		return nil, fmt.Errorf("topic %s has no partitions", topic)
+	}
+	out := make(map[int]int64, len(parts))
+	for _, p := range parts {
+		leader := fmt.Sprintf("%s:%d", p.Leader.Host, p.Leader.Port)
+		lc, err := kafka.DialLeader(ctx, "tcp", leader, topic, p.ID)
+		if err != nil {
+			return nil, fmt.Errorf("dial leader of %s/%d at %s: %w", topic, p.ID, leader, err)
+		}
+		off, err := lc.ReadLastOffset()
+		lc.Close()
+		if err != nil {
+			return nil, fmt.Errorf("end offset of %s/%d: %w", topic, p.ID, err)
+		}
+		out[p.ID] = off
+	}
+	return out, nil
+}
