@@ -3,6 +3,7 @@ package store
 import (
 	"errors"
 	"fmt"
+	"math"
 	"time"
 )
 
@@ -45,6 +46,9 @@ func Normalize(r Row) (Row, error) {
 		return r, fmt.Errorf("row of %q without time", r.DeviceID)
 	case len(r.Metrics) == 0:
 		return r, fmt.Errorf("row of %q at %s without metrics", r.DeviceID, r.Time.Format(time.RFC3339Nano))
+	case r.Seq > math.MaxInt64:
+		// CQL bigint is signed.
+		return r, fmt.Errorf("row of %q: seq %d exceeds %d", r.DeviceID, r.Seq, int64(math.MaxInt64))
 	}
 	r.Time = time.UnixMilli(r.Time.UnixMilli()).UTC()
 	day := DayOf(r.Time)
