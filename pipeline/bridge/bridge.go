@@ -315,7 +315,6 @@ func (b *Bridge) Run(ctx context.Context) error {
 		wg.Wait()
 		return errors.Join(err, b.writer.Close())
 	}
-	b.ready.Store(true)
 	b.cfg.logger.Info("bridge running", "subscription", b.Subscription(), "client_id", b.cfg.clientID)
 
 	<-ctx.Done()
@@ -382,9 +381,12 @@ func (b *Bridge) connect(ctx context.Context) (mqtt.Client, error) {
 				b.cfg.logger.Error("bridge subscribe failed", "subscription", b.Subscription(), "err", tok.Error())
 				b.errs.Add(1)
 				b.metrics.errors.WithLabelValues("subscribe").Inc()
+				return
 			}
+			b.ready.Store(true)
 		}).
 		SetConnectionLostHandler(func(_ mqtt.Client, err error) {
+			b.ready.Store(false)
 			b.cfg.logger.Warn("bridge lost MQTT connection", "err", err)
 		})
 	if b.cfg.tls != nil {
@@ -408,6 +410,14 @@ func (b *Bridge) connect(ctx context.Context) (mqtt.Client, error) {
 // here is the backpressure: the broker's window of unacknowledged messages to
 // this session bounds how many such goroutines can wait.
 func (b *Bridge) handle(_ mqtt.Client, m mqtt.Message) {
+	if strings.HasPrefix(m.Topic(), "$") {
+		// MQTT-4.7.2-1: wildcards never match $-topics, yet some brokers (mochi)
+		// deliver their $SYS statistics to "#". They are the broker's, not a
+		// device's, so they are acknowledged and counted, not bridged.
+		b.metrics.ignored.Inc()
+		m.Ack()
+		return
+	}
 	b.received.Add(1)
 	b.metrics.received.Inc()
 	select {
@@ -591,6 +601,7 @@ func (b *Bridge) writeWithRetry(ctx context.Context, records []kafka.Message) []
 
 type metrics struct {
 	received       prometheus.Counter
+	ignored        prometheus.Counter
 	produced       prometheus.Counter
 	deadLettered   prometheus.Counter
 	errors         *prometheus.CounterVec
@@ -602,6 +613,8 @@ func newMetrics(reg *prometheus.Registry) (*metrics, error) {
 	m := &metrics{
 		received: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "citybench_bridge_received_total", Help: "MQTT messages received."}),
+		ignored: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "citybench_bridge_ignored_system_total", Help: "Broker $-topic messages acknowledged without bridging."}),
 		produced: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "citybench_bridge_produced_total", Help: "Readings written to Kafka and acknowledged to MQTT."}),
 		deadLettered: prometheus.NewCounter(prometheus.CounterOpts{
@@ -615,7 +628,7 @@ func newMetrics(reg *prometheus.Registry) (*metrics, error) {
 			Help:    "Time to write one batch to Kafka with acks=all, retries included.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16)}),
 	}
-	for _, c := range []prometheus.Collector{m.received, m.produced, m.deadLettered, m.errors, m.inflight, m.produceLatency} {
+	for _, c := range []prometheus.Collector{m.received, m.ignored, m.produced, m.deadLettered, m.errors, m.inflight, m.produceLatency} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("bridge metrics: %w", err)
 		}

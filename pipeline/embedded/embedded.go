@@ -1,0 +1,478 @@
+// Package embedded runs the whole reference pipeline in one process: a mochi-mqtt
+// broker, a three-broker franz-go kfake Kafka cluster, the real bridge, sink and
+// web API, and the in-memory store, all on random loopback ports. It exists for
+// fast tests and zero-setup runs; it says nothing about production capacity.
+package embedded
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+
+	mochi "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/hooks/auth"
+	"github.com/mochi-mqtt/server/v2/listeners"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/citybench/citybench/pipeline/api"
+	"github.com/citybench/citybench/pipeline/bridge"
+	"github.com/citybench/citybench/pipeline/codec"
+	"github.com/citybench/citybench/pipeline/sink"
+	"github.com/citybench/citybench/pipeline/store/memory"
+)
+
+// Defaults.
+const (
+	DefaultPartitions = 6
+	DefaultTopic      = "readings"
+	DefaultDLQTopic   = "readings.dlq"
+	kafkaBrokers      = 3
+	replication       = 3
+)
+
+type config struct {
+	partitions int
+	codec      codec.Codec
+	logger     *slog.Logger
+	bridges    int
+	sinks      int
+	readyWait  time.Duration
+}
+
+// Option configures Start.
+type Option func(*config)
+
+// WithPartitions sets the partition count of the readings topic.
+func WithPartitions(n int) Option { return func(c *config) { c.partitions = n } }
+
+// WithCodec sets the payload codec (default JSON).
+func WithCodec(cd codec.Codec) Option { return func(c *config) { c.codec = cd } }
+
+// WithLogger sets the logger for every component (default: discard).
+func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
+
+// WithBridges runs n bridge instances in one MQTT share group (default 1).
+func WithBridges(n int) Option { return func(c *config) { c.bridges = n } }
+
+// WithSinks runs n sink instances in one consumer group (default 1).
+func WithSinks(n int) Option { return func(c *config) { c.sinks = n } }
+
+// Pipeline is a running embedded pipeline. Its exported fields are its public
+// endpoints; they do not change for its lifetime.
+type Pipeline struct {
+	MQTTURL         string
+	KafkaBrokers    []string
+	Topic           string
+	DeadLetterTopic string
+	APIURL          string
+	// Store is what the sinks write and the API reads; it can Stall.
+	Store   *memory.Store
+	Bridges []*bridge.Bridge
+	Sinks   []*sink.Sink
+
+	cfg      config
+	broker   *mochi.Server
+	dataDir  string
+	ports    []int
+	apiSrv   *http.Server
+	registry *prometheus.Registry
+
+	kafkaMu sync.Mutex
+	kafka   *kfake.Cluster // nil while stopped
+
+	bridgeStop, sinkStop context.CancelFunc
+	bridgeWG, sinkWG     sync.WaitGroup
+	runErrMu             sync.Mutex
+	runErrs              []error
+	closeOnce            sync.Once
+	closeErr             error
+}
+
+// Start brings every component up and returns once the bridges are subscribed
+// and the sinks hold their partitions, so nothing published afterwards is lost
+// for want of a subscriber. On error everything started so far is torn down.
+func Start(ctx context.Context, opts ...Option) (_ *Pipeline, err error) {
+	cfg := config{partitions: DefaultPartitions, bridges: 1, sinks: 1, readyWait: 30 * time.Second}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if cfg.codec == nil {
+		cfg.codec = codec.JSON()
+	}
+	if cfg.logger == nil {
+		cfg.logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.partitions < 1 || cfg.bridges < 1 || cfg.sinks < 1 {
+		return nil, errors.New("embedded: partitions, bridges and sinks must be positive")
+	}
+	p := &Pipeline{
+		Topic:           DefaultTopic,
+		DeadLetterTopic: DefaultDLQTopic,
+		Store:           memory.New(),
+		cfg:             cfg,
+		registry:        prometheus.NewRegistry(),
+	}
+	defer func() {
+		if err != nil {
+			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			defer cancel()
+			err = errors.Join(err, p.Close(cctx))
+		}
+	}()
+
+	if err := p.startBroker(); err != nil {
+		return nil, err
+	}
+	if p.dataDir, err = os.MkdirTemp("", "citybench-kfake-"); err != nil {
+		return nil, fmt.Errorf("embedded: kafka data dir: %w", err)
+	}
+	if err := p.StartKafka(ctx); err != nil {
+		return nil, err
+	}
+	if err := p.createTopics(ctx); err != nil {
+		return nil, err
+	}
+	if err := p.startSinks(ctx); err != nil {
+		return nil, err
+	}
+	if err := p.startBridges(ctx); err != nil {
+		return nil, err
+	}
+	if err := p.startAPI(); err != nil {
+		return nil, err
+	}
+	if err := p.waitReady(ctx); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+func (p *Pipeline) startBroker() error {
+	caps := mochi.NewDefaultServerCapabilities()
+	// At the defaults mochi drops QoS 1 messages under fan-in (the bridge is one
+	// subscriber receiving every device's stream). Raise every queue to the
+	// protocol's limit and report what is still dropped.
+	caps.MaximumInflight = 65535
+	caps.ReceiveMaximum = 65535
+	caps.MaximumClientWritesPending = 65535
+	b := mochi.New(&mochi.Options{
+		Capabilities: caps,
+		InlineClient: false,
+		Logger:       p.cfg.logger.With("component", "mqtt-broker"),
+	})
+	if err := b.AddHook(new(auth.AllowHook), nil); err != nil {
+		return fmt.Errorf("embedded: broker auth hook: %w", err)
+	}
+	ln := listeners.NewTCP(listeners.Config{ID: "tcp", Address: "127.0.0.1:0"})
+	if err := b.AddListener(ln); err != nil {
+		return fmt.Errorf("embedded: broker listener: %w", err)
+	}
+	if err := b.Serve(); err != nil {
+		return fmt.Errorf("embedded: broker serve: %w", err)
+	}
+	p.broker = b
+	p.MQTTURL = "tcp://" + ln.Address()
+	return nil
+}
+
+// StartKafka starts the Kafka cluster: on first use on random ports, afterwards
+// on the same ports with the state it had when StopKafka closed it (topics,
+// records, committed offsets). Clients reconnect to the same addresses, as they
+// would after a real cluster restart.
+func (p *Pipeline) StartKafka(ctx context.Context) error {
+	p.kafkaMu.Lock()
+	defer p.kafkaMu.Unlock()
+	if p.kafka != nil {
+		return nil
+	}
+	opts := []kfake.Opt{
+		kfake.NumBrokers(kafkaBrokers),
+		kfake.DataDir(p.dataDir),
+		kfake.ClusterID("citybench-embedded"),
+		kfake.GroupMinSessionTimeout(time.Second),
+		kfake.BrokerConfigs(map[string]string{"min.insync.replicas": "2"}),
+	}
+	if p.ports != nil {
+		opts = append(opts, kfake.Ports(p.ports...))
+	}
+	var c *kfake.Cluster
+	var err error
+	// A just-closed port can be briefly unavailable; retry within ctx.
+	for {
+		c, err = kfake.NewCluster(opts...)
+		if err == nil || p.ports == nil {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("embedded: restart kafka: %w (last error: %w)", ctx.Err(), err)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("embedded: start kafka: %w", err)
+	}
+	p.kafka = c
+	if p.ports == nil {
+		p.KafkaBrokers = c.ListenAddrs()
+		for _, a := range p.KafkaBrokers {
+			_, port, err := net.SplitHostPort(a)
+			if err != nil {
+				return fmt.Errorf("embedded: kafka address %q: %w", a, err)
+			}
+			n, _ := strconv.Atoi(port)
+			p.ports = append(p.ports, n)
+		}
+	}
+	return nil
+}
+
+// StopKafka shuts the whole Kafka cluster down, saving its state, to simulate an
+// outage: connections drop and new ones are refused until StartKafka.
+func (p *Pipeline) StopKafka() {
+	p.kafkaMu.Lock()
+	defer p.kafkaMu.Unlock()
+	if p.kafka != nil {
+		p.kafka.Close()
+		p.kafka = nil
+	}
+}
+
+func (p *Pipeline) createTopics(ctx context.Context) error {
+	cl := &kafka.Client{Addr: kafka.TCP(p.KafkaBrokers...), Timeout: 10 * time.Second}
+	resp, err := cl.CreateTopics(ctx, &kafka.CreateTopicsRequest{
+		Topics: []kafka.TopicConfig{
+			{Topic: p.Topic, NumPartitions: p.cfg.partitions, ReplicationFactor: replication},
+			{Topic: p.DeadLetterTopic, NumPartitions: 1, ReplicationFactor: replication},
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("embedded: create topics: %w", err)
+	}
+	var errs []error
+	for name, e := range resp.Errors {
+		if e != nil {
+			errs = append(errs, fmt.Errorf("topic %s: %w", name, e))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("embedded: create topics: %w", err)
+	}
+	return nil
+}
+
+func (p *Pipeline) startSinks(ctx context.Context) error {
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	p.sinkStop = cancel
+	for i := range p.cfg.sinks {
+		s, err := sink.New(p.Store,
+			sink.WithKafka(p.KafkaBrokers...),
+			sink.WithTopic(p.Topic),
+			sink.WithDeadLetterTopic(p.DeadLetterTopic),
+			sink.WithGroup("citybench-sink"),
+			sink.WithCodec(p.cfg.codec),
+			sink.WithSessionTimeout(6*time.Second),
+			sink.WithLogger(p.cfg.logger.With("component", "sink", "instance", i)),
+		)
+		if err != nil {
+			return fmt.Errorf("embedded: %w", err)
+		}
+		p.Sinks = append(p.Sinks, s)
+		p.sinkWG.Add(1)
+		go func() {
+			defer p.sinkWG.Done()
+			p.recordRunErr(s.Run(runCtx))
+		}()
+	}
+	return nil
+}
+
+func (p *Pipeline) startBridges(ctx context.Context) error {
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	p.bridgeStop = cancel
+	for i := range p.cfg.bridges {
+		b, err := bridge.New(
+			bridge.WithMQTT(p.MQTTURL),
+			bridge.WithClientID(fmt.Sprintf("citybench-bridge-%d", i)),
+			bridge.WithShareGroup("citybench-bridges"),
+			bridge.WithFilter("#"),
+			bridge.WithKafka(p.KafkaBrokers...),
+			bridge.WithTopic(p.Topic),
+			bridge.WithDeadLetterTopic(p.DeadLetterTopic),
+			bridge.WithCodec(p.cfg.codec),
+			bridge.WithLogger(p.cfg.logger.With("component", "bridge", "instance", i)),
+		)
+		if err != nil {
+			return fmt.Errorf("embedded: %w", err)
+		}
+		p.Bridges = append(p.Bridges, b)
+		p.bridgeWG.Add(1)
+		go func() {
+			defer p.bridgeWG.Done()
+			p.recordRunErr(b.Run(runCtx))
+		}()
+	}
+	return nil
+}
+
+func (p *Pipeline) startAPI() error {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return fmt.Errorf("embedded: api listener: %w", err)
+	}
+	h := api.New(p.Store, api.WithRegistry(p.registry), api.WithLogger(p.cfg.logger.With("component", "api")))
+	p.apiSrv = &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	p.APIURL = "http://" + ln.Addr().String()
+	go func() {
+		if err := p.apiSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			p.recordRunErr(fmt.Errorf("embedded: api: %w", err))
+		}
+	}()
+	return nil
+}
+
+func (p *Pipeline) waitReady(ctx context.Context) error {
+	deadline := time.NewTimer(p.cfg.readyWait)
+	defer deadline.Stop()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		ready := true
+		for _, b := range p.Bridges {
+			ready = ready && b.Ready()
+		}
+		for _, s := range p.Sinks {
+			ready = ready && s.Ready()
+		}
+		if ready {
+			return nil
+		}
+		if err := p.runErr(); err != nil {
+			return fmt.Errorf("embedded: component failed while starting: %w", err)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("embedded: waiting for readiness: %w", ctx.Err())
+		case <-deadline.C:
+			return fmt.Errorf("embedded: bridges and sinks not ready after %s", p.cfg.readyWait)
+		case <-tick.C:
+		}
+	}
+}
+
+func (p *Pipeline) recordRunErr(err error) {
+	if err == nil {
+		return
+	}
+	p.runErrMu.Lock()
+	defer p.runErrMu.Unlock()
+	p.runErrs = append(p.runErrs, err)
+}
+
+func (p *Pipeline) runErr() error {
+	p.runErrMu.Lock()
+	defer p.runErrMu.Unlock()
+	return errors.Join(p.runErrs...)
+}
+
+// InflightDropped is the broker's count of QoS>0 messages it dropped because a
+// client's in-flight window was full. Anything but 0 means lost messages that no
+// component downstream can see.
+func (p *Pipeline) InflightDropped() int64 {
+	if p.broker == nil {
+		return 0
+	}
+	return p.broker.Info.Clone().InflightDropped
+}
+
+// MessagesDropped is the broker's count of messages dropped because a client's
+// write queue was full.
+func (p *Pipeline) MessagesDropped() int64 {
+	if p.broker == nil {
+		return 0
+	}
+	return p.broker.Info.Clone().MessagesDropped
+}
+
+// Counters returns the components' counters for a run's report.
+func (p *Pipeline) Counters() map[string]int64 {
+	out := map[string]int64{
+		"broker_inflight_dropped": p.InflightDropped(),
+		"broker_messages_dropped": p.MessagesDropped(),
+	}
+	for _, b := range p.Bridges {
+		st := b.Stats()
+		out["bridge_received"] += st.Received
+		out["bridge_produced"] += st.Produced
+		out["bridge_dead_lettered"] += st.DeadLettered
+		out["bridge_errors"] += st.Errors
+	}
+	for _, s := range p.Sinks {
+		st := s.Stats()
+		out["sink_consumed"] += st.Consumed
+		out["sink_written"] += st.Written
+		out["sink_dead_lettered"] += st.DeadLettered
+		out["sink_errors"] += st.Errors
+	}
+	out["dead_lettered"] = out["bridge_dead_lettered"] + out["sink_dead_lettered"]
+	return out
+}
+
+// Close stops the components in data-flow order (bridges drain into Kafka, sinks
+// drain into the store) and then the servers. It is safe to call more than once.
+func (p *Pipeline) Close(ctx context.Context) error {
+	p.closeOnce.Do(func() { p.closeErr = p.close(ctx) })
+	return p.closeErr
+}
+
+func (p *Pipeline) close(ctx context.Context) error {
+	var errs []error
+	wait := func(wg *sync.WaitGroup, what string) {
+		done := make(chan struct{})
+		go func() { wg.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-ctx.Done():
+			errs = append(errs, fmt.Errorf("embedded: %s did not stop: %w", what, ctx.Err()))
+		}
+	}
+	if p.bridgeStop != nil {
+		p.bridgeStop()
+		wait(&p.bridgeWG, "bridges")
+	}
+	if p.sinkStop != nil {
+		p.sinkStop()
+		wait(&p.sinkWG, "sinks")
+	}
+	if p.apiSrv != nil {
+		if err := p.apiSrv.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("embedded: api shutdown: %w", err))
+		}
+	}
+	p.StopKafka()
+	if p.broker != nil {
+		if err := p.broker.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("embedded: broker close: %w", err))
+		}
+	}
+	if p.dataDir != "" {
+		if err := os.RemoveAll(p.dataDir); err != nil {
+			errs = append(errs, fmt.Errorf("embedded: remove kafka data: %w", err))
+		}
+	}
+	if p.Store != nil {
+		if err := p.Store.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("embedded: store close: %w", err))
+		}
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,259 @@
+package embedded
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+	"github.com/segmentio/kafka-go"
+
+	"github.com/citybench/citybench/pipeline/bridge"
+	"github.com/citybench/citybench/pipeline/codec"
+	"github.com/citybench/citybench/pipeline/store"
+)
+
+func testLogger(t *testing.T) *slog.Logger {
+	if os.Getenv("CITYBENCH_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+func start(t *testing.T, opts ...Option) *Pipeline {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	p, err := Start(ctx, append([]Option{WithLogger(testLogger(t))}, opts...)...)
+	if err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		if err := p.Close(ctx); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	return p
+}
+
+// fleet publishes msgs readings from each of devices devices at QoS 1 and waits
+// for every PUBACK. base keeps sample times distinct between calls.
+type fleet struct {
+	devices, msgs int
+	base          time.Time
+	firstSeq      int
+}
+
+func deviceID(d int) string { return fmt.Sprintf("dev-%03d", d) }
+
+func (f fleet) publish(ctx context.Context, t *testing.T, url string, between func(seq int)) {
+	t.Helper()
+	cd := codec.JSON()
+	var wg sync.WaitGroup
+	errs := make(chan error, f.devices)
+	for d := range f.devices {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			opts := mqtt.NewClientOptions().AddBroker(url).
+				SetClientID(fmt.Sprintf("test-%s-%d", deviceID(d), f.firstSeq)).
+				SetCleanSession(true).SetAutoReconnect(false).SetConnectTimeout(10 * time.Second)
+			c := mqtt.NewClient(opts)
+			if tok := c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+				errs <- fmt.Errorf("connect %s: %v", deviceID(d), tok.Error())
+				return
+			}
+			defer c.Disconnect(100)
+			toks := make([]mqtt.Token, 0, f.msgs)
+			for i := range f.msgs {
+				seq := f.firstSeq + i
+				if d == 0 && between != nil {
+					between(seq)
+				}
+				payload, err := cd.Encode(codec.Reading{
+					DeviceID:     deviceID(d),
+					Seq:          uint64(seq),
+					SampleTimeNs: f.base.Add(time.Duration(seq) * time.Millisecond).UnixNano(),
+					Model:        "env-v2",
+					Metrics:      map[string]float64{"temperature": 20 + float64(seq%10)},
+				})
+				if err != nil {
+					errs <- err
+					return
+				}
+				toks = append(toks, c.Publish("city/"+deviceID(d)+"/env", 1, false, payload))
+			}
+			for _, tok := range toks {
+				select {
+				case <-tok.Done():
+					if tok.Error() != nil {
+						errs <- tok.Error()
+						return
+					}
+				case <-ctx.Done():
+					errs <- ctx.Err()
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatalf("publish: %v", err)
+	}
+}
+
+func publishMalformed(t *testing.T, url string, n int) {
+	t.Helper()
+	c := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(url).SetClientID("test-broken").SetCleanSession(true))
+	if tok := c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("connect: %v", tok.Error())
+	}
+	defer c.Disconnect(100)
+	bad := [][]byte{
+		[]byte("{not json"),
+		[]byte(`{"seq":1,"sample_time_ns":1,"metrics":{"t":1}}`), // no device_id
+		[]byte{0xff, 0xfe, 0x00},
+		[]byte(""),
+		[]byte(`{"device_id":"x","seq":1,"metrics":{"t":1}}`), // no sample time
+	}
+	for i := range n {
+		tok := c.Publish(fmt.Sprintf("city/broken-%d/env", i%7), 1, false, bad[i%len(bad)])
+		if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+			t.Fatalf("publish malformed: %v", tok.Error())
+		}
+	}
+}
+
+// waitRows polls until the store holds want rows or the deadline passes.
+func waitRows(ctx context.Context, t *testing.T, p *Pipeline, want int) {
+	t.Helper()
+	for p.Store.Count() < want {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("store has %d rows, want %d (counters %v)", p.Store.Count(), want, p.Counters())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// checkEachOnce reads every device back and checks seqs 1..msgs are each stored once.
+func checkEachOnce(ctx context.Context, t *testing.T, st store.Store, devices, msgs int, base time.Time) {
+	t.Helper()
+	for d := range devices {
+		rows, err := st.Readings(ctx, store.Query{
+			DeviceID: deviceID(d), From: base, To: base.Add(time.Hour), Limit: 10 * msgs,
+		})
+		if err != nil {
+			t.Fatalf("Readings(%s): %v", deviceID(d), err)
+		}
+		seen := map[uint64]int{}
+		for _, r := range rows {
+			seen[r.Seq]++
+		}
+		for s := 1; s <= msgs; s++ {
+			if seen[uint64(s)] != 1 {
+				t.Fatalf("device %s seq %d stored %d times", deviceID(d), s, seen[uint64(s)])
+			}
+		}
+		if len(rows) != msgs {
+			t.Fatalf("device %s: %d rows, want %d", deviceID(d), len(rows), msgs)
+		}
+	}
+}
+
+// deadLetters reads the whole dead-letter topic.
+func deadLetters(ctx context.Context, t *testing.T, p *Pipeline) []kafka.Message {
+	t.Helper()
+	conn, err := kafka.DialLeader(ctx, "tcp", p.KafkaBrokers[0], p.DeadLetterTopic, 0)
+	if err != nil {
+		t.Fatalf("dial dlq leader: %v", err)
+	}
+	last, err := conn.ReadLastOffset()
+	conn.Close()
+	if err != nil {
+		t.Fatalf("dlq last offset: %v", err)
+	}
+	r := kafka.NewReader(kafka.ReaderConfig{
+		Brokers: p.KafkaBrokers, Topic: p.DeadLetterTopic, Partition: 0, MaxWait: 50 * time.Millisecond,
+	})
+	defer r.Close()
+	var out []kafka.Message
+	for int64(len(out)) < last {
+		m, err := r.ReadMessage(ctx)
+		if err != nil {
+			t.Fatalf("read dlq after %d of %d: %v", len(out), last, err)
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+func header(m kafka.Message, key string) string {
+	for _, h := range m.Headers {
+		if h.Key == key {
+			return string(h.Value)
+		}
+	}
+	return ""
+}
+
+func TestEndToEnd(t *testing.T) {
+	const devices, msgs, malformed = 100, 100, 50
+	p := start(t, WithBridges(2))
+	ctx, cancel := context.WithTimeout(t.Context(), 45*time.Second)
+	defer cancel()
+
+	base := time.Now().UTC().Truncate(time.Hour)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		publishMalformed(t, p.MQTTURL, malformed)
+	}()
+	fleet{devices: devices, msgs: msgs, base: base, firstSeq: 1}.publish(ctx, t, p.MQTTURL, nil)
+	<-done
+
+	waitRows(ctx, t, p, devices*msgs)
+	checkEachOnce(ctx, t, p.Store, devices, msgs, base)
+
+	// Wait for the dead letters the bridges count, then read them all back.
+	for p.Counters()["bridge_dead_lettered"] < malformed && ctx.Err() == nil {
+		time.Sleep(10 * time.Millisecond)
+	}
+	dl := deadLetters(ctx, t, p)
+	if len(dl) != malformed {
+		for _, m := range dl[:min(5, len(dl))] {
+			t.Logf("off=%d key=%s headers=%v", m.Offset, m.Key, m.Headers)
+		}
+		t.Logf("counters %v", p.Counters())
+		t.Fatalf("dead-letter topic holds %d records, want %d", len(dl), malformed)
+	}
+	for _, m := range dl {
+		if header(m, bridge.HeaderReason) == "" || header(m, bridge.HeaderSourceTopic) == "" {
+			t.Fatalf("dead letter without reason or source topic: headers %v", m.Headers)
+		}
+	}
+	if got := p.Store.Count(); got != devices*msgs {
+		t.Fatalf("store holds %d rows after the dead letters, want %d", got, devices*msgs)
+	}
+	if d := p.InflightDropped(); d != 0 {
+		t.Fatalf("broker dropped %d in-flight messages", d)
+	}
+	c := p.Counters()
+	t.Logf("counters: %v", c)
+	if c["bridge_received"] < devices*msgs+malformed {
+		t.Fatalf("bridges received %d messages, want at least %d", c["bridge_received"], devices*msgs+malformed)
+	}
+	for i, b := range p.Bridges {
+		if b.Stats().Received == 0 {
+			t.Errorf("bridge %d received nothing: the share group did not split the load", i)
+		}
+	}
+}
