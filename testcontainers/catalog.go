@@ -1,0 +1,166 @@
+package testcontainers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/moby/moby/client"
+)
+
+// Component names used in the catalog, in Components() and in resource samples.
+const (
+	CompMosquitto = "mosquitto"
+	CompHiveMQ    = "hivemq"
+	CompKafka     = "kafka"
+	CompCassandra = "cassandra"
+	// CompServices is citybench's own bridge/sink/API binary; it is always built locally.
+	CompServices = "services"
+)
+
+// Flavour says where images come from.
+type Flavour string
+
+const (
+	// Upstream images are the projects' own, pulled from a registry when absent.
+	Upstream Flavour = "upstream"
+	// Offline images are built by `make images` and never pulled.
+	Offline Flavour = "offline"
+	// Auto picks Offline when every offline tag exists locally, else Upstream.
+	Auto Flavour = "auto"
+)
+
+// EnvImages selects the flavour: offline | upstream | auto (the default).
+const EnvImages = "CITYBENCH_IMAGES"
+
+// The offline tags must match testcontainers/images/build.sh.
+var (
+	upstreamImages = map[string]string{
+		CompMosquitto: "eclipse-mosquitto:2.0.22",
+		CompHiveMQ:    "hivemq/hivemq-ce:2025.5",
+		CompKafka:     "apache/kafka:3.9.1",
+		CompCassandra: "cassandra:5.0.6",
+		CompServices:  "citybench/services:local",
+	}
+	offlineImages = map[string]string{
+		CompMosquitto: "citybench/mosquitto:2.0-offline",
+		CompHiveMQ:    "citybench/hivemq-ce:2025.5-offline",
+		CompKafka:     "citybench/kafka:3.9.1-offline",
+		CompCassandra: "citybench/cassandra:5.0.6-offline",
+		CompServices:  "citybench/services:local",
+	}
+)
+
+// ImageCatalog maps components to image references.
+type ImageCatalog struct {
+	Flavour Flavour
+	Images  map[string]string
+}
+
+// UpstreamCatalog returns the upstream defaults.
+func UpstreamCatalog() ImageCatalog {
+	return ImageCatalog{Flavour: Upstream, Images: clone(upstreamImages)}
+}
+
+// OfflineCatalog returns the locally built equivalents.
+func OfflineCatalog() ImageCatalog {
+	return ImageCatalog{Flavour: Offline, Images: clone(offlineImages)}
+}
+
+func clone(m map[string]string) map[string]string {
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+// Image returns the reference for a component.
+func (c ImageCatalog) Image(component string) string { return c.Images[component] }
+
+// IsOffline reports whether ref is one of the images `make images` builds; the
+// catalog and reports use it to tell the two flavours apart.
+func IsOffline(ref string) bool {
+	return strings.HasSuffix(ref, "-offline") || ref == offlineImages[CompServices]
+}
+
+// ErrImageMissing means an image is neither present nor obtainable.
+var ErrImageMissing = errors.New("image missing")
+
+// imageAPI is the part of the Docker client the catalog needs.
+type imageAPI interface {
+	ImageInspect(ctx context.Context, image string, opts ...client.ImageInspectOption) (client.ImageInspectResult, error)
+	ImagePull(ctx context.Context, ref string, opts client.ImagePullOptions) (client.ImagePullResponse, error)
+}
+
+// ResolveCatalog picks the flavour (explicit, or from CITYBENCH_IMAGES, or auto) and
+// checks that the images for components are present locally. An upstream image that
+// is absent is pulled with a short deadline, so a machine with no registry fails in
+// seconds with advice instead of hanging in retries.
+func ResolveCatalog(ctx context.Context, api imageAPI, flavour Flavour, components []string, pullTimeout time.Duration) (ImageCatalog, error) {
+	if flavour == "" {
+		flavour = Flavour(strings.ToLower(strings.TrimSpace(os.Getenv(EnvImages))))
+	}
+	if flavour == "" {
+		flavour = Auto
+	}
+	have := func(ref string) bool {
+		_, err := api.ImageInspect(ctx, ref)
+		return err == nil
+	}
+	var cat ImageCatalog
+	switch flavour {
+	case Offline:
+		cat = OfflineCatalog()
+	case Upstream:
+		cat = UpstreamCatalog()
+	case Auto:
+		cat = OfflineCatalog()
+		for _, c := range components {
+			if !have(cat.Image(c)) {
+				cat = UpstreamCatalog()
+				break
+			}
+		}
+	default:
+		return ImageCatalog{}, fmt.Errorf("%s=%q: want offline, upstream or auto", EnvImages, flavour)
+	}
+
+	var missing []string
+	for _, c := range components {
+		ref := cat.Image(c)
+		if have(ref) {
+			continue
+		}
+		if cat.Flavour == Upstream && !IsOffline(ref) {
+			if err := pull(ctx, api, ref, pullTimeout); err == nil {
+				continue
+			}
+		}
+		missing = append(missing, ref)
+	}
+	if len(missing) > 0 {
+		sort.Strings(missing)
+		return cat, fmt.Errorf("%w: %s not present locally and not pullable; run `make images` to build the offline images (then %s=offline or auto)",
+			ErrImageMissing, strings.Join(missing, ", "), EnvImages)
+	}
+	return cat, nil
+}
+
+func pull(ctx context.Context, api imageAPI, ref string, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	resp, err := api.ImagePull(ctx, ref, client.ImagePullOptions{})
+	if err != nil {
+		return fmt.Errorf("pull %s: %w", ref, err)
+	}
+	defer resp.Close()
+	if err := resp.Wait(ctx); err != nil {
+		return fmt.Errorf("pull %s: %w", ref, err)
+	}
+	return nil
+}

@@ -1,0 +1,356 @@
+package testcontainers
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	tc "github.com/testcontainers/testcontainers-go"
+	"golang.org/x/sync/errgroup"
+)
+
+// brokerInfo is how to reach the MQTT broker from the host and from the network.
+type brokerInfo struct {
+	hostURL    string // e.g. tcp://127.0.0.1:49153
+	networkURL string // e.g. tcp://mqtt:1883, for the bridge
+	user, pass string
+}
+
+const mqttUser = "citybench"
+
+func (t *Target) startBroker(ctx context.Context) (brokerInfo, error) {
+	switch t.top.Broker {
+	case CompHiveMQ:
+		return t.startHiveMQ(ctx)
+	default:
+		return t.startMosquitto(ctx)
+	}
+}
+
+// mosquittoConf is the broker's configuration. Limits are raised because the
+// defaults (e.g. 1000 queued messages per client) would make the broker, not the
+// pipeline, the thing a load test measures.
+func mosquittoConf(tls bool) string {
+	var b strings.Builder
+	b.WriteString("persistence false\nlog_dest stdout\nlog_type error\nlog_type warning\nlog_type notice\n")
+	b.WriteString("max_queued_messages 100000\nmax_inflight_messages 0\nset_tcp_nodelay true\n")
+	if tls {
+		b.WriteString("per_listener_settings false\nallow_anonymous false\npassword_file /mosquitto/config/passwd\n")
+		b.WriteString("listener 8883\ncafile /mosquitto/config/certs/ca.crt\ncertfile /mosquitto/config/certs/server.crt\n")
+		b.WriteString("keyfile /mosquitto/config/certs/server.key\nrequire_certificate true\ntls_version tlsv1.2\n")
+	} else {
+		b.WriteString("listener 1883\nallow_anonymous true\n")
+	}
+	return b.String()
+}
+
+func (t *Target) startMosquitto(ctx context.Context) (brokerInfo, error) {
+	useTLS := t.tls != nil
+	port := "1883/tcp"
+	info := brokerInfo{networkURL: "tcp://mqtt:1883"}
+	files := []tc.ContainerFile{{Reader: strings.NewReader(mosquittoConf(useTLS)), ContainerFilePath: "/mosquitto/config/mosquitto.conf", FileMode: 0o644}}
+	if useTLS {
+		port = "8883/tcp"
+		info.networkURL = "ssl://mqtt:8883"
+		info.user = mqttUser
+		info.pass = randomHex(12)
+		line, err := mosquittoPasswordLine(info.user, info.pass)
+		if err != nil {
+			return info, err
+		}
+		// The broker drops root for the mosquitto user, so its files must be world-readable;
+		// the key is a throwaway for this run only.
+		files = append(files,
+			tc.ContainerFile{Reader: strings.NewReader(line), ContainerFilePath: "/mosquitto/config/passwd", FileMode: 0o644},
+			tc.ContainerFile{Reader: strings.NewReader(string(t.tls.CA.Cert)), ContainerFilePath: "/mosquitto/config/certs/ca.crt", FileMode: 0o644},
+			tc.ContainerFile{Reader: strings.NewReader(string(t.tls.Server.Cert)), ContainerFilePath: "/mosquitto/config/certs/server.crt", FileMode: 0o644},
+			tc.ContainerFile{Reader: strings.NewReader(string(t.tls.Server.Key)), ContainerFilePath: "/mosquitto/config/certs/server.key", FileMode: 0o644},
+		)
+	}
+	m, err := t.run(ctx, "mqtt", CompMosquitto, tc.ContainerRequest{
+		Image:              t.catalog.Image(CompMosquitto),
+		ExposedPorts:       []string{port},
+		Files:              files,
+		HostConfigModifier: loopbackOnly(map[string]int{port: 0}),
+	})
+	if err != nil {
+		return info, err
+	}
+	return t.waitBroker(ctx, m, port, info)
+}
+
+func (t *Target) waitBroker(ctx context.Context, m *managed, port string, info brokerInfo) (brokerInfo, error) {
+	hp, err := hostPort(ctx, m, port)
+	if err != nil {
+		return info, err
+	}
+	scheme := "tcp"
+	if t.tls != nil {
+		scheme = "ssl"
+	}
+	info.hostURL = scheme + "://" + hp
+	tlsCfg, err := t.clientTLS()
+	if err != nil {
+		return info, err
+	}
+	err = poll(ctx, m.name, 300*time.Millisecond, func(ctx context.Context) error {
+		return MQTTConnect(ctx, info.hostURL, tlsCfg, info.user, info.pass)
+	})
+	return info, err
+}
+
+func (t *Target) clientTLS() (*tls.Config, error) {
+	if t.tls == nil {
+		return nil, nil
+	}
+	return t.tls.ClientConfig()
+}
+
+func (t *Target) startHiveMQ(ctx context.Context) (brokerInfo, error) {
+	port := "1883/tcp"
+	// Queue and in-flight limits raised for the same reason as Mosquitto's.
+	conf := `<?xml version="1.0"?>
+<hivemq>
+    <listeners>
+        <tcp-listener><port>1883</port><bind-address>0.0.0.0</bind-address></tcp-listener>
+    </listeners>
+    <mqtt>
+        <queued-messages><max-queue-size>100000</max-queue-size></queued-messages>
+    </mqtt>
+    <anonymous-usage-statistics><enabled>false</enabled></anonymous-usage-statistics>
+</hivemq>
+`
+	m, err := t.run(ctx, "mqtt", CompHiveMQ, tc.ContainerRequest{
+		Image:              t.catalog.Image(CompHiveMQ),
+		ExposedPorts:       []string{port},
+		Env:                map[string]string{"JAVA_OPTS": "-Xmx384m -Xms64m"},
+		Files:              []tc.ContainerFile{{Reader: strings.NewReader(conf), ContainerFilePath: "/opt/hivemq/conf/config.xml", FileMode: 0o644}},
+		HostConfigModifier: loopbackOnly(map[string]int{port: 0}),
+	})
+	if err != nil {
+		return brokerInfo{}, err
+	}
+	return t.waitBroker(ctx, m, port, brokerInfo{networkURL: "tcp://mqtt:1883"})
+}
+
+// startKafka starts a KRaft cluster where every broker is also a controller (the
+// smallest layout that keeps a quorum when one broker fails). Each broker has two
+// listeners: INTERNAL for the bridge and sink on the network, EXTERNAL advertised
+// as a loopback port for the harness on the host.
+func (t *Target) startKafka(ctx context.Context) ([]string, error) {
+	n := t.top.KafkaBrokers
+	hostPorts := make([]int, n)
+	voters := make([]string, n)
+	for i := range n {
+		p, err := freePort()
+		if err != nil {
+			return nil, err
+		}
+		hostPorts[i] = p
+		voters[i] = fmt.Sprintf("%d@kafka-%d:9093", i+1, i+1)
+	}
+	cid := clusterID()
+	internalRF := strconv.Itoa(min(3, n))
+	g, gctx := errgroup.WithContext(ctx)
+	for i := range n {
+		id := i + 1
+		name := fmt.Sprintf("kafka-%d", id)
+		env := map[string]string{
+			"CLUSTER_ID":                                     cid,
+			"KAFKA_NODE_ID":                                  strconv.Itoa(id),
+			"KAFKA_PROCESS_ROLES":                            "broker,controller",
+			"KAFKA_LISTENERS":                                "INTERNAL://:19092,EXTERNAL://:9092,CONTROLLER://:9093",
+			"KAFKA_ADVERTISED_LISTENERS":                     fmt.Sprintf("INTERNAL://%s:19092,EXTERNAL://127.0.0.1:%d", name, hostPorts[i]),
+			"KAFKA_LISTENER_SECURITY_PROTOCOL_MAP":           "INTERNAL:PLAINTEXT,EXTERNAL:PLAINTEXT,CONTROLLER:PLAINTEXT",
+			"KAFKA_CONTROLLER_LISTENER_NAMES":                "CONTROLLER",
+			"KAFKA_INTER_BROKER_LISTENER_NAME":               "INTERNAL",
+			"KAFKA_CONTROLLER_QUORUM_VOTERS":                 strings.Join(voters, ","),
+			"KAFKA_LOG_DIRS":                                 "/var/lib/kafka/data",
+			"KAFKA_NUM_PARTITIONS":                           strconv.Itoa(t.top.Partitions),
+			"KAFKA_DEFAULT_REPLICATION_FACTOR":               strconv.Itoa(t.top.ReplicationFactor),
+			"KAFKA_MIN_INSYNC_REPLICAS":                      strconv.Itoa(t.top.MinInsyncReplicas),
+			"KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR":         internalRF,
+			"KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR": internalRF,
+			"KAFKA_TRANSACTION_STATE_LOG_MIN_ISR":            strconv.Itoa(min(2, n)),
+			"KAFKA_GROUP_INITIAL_REBALANCE_DELAY_MS":         "0",
+			// Topics are created explicitly with the scenario's partitions and RF;
+			// auto-creation would hide a misnamed topic behind RF defaults.
+			"KAFKA_AUTO_CREATE_TOPICS_ENABLE": "false",
+			"KAFKA_HEAP_OPTS":                 t.cfg.kafkaHeap,
+		}
+		g.Go(func() error {
+			_, err := t.run(gctx, name, CompKafka, tc.ContainerRequest{
+				Image:              t.catalog.Image(CompKafka),
+				ExposedPorts:       []string{"9092/tcp"},
+				Env:                env,
+				HostConfigModifier: loopbackOnly(map[string]int{"9092/tcp": hostPorts[i]}),
+			})
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	bootstrap := make([]string, n)
+	for i, p := range hostPorts {
+		bootstrap[i] = net.JoinHostPort("127.0.0.1", strconv.Itoa(p))
+	}
+	if err := waitKafka(ctx, bootstrap, n); err != nil {
+		return nil, err
+	}
+	if err := createTopic(ctx, bootstrap[0], t.top.KafkaTopic, t.top.Partitions, t.top.ReplicationFactor, t.top.MinInsyncReplicas); err != nil {
+		return nil, err
+	}
+	return bootstrap, nil
+}
+
+// startCassandra starts the nodes one after another: Cassandra refuses concurrent
+// bootstraps, and each node must be answering CQL before the next joins.
+func (t *Target) startCassandra(ctx context.Context) ([]string, error) {
+	var hosts []string
+	for i := range t.top.CassandraNodes {
+		name := fmt.Sprintf("cassandra-%d", i+1)
+		env := map[string]string{
+			"CASSANDRA_CLUSTER_NAME": "citybench",
+			"CASSANDRA_SEEDS":        "cassandra-1",
+			"MAX_HEAP_SIZE":          t.cfg.cassandraHeap,
+			"HEAP_NEWSIZE":           t.cfg.cassandraNewGen,
+			// A fresh test cluster has no gossip state to wait for; the default 30 s
+			// settling wait only slows every run down.
+			"JVM_EXTRA_OPTS": "-Dcassandra.skip_wait_for_gossip_to_settle=0 -Dcassandra.ring_delay_ms=5000",
+		}
+		m, err := t.run(ctx, name, CompCassandra, tc.ContainerRequest{
+			Image:              t.catalog.Image(CompCassandra),
+			ExposedPorts:       []string{"9042/tcp"},
+			Env:                env,
+			HostConfigModifier: loopbackOnly(map[string]int{"9042/tcp": 0}),
+		})
+		if err != nil {
+			return nil, err
+		}
+		hp, err := hostPort(ctx, m, "9042/tcp")
+		if err != nil {
+			return nil, err
+		}
+		if err := poll(ctx, name, time.Second, func(ctx context.Context) error {
+			_, err := CQLQuery(ctx, hp)
+			return err
+		}); err != nil {
+			return nil, err
+		}
+		hosts = append(hosts, hp)
+	}
+	return hosts, nil
+}
+
+// startServices starts bridge and sink replicas and the API from the citybench
+// image, wired to the others by network alias, and returns the API's host URL.
+func (t *Target) startServices(ctx context.Context, broker brokerInfo) (string, error) {
+	var internalKafka, internalCQL []string
+	for i := range t.top.KafkaBrokers {
+		internalKafka = append(internalKafka, fmt.Sprintf("kafka-%d:19092", i+1))
+	}
+	for i := range t.top.CassandraNodes {
+		internalCQL = append(internalCQL, fmt.Sprintf("cassandra-%d:9042", i+1))
+	}
+	common := map[string]string{
+		"CITYBENCH_KAFKA_BROKERS":      strings.Join(internalKafka, ","),
+		"CITYBENCH_KAFKA_TOPIC":        t.top.KafkaTopic,
+		"CITYBENCH_STORE":              "cassandra",
+		"CITYBENCH_CASSANDRA_HOSTS":    strings.Join(internalCQL, ","),
+		"CITYBENCH_CASSANDRA_KEYSPACE": t.cfg.keyspace,
+	}
+	with := func(extra map[string]string) map[string]string {
+		env := make(map[string]string, len(common)+len(extra))
+		for k, v := range common {
+			env[k] = v
+		}
+		for k, v := range extra {
+			env[k] = v
+		}
+		return env
+	}
+	bridgeEnv := map[string]string{"CITYBENCH_MQTT_URL": broker.networkURL}
+	var files []tc.ContainerFile
+	if t.tls != nil {
+		bridgeEnv["CITYBENCH_MQTT_USERNAME"] = broker.user
+		bridgeEnv["CITYBENCH_MQTT_PASSWORD"] = broker.pass
+		bridgeEnv["CITYBENCH_MQTT_CA"] = "/certs/ca.crt"
+		bridgeEnv["CITYBENCH_MQTT_CERT"] = "/certs/client.crt"
+		bridgeEnv["CITYBENCH_MQTT_KEY"] = "/certs/client.key"
+		files = []tc.ContainerFile{
+			{Reader: strings.NewReader(string(t.tls.CA.Cert)), ContainerFilePath: "/certs/ca.crt", FileMode: 0o644},
+			{Reader: strings.NewReader(string(t.tls.Client.Cert)), ContainerFilePath: "/certs/client.crt", FileMode: 0o644},
+			{Reader: strings.NewReader(string(t.tls.Client.Key)), ContainerFilePath: "/certs/client.key", FileMode: 0o600},
+		}
+	}
+	if t.top.BridgeReplicas > 1 {
+		// Replicas share the broker's stream through a shared subscription instead of each
+		// receiving (and forwarding) every message.
+		bridgeEnv["CITYBENCH_MQTT_SHARE_GROUP"] = "citybench-bridge"
+	}
+	image := t.catalog.Image(CompServices)
+	var started []*managed
+	for i := range t.top.BridgeReplicas {
+		m, err := t.run(ctx, fmt.Sprintf("bridge-%d", i+1), "bridge", tc.ContainerRequest{
+			Image: image, Cmd: []string{"pipeline", "serve", "bridge"}, Env: with(bridgeEnv), Files: files,
+		})
+		if err != nil {
+			return "", err
+		}
+		started = append(started, m)
+	}
+	for i := range t.top.SinkReplicas {
+		m, err := t.run(ctx, fmt.Sprintf("sink-%d", i+1), "sink", tc.ContainerRequest{
+			Image: image, Cmd: []string{"pipeline", "serve", "sink"}, Env: with(nil),
+		})
+		if err != nil {
+			return "", err
+		}
+		started = append(started, m)
+	}
+	api, err := t.run(ctx, "api", "api", tc.ContainerRequest{
+		Image:              image,
+		Cmd:                []string{"pipeline", "serve", "api"},
+		Env:                with(map[string]string{"CITYBENCH_LISTEN": ":8080"}),
+		ExposedPorts:       []string{"8080/tcp"},
+		HostConfigModifier: loopbackOnly(map[string]int{"8080/tcp": 0}),
+	})
+	if err != nil {
+		return "", err
+	}
+	hp, err := hostPort(ctx, api, "8080/tcp")
+	if err != nil {
+		return "", err
+	}
+	url := "http://" + hp
+	if err := poll(ctx, "api", 500*time.Millisecond, func(ctx context.Context) error {
+		return httpOK(ctx, url+"/healthz")
+	}); err != nil {
+		return "", err
+	}
+	// Bridge and sink have no port to probe; one that failed to connect exits, so
+	// "still running once the API answers" is the check that catches misconfiguration.
+	for _, m := range started {
+		st, err := m.c.State(ctx)
+		if err != nil {
+			return "", fmt.Errorf("%s state: %w", m.name, err)
+		}
+		if !st.Running {
+			return "", fmt.Errorf("%s exited (code %d); see its log in the run folder", m.name, st.ExitCode)
+		}
+	}
+	return url, nil
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}

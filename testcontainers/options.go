@@ -1,0 +1,67 @@
+package testcontainers
+
+import (
+	"io"
+	"log/slog"
+	"time"
+)
+
+// Option configures a containers target.
+type Option func(*config)
+
+type config struct {
+	log             *slog.Logger
+	runDir          string
+	flavour         Flavour
+	startTimeout    time.Duration
+	pullTimeout     time.Duration
+	kafkaHeap       string
+	cassandraHeap   string
+	cassandraNewGen string
+	services        bool
+	keyspace        string
+}
+
+func defaults() config {
+	return config{
+		log:          slog.New(slog.NewTextHandler(io.Discard, nil)),
+		startTimeout: 6 * time.Minute,
+		pullTimeout:  20 * time.Second,
+		// Three brokers and a Cassandra node share two cores and the harness on the
+		// benchmark machine; the upstream defaults (1 GiB Kafka, a quarter of RAM for
+		// Cassandra) would not fit.
+		kafkaHeap:       "-Xmx384m -Xms384m",
+		cassandraHeap:   "768M",
+		cassandraNewGen: "128M",
+		services:        true,
+		keyspace:        "citybench",
+	}
+}
+
+// WithLogger sends progress logs to log.
+func WithLogger(log *slog.Logger) Option { return func(c *config) { c.log = log } }
+
+// WithRunDir saves every container's log into dir/containers/<name>.log at Stop.
+func WithRunDir(dir string) Option { return func(c *config) { c.runDir = dir } }
+
+// WithImages forces a flavour instead of CITYBENCH_IMAGES / auto-detection.
+func WithImages(f Flavour) Option { return func(c *config) { c.flavour = f } }
+
+// WithStartTimeout bounds Start (default 6 min: Cassandra on a busy 2-core machine
+// takes a minute or more).
+func WithStartTimeout(d time.Duration) Option { return func(c *config) { c.startTimeout = d } }
+
+// WithKafkaHeap sets KAFKA_HEAP_OPTS, e.g. "-Xmx384m -Xms384m".
+func WithKafkaHeap(opts string) Option { return func(c *config) { c.kafkaHeap = opts } }
+
+// WithCassandraHeap sets MAX_HEAP_SIZE and HEAP_NEWSIZE, e.g. "768M", "128M".
+func WithCassandraHeap(max, newGen string) Option {
+	return func(c *config) { c.cassandraHeap, c.cassandraNewGen = max, newGen }
+}
+
+// WithoutServices starts only the infrastructure (broker, Kafka, Cassandra), for
+// harness code that runs the bridge/sink/API itself, and for infrastructure tests.
+func WithoutServices() Option { return func(c *config) { c.services = false } }
+
+// WithKeyspace sets the Cassandra keyspace the sink and API use (default citybench).
+func WithKeyspace(ks string) Option { return func(c *config) { c.keyspace = ks } }

@@ -1,0 +1,180 @@
+package testcontainers
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	gocql "github.com/apache/cassandra-gocql-driver/v2"
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+	"github.com/segmentio/kafka-go"
+)
+
+// poll calls check every interval until it succeeds or ctx ends; the error then
+// carries check's last failure, which is what someone debugging a start needs.
+func poll(ctx context.Context, what string, interval time.Duration, check func(context.Context) error) error {
+	var last error
+	for {
+		attempt, cancel := context.WithTimeout(ctx, 10*time.Second)
+		last = check(attempt)
+		cancel()
+		if last == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s not ready: %w (last error: %v)", what, ctx.Err(), last)
+		case <-time.After(interval):
+		}
+	}
+}
+
+// MQTTConnect connects a real MQTT client and waits for CONNACK; readiness for a
+// broker means exactly that. It disconnects at once.
+func MQTTConnect(ctx context.Context, url string, tlsCfg *tls.Config, user, pass string) error {
+	opts := mqtt.NewClientOptions().
+		AddBroker(url).
+		SetClientID(fmt.Sprintf("citybench-ready-%d", time.Now().UnixNano())).
+		SetConnectTimeout(5 * time.Second).
+		SetAutoReconnect(false).
+		SetConnectRetry(false)
+	if tlsCfg != nil {
+		opts.SetTLSConfig(tlsCfg)
+	}
+	if user != "" {
+		opts.SetUsername(user).SetPassword(pass)
+	}
+	c := mqtt.NewClient(opts)
+	tok := c.Connect()
+	select {
+	case <-tok.Done():
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	if err := tok.Error(); err != nil {
+		return fmt.Errorf("mqtt connect %s: %w", url, err)
+	}
+	c.Disconnect(100)
+	return nil
+}
+
+// KafkaBrokers returns the broker ids the cluster's metadata lists, asked of bootstrap.
+func KafkaBrokers(ctx context.Context, bootstrap string) ([]int, error) {
+	var d kafka.Dialer
+	conn, err := d.DialContext(ctx, "tcp", bootstrap)
+	if err != nil {
+		return nil, fmt.Errorf("dial %s: %w", bootstrap, err)
+	}
+	defer conn.Close()
+	if dl, ok := ctx.Deadline(); ok {
+		_ = conn.SetDeadline(dl)
+	}
+	bs, err := conn.Brokers()
+	if err != nil {
+		return nil, fmt.Errorf("metadata from %s: %w", bootstrap, err)
+	}
+	ids := make([]int, 0, len(bs))
+	for _, b := range bs {
+		ids = append(ids, b.ID)
+	}
+	return ids, nil
+}
+
+// waitKafka waits until metadata from every bootstrap address lists want brokers:
+// a broker that answers but has not registered with the controller is not ready.
+func waitKafka(ctx context.Context, bootstrap []string, want int) error {
+	return poll(ctx, "kafka", time.Second, func(ctx context.Context) error {
+		for _, b := range bootstrap {
+			ids, err := KafkaBrokers(ctx, b)
+			if err != nil {
+				return err
+			}
+			if len(ids) != want {
+				return fmt.Errorf("%s lists brokers %v, want %d", b, ids, want)
+			}
+		}
+		return nil
+	})
+}
+
+// createTopic creates topic through the controller, tolerating an existing one.
+func createTopic(ctx context.Context, bootstrap, topic string, partitions, rf, minISR int) error {
+	return poll(ctx, "kafka topic "+topic, time.Second, func(ctx context.Context) error {
+		var d kafka.Dialer
+		conn, err := d.DialContext(ctx, "tcp", bootstrap)
+		if err != nil {
+			return err
+		}
+		defer conn.Close()
+		ctrl, err := conn.Controller()
+		if err != nil {
+			return fmt.Errorf("find controller: %w", err)
+		}
+		cc, err := d.DialContext(ctx, "tcp", net.JoinHostPort(ctrl.Host, strconv.Itoa(ctrl.Port)))
+		if err != nil {
+			return fmt.Errorf("dial controller: %w", err)
+		}
+		defer cc.Close()
+		err = cc.CreateTopics(kafka.TopicConfig{
+			Topic:             topic,
+			NumPartitions:     partitions,
+			ReplicationFactor: rf,
+			ConfigEntries:     []kafka.ConfigEntry{{ConfigName: "min.insync.replicas", ConfigValue: strconv.Itoa(minISR)}},
+		})
+		if err != nil && !errors.Is(err, kafka.TopicAlreadyExists) {
+			return fmt.Errorf("create topic %s: %w", topic, err)
+		}
+		return nil
+	})
+}
+
+// CQLQuery runs a real query against one node, without discovering peers (their
+// addresses are container-internal).
+func CQLQuery(ctx context.Context, hostport string) (string, error) {
+	host, port, err := net.SplitHostPort(hostport)
+	if err != nil {
+		return "", fmt.Errorf("cassandra address %q: %w", hostport, err)
+	}
+	p, err := strconv.Atoi(port)
+	if err != nil {
+		return "", fmt.Errorf("cassandra port %q: %w", port, err)
+	}
+	cl := gocql.NewCluster(host)
+	cl.Port = p
+	cl.DisableInitialHostLookup = true
+	cl.Timeout = 5 * time.Second
+	cl.ConnectTimeout = 5 * time.Second
+	cl.Consistency = gocql.One
+	s, err := cl.CreateSession()
+	if err != nil {
+		return "", fmt.Errorf("cql session %s: %w", hostport, err)
+	}
+	defer s.Close()
+	var v string
+	if err := s.Query("SELECT release_version FROM system.local").WithContext(ctx).Scan(&v); err != nil {
+		return "", fmt.Errorf("cql query %s: %w", hostport, err)
+	}
+	return v, nil
+}
+
+// httpOK waits for url to answer 2xx.
+func httpOK(ctx context.Context, url string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	return nil
+}

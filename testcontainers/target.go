@@ -1,0 +1,467 @@
+package testcontainers
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/network"
+	"github.com/moby/moby/client"
+	tc "github.com/testcontainers/testcontainers-go"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/citybench/citybench/harness/target"
+	"github.com/citybench/citybench/reports/result"
+	"github.com/citybench/citybench/scenarios"
+)
+
+// Target runs the reference pipeline in containers. It implements target.Target.
+type Target struct {
+	cfg    config
+	top    Topology
+	topErr error
+	runID  string
+
+	mu         sync.Mutex
+	docker     *client.Client
+	catalog    ImageCatalog
+	netName    string
+	containers []*managed
+	tls        *TLSMaterial
+	endpoints  target.Endpoints
+	startTook  time.Duration
+	stopped    bool
+	// cassandraHosts are the nodes' CQL addresses on the host (loopback, mapped ports).
+	cassandraHosts []string
+}
+
+// managed is one container this target started.
+type managed struct {
+	name      string // network alias and log file name, e.g. kafka-2
+	component string
+	c         tc.Container
+}
+
+var _ target.Target = (*Target)(nil)
+
+// NewTarget prepares a containers target for a scenario's target block; nothing
+// runs until Start. An invalid topology is reported by Start.
+func NewTarget(sc scenarios.Target, opts ...Option) *Target {
+	cfg := defaults()
+	for _, o := range opts {
+		o(&cfg)
+	}
+	top, err := TopologyFrom(sc)
+	return &Target{cfg: cfg, top: top, topErr: err, runID: newRunID()}
+}
+
+func newRunID() string {
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// RunID identifies this target's containers (label org.citybench.run).
+func (t *Target) RunID() string { return t.runID }
+
+// CassandraHosts returns the CQL addresses of the nodes as seen from the host.
+// Drivers must not discover peers: the addresses peers advertise are container-internal.
+func (t *Target) CassandraHosts() []string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return append([]string(nil), t.cassandraHosts...)
+}
+
+// Topology returns the defaulted topology.
+func (t *Target) Topology() Topology { return t.top }
+
+// StartDuration is how long the last successful Start took.
+func (t *Target) StartDuration() time.Duration {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.startTook
+}
+
+// TLS returns the run's throwaway PKI when security is tls (nil otherwise), e.g. to
+// mint a client certificate from another CA in tests.
+func (t *Target) TLS() *TLSMaterial {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.tls
+}
+
+// Start brings the topology up and waits until every part answers a real request.
+// On any failure, cancellation or panic it tears down what it started.
+func (t *Target) Start(ctx context.Context) (ep target.Endpoints, err error) {
+	if t.topErr != nil {
+		return ep, fmt.Errorf("containers target: %w", t.topErr)
+	}
+	began := time.Now()
+	ctx, cancel := context.WithTimeout(ctx, t.cfg.startTimeout)
+	defer cancel()
+	defer func() {
+		if r := recover(); r != nil {
+			t.teardownAfterFailure(ctx)
+			panic(r)
+		}
+		if err != nil {
+			t.teardownAfterFailure(ctx)
+		}
+	}()
+
+	dc, err := newDocker(ctx)
+	if err != nil {
+		return ep, err
+	}
+	t.mu.Lock()
+	t.docker = dc
+	t.mu.Unlock()
+	prepareEnv(ctx, t.cfg.log, func(ctx context.Context, ref string) bool {
+		_, err := dc.ImageInspect(ctx, ref)
+		return err == nil
+	})
+
+	comps := []string{t.top.Broker, CompKafka, CompCassandra}
+	if t.cfg.services {
+		comps = append(comps, CompServices)
+	}
+	cat, err := ResolveCatalog(ctx, dc, t.cfg.flavour, comps, t.cfg.pullTimeout)
+	if err != nil {
+		return ep, err
+	}
+	t.mu.Lock()
+	t.catalog = cat
+	t.mu.Unlock()
+	t.cfg.log.Info("starting containers target", "run", t.runID, "images", cat.Flavour, "topology", t.top.Map())
+
+	t.netName = "citybench-" + t.runID
+	if _, err := dc.NetworkCreate(ctx, t.netName, client.NetworkCreateOptions{Driver: "bridge", Labels: t.labels("network")}); err != nil {
+		return ep, fmt.Errorf("create network %s: %w", t.netName, err)
+	}
+
+	if t.top.Security == "tls" {
+		m, err := NewTLSMaterial([]string{"mqtt", "localhost", "127.0.0.1"}, "citybench-client")
+		if err != nil {
+			return ep, fmt.Errorf("tls material: %w", err)
+		}
+		t.mu.Lock()
+		t.tls = m
+		t.mu.Unlock()
+	}
+
+	var (
+		broker  brokerInfo
+		kafkaEP []string
+		cqlEP   []string
+	)
+	// The three stateful systems are independent until the services join them, so they
+	// start together: Cassandra's minute-long start hides Kafka's and the broker's.
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() (err error) { broker, err = t.startBroker(gctx); return err })
+	g.Go(func() (err error) { kafkaEP, err = t.startKafka(gctx); return err })
+	g.Go(func() (err error) { cqlEP, err = t.startCassandra(gctx); return err })
+	if err := g.Wait(); err != nil {
+		return ep, err
+	}
+
+	ep = target.Endpoints{
+		MQTTURLs:     []string{broker.hostURL},
+		MQTTUsername: broker.user,
+		MQTTPassword: broker.pass,
+		KafkaBrokers: kafkaEP,
+		KafkaTopic:   t.top.KafkaTopic,
+		// TODO(store): Store = cassandra.Open(ctx, cassandra.Config{Hosts: cqlEP, Keyspace: t.cfg.keyspace})
+		// once pipeline/store/cassandra lands; CassandraHosts() exposes the addresses meanwhile.
+	}
+	_ = cqlEP
+	if t.tls != nil {
+		if ep.TLS, err = t.tls.ClientConfig(); err != nil {
+			return ep, err
+		}
+	}
+	if t.cfg.services {
+		if ep.APIURL, err = t.startServices(ctx, broker); err != nil {
+			return ep, err
+		}
+	}
+	t.mu.Lock()
+	t.endpoints = ep
+	t.cassandraHosts = cqlEP
+	t.startTook = time.Since(began)
+	t.mu.Unlock()
+	t.cfg.log.Info("containers target ready", "run", t.runID, "took", time.Since(began).Round(time.Millisecond))
+	return ep, nil
+}
+
+// teardownAfterFailure removes what a failed Start left, with a context of its own
+// since the start context may be the reason for the failure.
+func (t *Target) teardownAfterFailure(ctx context.Context) {
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+	defer cancel()
+	if err := t.Stop(sctx); err != nil {
+		t.cfg.log.Error("teardown after failed start", "run", t.runID, "err", err)
+	}
+}
+
+func (t *Target) labels(component string) map[string]string {
+	return map[string]string{LabelManaged: "true", LabelRun: t.runID, LabelComponent: component}
+}
+
+// run starts one container on the run's network under alias name.
+func (t *Target) run(ctx context.Context, name, component string, req tc.ContainerRequest) (*managed, error) {
+	req.Name = "citybench-" + t.runID + "-" + name
+	req.Labels = t.labels(component)
+	req.Networks = []string{t.netName}
+	req.NetworkAliases = map[string][]string{t.netName: {name}}
+	c, err := tc.GenericContainer(ctx, tc.GenericContainerRequest{
+		ContainerRequest: req,
+		Started:          true,
+		Logger:           tcLogger{t.cfg.log},
+	})
+	// GenericContainer can return a created container together with an error: it must
+	// still be removed, so it is recorded either way.
+	if c != nil {
+		m := &managed{name: name, component: component, c: c}
+		t.mu.Lock()
+		t.containers = append(t.containers, m)
+		t.mu.Unlock()
+		if err == nil {
+			return m, nil
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("start %s (%s): %w", name, req.Image, err)
+	}
+	return nil, fmt.Errorf("start %s: no container", name)
+}
+
+// hostPort is the loopback address of a container's mapped port.
+func hostPort(ctx context.Context, m *managed, port string) (string, error) {
+	host, err := m.c.Host(ctx)
+	if err != nil {
+		return "", fmt.Errorf("%s host: %w", m.name, err)
+	}
+	p, err := m.c.MappedPort(ctx, port)
+	if err != nil {
+		return "", fmt.Errorf("%s port %s: %w", m.name, port, err)
+	}
+	return net.JoinHostPort(host, p.Port()), nil
+}
+
+// loopbackOnly binds the listed container ports to 127.0.0.1 only: load tests must
+// not open the pipeline to the network.
+func loopbackOnly(fixed map[string]int) func(*container.HostConfig) {
+	return func(hc *container.HostConfig) {
+		if hc.PortBindings == nil {
+			hc.PortBindings = network.PortMap{}
+		}
+		for p, host := range fixed {
+			port := network.MustParsePort(p)
+			hp := "0"
+			if host > 0 {
+				hp = strconv.Itoa(host)
+			}
+			hc.PortBindings[port] = []network.PortBinding{{HostIP: netip.MustParseAddr("127.0.0.1"), HostPort: hp}}
+		}
+	}
+}
+
+// freePort asks the kernel for a free loopback port. Kafka must advertise its host
+// port before it starts, so the port is chosen here rather than by Docker.
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("find free port: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// clusterID is a Kafka cluster id: 16 random bytes, URL-safe base64 without padding.
+func clusterID() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// Describe says what runs, for the result's metadata.
+func (t *Target) Describe() result.Target {
+	top := t.top.Map()
+	t.mu.Lock()
+	if t.catalog.Flavour != "" {
+		top["images"] = string(t.catalog.Flavour)
+	}
+	t.mu.Unlock()
+	return result.Target{
+		Kind:      "containers",
+		Note:      "local containers on one host: components share its CPUs and memory",
+		Topology:  top,
+		ClockNote: "all stages timestamped with the host clock; containers share the host kernel's clock",
+	}
+}
+
+// Components lists component → image.
+func (t *Target) Components() map[string]string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	cat := t.catalog
+	if cat.Images == nil {
+		cat = OfflineCatalog()
+		if f := Flavour(os.Getenv(EnvImages)); f == Upstream {
+			cat = UpstreamCatalog()
+		}
+	}
+	out := map[string]string{
+		t.top.Broker:  cat.Image(t.top.Broker),
+		CompKafka:     cat.Image(CompKafka),
+		CompCassandra: cat.Image(CompCassandra),
+	}
+	if t.cfg.services {
+		out["bridge"] = cat.Image(CompServices)
+		out["sink"] = cat.Image(CompServices)
+		out["api"] = cat.Image(CompServices)
+	}
+	return out
+}
+
+// Counters reports what the target itself knows: containers that exited or
+// restarted during the run.
+func (t *Target) Counters(ctx context.Context) map[string]int64 {
+	out := map[string]int64{}
+	for _, m := range t.snapshot() {
+		st, err := m.c.State(ctx)
+		if err != nil {
+			out["container_state_errors"]++
+			continue
+		}
+		if !st.Running {
+			out["containers_not_running"]++
+		}
+		if st.OOMKilled {
+			out["containers_oom_killed"]++
+		}
+	}
+	return out
+}
+
+func (t *Target) snapshot() []*managed {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return append([]*managed(nil), t.containers...)
+}
+
+// Containers returns alias → container id of every running part, for fault actions
+// (pause, stop) and resource sampling.
+func (t *Target) Containers() map[string]string {
+	out := map[string]string{}
+	for _, m := range t.snapshot() {
+		out[m.name] = m.c.GetContainerID()
+	}
+	return out
+}
+
+// Stop saves every container's log into the run folder, removes containers and the
+// network, then verifies nothing of this run is left. Safe to call more than once
+// and after a failed Start.
+func (t *Target) Stop(ctx context.Context) error {
+	t.mu.Lock()
+	dc := t.docker
+	ms := t.containers
+	t.containers = nil
+	t.mu.Unlock()
+	if dc == nil {
+		return nil // Start never reached the engine
+	}
+	var errs []error
+	if t.cfg.runDir != "" {
+		if err := saveLogs(ctx, filepath.Join(t.cfg.runDir, "containers"), ms); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	var wg sync.WaitGroup
+	var emu sync.Mutex
+	for _, m := range ms {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := m.c.Terminate(ctx, tc.StopTimeout(5*time.Second)); err != nil {
+				emu.Lock()
+				errs = append(errs, fmt.Errorf("terminate %s: %w", m.name, err))
+				emu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	// Whatever Terminate missed (a container created but never tracked, the network)
+	// goes by label.
+	if err := prune(ctx, dc, t.runID); err != nil {
+		errs = append(errs, err)
+	}
+	left, err := leftovers(ctx, dc, t.runID)
+	if err != nil {
+		errs = append(errs, err)
+	} else if len(left) > 0 {
+		errs = append(errs, fmt.Errorf("after teardown still present: %s", strings.Join(left, ", ")))
+	}
+	if len(errs) == 0 {
+		t.mu.Lock()
+		t.stopped = true
+		t.mu.Unlock()
+		t.cfg.log.Info("containers target removed", "run", t.runID, "containers", len(ms))
+	}
+	return errors.Join(errs...)
+}
+
+func saveLogs(ctx context.Context, dir string, ms []*managed) error {
+	if len(ms) == 0 {
+		return nil
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("container log folder: %w", err)
+	}
+	var errs []error
+	for _, m := range ms {
+		if err := saveLog(ctx, filepath.Join(dir, m.name+".log"), m); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func saveLog(ctx context.Context, path string, m *managed) error {
+	rc, err := m.c.Logs(ctx)
+	if err != nil {
+		return fmt.Errorf("logs of %s: %w", m.name, err)
+	}
+	defer rc.Close()
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("save logs of %s: %w", m.name, err)
+	}
+	if _, err := io.Copy(f, rc); err != nil {
+		f.Close()
+		return fmt.Errorf("save logs of %s: %w", m.name, err)
+	}
+	return f.Close()
+}
+
+// tcLogger routes testcontainers-go's chatter to slog at debug level.
+type tcLogger struct{ log *slog.Logger }
+
+func (l tcLogger) Printf(format string, v ...any) {
+	l.log.Debug(strings.TrimSpace(fmt.Sprintf(format, v...)), "source", "testcontainers")
+}

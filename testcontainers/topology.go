@@ -1,0 +1,110 @@
+package testcontainers
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/citybench/citybench/scenarios"
+)
+
+// Topology is a scenario's target block with every default applied.
+type Topology struct {
+	Broker            string // mosquitto | hivemq
+	KafkaBrokers      int
+	Partitions        int
+	ReplicationFactor int
+	MinInsyncReplicas int
+	CassandraNodes    int
+	BridgeReplicas    int
+	SinkReplicas      int
+	Security          string // none | tls
+	KafkaTopic        string
+}
+
+// TopologyFrom applies defaults to t and validates the result, returning every
+// problem at once.
+func TopologyFrom(t scenarios.Target) (Topology, error) {
+	top := Topology{
+		Broker:            t.Broker,
+		KafkaBrokers:      t.KafkaBrokers,
+		Partitions:        t.Partitions,
+		ReplicationFactor: t.ReplicationFactor,
+		MinInsyncReplicas: t.MinInsyncReplicas,
+		CassandraNodes:    t.CassandraNodes,
+		BridgeReplicas:    t.BridgeReplicas,
+		SinkReplicas:      t.SinkReplicas,
+		Security:          t.Security,
+		KafkaTopic:        t.KafkaTopic,
+	}
+	def := func(v *int, d int) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	if top.Broker == "" {
+		top.Broker = CompMosquitto
+	}
+	def(&top.KafkaBrokers, 3)
+	def(&top.Partitions, 6)
+	// A replication factor above the broker count cannot be satisfied, so the default
+	// follows a smaller cluster down rather than failing it.
+	def(&top.ReplicationFactor, min(3, top.KafkaBrokers))
+	def(&top.MinInsyncReplicas, min(2, top.ReplicationFactor))
+	def(&top.CassandraNodes, 1)
+	def(&top.BridgeReplicas, 1)
+	def(&top.SinkReplicas, 1)
+	if top.Security == "" {
+		top.Security = "none"
+	}
+	if top.KafkaTopic == "" {
+		top.KafkaTopic = "readings"
+	}
+
+	var errs []error
+	if top.Broker != CompMosquitto && top.Broker != CompHiveMQ {
+		errs = append(errs, fmt.Errorf("broker %q: want mosquitto or hivemq", top.Broker))
+	}
+	if top.Security != "none" && top.Security != "tls" {
+		errs = append(errs, fmt.Errorf("security %q: want none or tls", top.Security))
+	}
+	if top.Security == "tls" && top.Broker != CompMosquitto {
+		errs = append(errs, fmt.Errorf("security tls is implemented for mosquitto only, not %s", top.Broker))
+	}
+	for _, f := range []struct {
+		name string
+		v    int
+	}{
+		{"kafka_brokers", top.KafkaBrokers}, {"partitions", top.Partitions},
+		{"replication_factor", top.ReplicationFactor}, {"min_insync_replicas", top.MinInsyncReplicas},
+		{"cassandra_nodes", top.CassandraNodes}, {"bridge_replicas", top.BridgeReplicas},
+		{"sink_replicas", top.SinkReplicas},
+	} {
+		if f.v < 1 {
+			errs = append(errs, fmt.Errorf("%s = %d: must be at least 1", f.name, f.v))
+		}
+	}
+	if top.ReplicationFactor > top.KafkaBrokers {
+		errs = append(errs, fmt.Errorf("replication_factor %d exceeds kafka_brokers %d", top.ReplicationFactor, top.KafkaBrokers))
+	}
+	if top.MinInsyncReplicas > top.ReplicationFactor {
+		errs = append(errs, fmt.Errorf("min_insync_replicas %d exceeds replication_factor %d: every acks=all write would fail", top.MinInsyncReplicas, top.ReplicationFactor))
+	}
+	return top, errors.Join(errs...)
+}
+
+// Map is the topology as result metadata.
+func (t Topology) Map() map[string]string {
+	return map[string]string{
+		"broker":              t.Broker,
+		"kafka_brokers":       strconv.Itoa(t.KafkaBrokers),
+		"partitions":          strconv.Itoa(t.Partitions),
+		"replication_factor":  strconv.Itoa(t.ReplicationFactor),
+		"min_insync_replicas": strconv.Itoa(t.MinInsyncReplicas),
+		"cassandra_nodes":     strconv.Itoa(t.CassandraNodes),
+		"bridge_replicas":     strconv.Itoa(t.BridgeReplicas),
+		"sink_replicas":       strconv.Itoa(t.SinkReplicas),
+		"security":            t.Security,
+		"kafka_topic":         t.KafkaTopic,
+	}
+}
