@@ -198,6 +198,9 @@
       .map((x) => ({t: x.t, v: x.m[metric], seq: x.seq}));
     svg.dataset.points = String(pts.length);
     svg.dataset.metric = metric || '';
+    // The range actually queried, for anyone (tests, users in devtools) checking the chart.
+    svg.dataset.from = state.range ? String(state.range.from) : '';
+    svg.dataset.to = state.range ? String(state.range.to) : '';
     const dev = selectedDevice();
     $('caption').textContent = pts.length
       ? `${pts.length} readings of ${metric} from ${dev ? dev.id : ''}` +
