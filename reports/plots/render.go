@@ -96,6 +96,9 @@ func build(c Chart) (*plot.Plot, *plot.Legend, error) {
 			return nil, nil, fmt.Errorf("series %s: %w", s.Label, err)
 		}
 		l.Color = plotutil.Color(i)
+		if s.Palette > 0 {
+			l.Color = plotutil.Color(s.Palette - 1)
+		}
 		l.Width = vg.Points(1.5)
 		if s.Dashed {
 			l.Dashes = []vg.Length{vg.Points(5), vg.Points(3)}

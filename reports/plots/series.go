@@ -39,6 +39,9 @@ type Series struct {
 	Label  string
 	Points []Point
 	Dashed bool
+	// Palette picks the colour: 0 colours by position, n uses palette slot n−1,
+	// so paired series (baseline and candidate of one stage) can share a colour.
+	Palette int
 }
 
 // Bars is one labelled group of bar values, one per chart category.

@@ -23,9 +23,9 @@ const (
 
 // stageModel is the latency of one stage as a log-normal around a median.
 type stageModel struct {
-	name     string
-	medianUs float64
-	sigma    float64
+	name        string
+	medianUs    float64
+	sigma       float64
 	sampleEvery int // observe only every n-th message (the API poll is sampled)
 }
 
@@ -139,6 +139,12 @@ func Result(opts ...Option) (*result.Result, error) {
 		summaryLat[i], summarySvc[i] = newHist(), newHist()
 	}
 	faultAt, faultEnd := r.Faults[0].AtS, r.Faults[0].EndS
+	// Interval histograms are reused: a 1 µs–1 h histogram is a few hundred KB.
+	ivHists := make([]*hdrhistogram.Histogram, len(models))
+	for i := range models {
+		ivHists[i] = newHist()
+	}
+	ivLag := newHist()
 
 	for sec := 0; sec < c.durationS; sec++ {
 		iv := result.Interval{StartS: float64(sec), Offered: int64(c.rate), Connections: int64(c.rate), Stages: map[string]result.IntervalStage{}}
@@ -147,11 +153,10 @@ func Result(opts ...Option) (*result.Result, error) {
 		}
 		inFault := c.fault && float64(sec) >= faultAt && float64(sec) < faultEnd
 		measured := sec >= c.warmupS
-		ivHists := make([]*hdrhistogram.Histogram, len(models))
-		for i := range models {
-			ivHists[i] = newHist()
+		for _, h := range ivHists {
+			h.Reset()
 		}
-		ivLag := newHist()
+		ivLag.Reset()
 		for m := 0; m < c.rate; m++ {
 			z0 := rng.NormFloat64()
 			genLag := models[0].medianUs * runShift * math.Exp(models[0].sigma*z0)

@@ -1,0 +1,267 @@
+package compare_test
+
+import (
+	"bytes"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/citybench/citybench/reports/compare"
+	"github.com/citybench/citybench/reports/internal/synth"
+	"github.com/citybench/citybench/reports/plots"
+	"github.com/citybench/citybench/reports/result"
+)
+
+// runs generates n repeated steady runs of one build, seeds from first.
+func runs(t *testing.T, first uint64, n int, opts ...synth.Option) []*result.Result {
+	t.Helper()
+	var out []*result.Result
+	for i := range n {
+		o := append([]synth.Option{synth.WithSeed(first + uint64(i)), synth.WithDuration(20, 5), synth.WithoutFault(), synth.WithoutResources()}, opts...)
+		r, err := synth.Result(o...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// plantedP99 is a 30 % regression of everything above the 95th percentile: p99 moves, p50 does not.
+var plantedP99 = synth.WithTailRegression(0.95, 1.3)
+
+func row(t *testing.T, rep *compare.Report, name string) compare.Row {
+	t.Helper()
+	for _, r := range rep.Rows {
+		if r.Name() == name {
+			return r
+		}
+	}
+	t.Fatalf("no row %s", name)
+	return compare.Row{}
+}
+
+func TestSameBuildIsNotFlagged(t *testing.T) {
+	// Several independent pairs of 5-run sets, so one lucky seed cannot make the test pass.
+	for pair := range 4 {
+		base := runs(t, uint64(100+20*pair), 5)
+		cand := runs(t, uint64(110+20*pair), 5)
+		rep, err := compare.Compare(base, cand)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rep.Rows) != 5*len(result.Stages) {
+			t.Fatalf("%d rows, want 5 metrics × %d stages", len(rep.Rows), len(result.Stages))
+		}
+		for _, r := range rep.Regressions() {
+			t.Errorf("pair %d: false positive on %s: %v → %v (%.1f%%, p=%.3f)", pair, r.Name(), r.BaseMedian, r.CandMedian, r.DeltaPercent, r.P)
+		}
+		if got := row(t, rep, "store.p99").Method; got != compare.MethodUTest {
+			t.Errorf("5 runs a side should use the U test, used %s", got)
+		}
+	}
+}
+
+func TestPlantedP99RegressionIsFlagged(t *testing.T) {
+	base := runs(t, 1, 5)
+	cand := runs(t, 11, 5, plantedP99)
+	rep, err := compare.Compare(base, cand)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		metric     string
+		regression bool
+	}{
+		{"store.p99", true},
+		{"kafka.p99", true},
+		{"broker.p99", true},
+		{"store.p50", false}, // the plant leaves the median alone
+		{"store.throughput", false},
+		{"store.loss", false},
+	}
+	for _, tc := range tests {
+		r := row(t, rep, tc.metric)
+		if r.Regression != tc.regression {
+			t.Errorf("%s: regression=%v, want %v (delta %.1f%%, p=%.4f)", tc.metric, r.Regression, tc.regression, r.DeltaPercent, r.P)
+		}
+	}
+	if r := row(t, rep, "store.p99"); r.DeltaPercent < 20 || r.DeltaPercent > 40 || r.P >= 0.05 {
+		t.Errorf("store.p99 delta %.1f%% p=%.4f, want about +30%% and significant", r.DeltaPercent, r.P)
+	}
+	var buf bytes.Buffer
+	if err := compare.WriteText(&buf, rep); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(buf.String(), "REGRESSION") || !strings.Contains(buf.String(), "Mann-Whitney") {
+		t.Errorf("text report does not show the regression:\n%s", buf.String())
+	}
+}
+
+func TestThresholdOnlyWithFewRuns(t *testing.T) {
+	tests := []struct {
+		name      string
+		cand      []*result.Result
+		wantFlags bool
+	}{
+		{"same build", runs(t, 42, 1), false},
+		{"planted p99", runs(t, 42, 1, plantedP99), true},
+	}
+	base := runs(t, 7, 1)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			// One run a side is noisy: the sampled API stage's p99 alone moves ±15 %, so gate on the store.
+			rep, err := compare.Compare(base, tc.cand, compare.WithStages("store"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := row(t, rep, "store.p99")
+			if r.Method != compare.MethodThreshold || !math.IsNaN(r.P) {
+				t.Errorf("1 run a side must use thresholds only, got %s p=%v", r.Method, r.P)
+			}
+			if got := len(rep.Regressions()) > 0; got != tc.wantFlags {
+				t.Errorf("flagged=%v, want %v: %v", got, tc.wantFlags, rep.Regressions())
+			}
+		})
+	}
+}
+
+func TestLimitsFromCommandLine(t *testing.T) {
+	base := runs(t, 1, 5)
+	cand := runs(t, 11, 5, plantedP99)
+	tests := []struct {
+		name  string
+		specs []string
+		flag  bool
+	}{
+		{"default flags it", nil, true},
+		{"a looser p99 limit lets it pass", []string{"p99=50%,p99.9=50%"}, false},
+		{"stage-qualified limit overrides the kind", []string{"p99=50%,p99.9=50%", "store.p99=10%"}, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			limits := map[string]compare.Limit{}
+			if err := compare.ParseLimits(tc.specs, limits); err != nil {
+				t.Fatal(err)
+			}
+			rep, err := compare.Compare(base, cand, compare.WithLimits(limits))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := len(rep.Regressions()) > 0; got != tc.flag {
+				t.Errorf("flagged=%v, want %v: %+v", got, tc.flag, rep.Regressions())
+			}
+		})
+	}
+}
+
+func TestParseLimits(t *testing.T) {
+	tests := []struct {
+		spec    string
+		want    map[string]float64
+		wantErr bool
+	}{
+		{"p99=10%", map[string]float64{"p99": 10}, false},
+		{"p50=5, throughput=2.5%", map[string]float64{"p50": 5, "throughput": 2.5}, false},
+		{"store.p99.9=7%", map[string]float64{"store.p99.9": 7}, false},
+		{"p99.9=7%", map[string]float64{"p99.9": 7}, false},
+		{"p98=10%", nil, true},
+		{"p99", nil, true},
+		{"p99=-3%", nil, true},
+	}
+	for _, tc := range tests {
+		got := map[string]compare.Limit{}
+		err := compare.ParseLimits([]string{tc.spec}, got)
+		if (err != nil) != tc.wantErr {
+			t.Errorf("%q: err %v, wantErr %v", tc.spec, err, tc.wantErr)
+			continue
+		}
+		for k, v := range tc.want {
+			if got[k].Percent != v {
+				t.Errorf("%q: %s = %v, want %v", tc.spec, k, got[k].Percent, v)
+			}
+		}
+	}
+}
+
+func TestUTestPValue(t *testing.T) {
+	// Fully separated 5 vs 5: the exact two-sided p is 2/C(10,5) = 2/252.
+	base := runs(t, 1, 5)
+	cand := runs(t, 11, 5, synth.WithTailRegression(0.5, 3))
+	rep, err := compare.Compare(base, cand)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := row(t, rep, "store.p99").P; math.Abs(p-2.0/252) > 1e-9 {
+		t.Errorf("p = %v, want %v", p, 2.0/252)
+	}
+}
+
+func TestRefusesDifferentScenarios(t *testing.T) {
+	a, b := runs(t, 1, 1), runs(t, 2, 1)
+	b[0].Meta.ScenarioHash = "different"
+	if _, err := compare.Compare(a, b); err == nil {
+		t.Fatal("comparing different scenarios must fail")
+	}
+}
+
+func TestLoadFilesAndDirectories(t *testing.T) {
+	dir := t.TempDir()
+	rs := runs(t, 1, 3)
+	for i, r := range rs {
+		sub := filepath.Join(dir, "runs", string(rune('a'+i)))
+		if err := os.MkdirAll(sub, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := r.Save(filepath.Join(sub, "result.json")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := compare.Load([]string{filepath.Join(dir, "runs"), filepath.Join(dir, "runs", "a", "result.json")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 4 {
+		t.Errorf("loaded %d runs, want 3 from the directory and 1 file", len(got))
+	}
+	if _, err := compare.Load([]string{t.TempDir()}); err == nil {
+		t.Error("a directory without results must be an error")
+	}
+}
+
+func TestSpectrumChartPoolsRuns(t *testing.T) {
+	base := runs(t, 1, 3)
+	cand := runs(t, 11, 3, plantedP99)
+	c, err := compare.SpectrumChart(base, cand, []string{"store"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Lines) != 2 || c.Lines[0].Palette != c.Lines[1].Palette || !c.Lines[1].Dashed {
+		t.Fatalf("want a solid baseline and dashed candidate in one colour, got %+v", c.Lines)
+	}
+	pooled, err := compare.MergedLatency(base, "store")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum int64
+	for _, r := range base {
+		sum += r.Stage("store").Latency.Count
+	}
+	if pooled.TotalCount() != sum {
+		t.Errorf("pooled %d values, want %d", pooled.TotalCount(), sum)
+	}
+	// At 99 % (2 nines) the candidate is about 30 % slower.
+	b, cd := c.Lines[0].Points, c.Lines[1].Points
+	for i := range b {
+		if math.Abs(b[i].X-2) < 1e-6 {
+			if ratio := cd[i].Y / b[i].Y; ratio < 1.2 || ratio > 1.4 {
+				t.Errorf("candidate/baseline at p99 = %.2f, want about 1.3", ratio)
+			}
+		}
+	}
+	if _, err := plots.Render(c, "png"); err != nil {
+		t.Fatal(err)
+	}
+}
