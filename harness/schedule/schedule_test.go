@@ -1,0 +1,229 @@
+package schedule
+
+import (
+	"math"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/citybench/citybench/scenarios"
+)
+
+func parse(t *testing.T, y string) *scenarios.Scenario {
+	t.Helper()
+	sc, err := scenarios.Parse("test.yaml", []byte(y))
+	if err != nil {
+		t.Fatalf("parse scenario: %v", err)
+	}
+	return sc
+}
+
+const district = `
+name: d
+seed: 7
+warmup: 1s
+phases:
+  - {name: steady, duration: 10s}
+  - {name: burst, duration: 5s, rate_factor: 4}
+fleets:
+  - name: air
+    devices: 50
+    model: m1
+    topic: hypo_city/{city}/{street}/{group}/{metric}
+    locations: {city: [berlin, paris], street: [a, b, c], group: [g1]}
+    codec: text
+    qos: 1
+    sensors:
+      - {metric: no2, mean: 87.3, stddev: 0.5}
+      - {metric: speed, mean: 0, stddev: 25, min: 0}
+    arrival: {kind: fixed, interval: 1s, jitter: 100ms}
+`
+
+func TestBuildIsDeterministic(t *testing.T) {
+	a, err := Build(parse(t, district))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := Build(parse(t, district))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Count() == 0 {
+		t.Fatal("empty plan")
+	}
+	for i := range a.Devices {
+		da, db := a.Devices[i], b.Devices[i]
+		if da.ID != db.ID || !reflect.DeepEqual(da.Location, db.Location) || !reflect.DeepEqual(da.Messages, db.Messages) {
+			t.Fatalf("device %d differs between two builds of the same scenario and seed", i)
+		}
+	}
+	other := parse(t, district)
+	other.Seed = 8
+	c, err := Build(other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if reflect.DeepEqual(a.Devices[0].Messages, c.Devices[0].Messages) {
+		t.Fatal("a different seed produced the same intended times and values")
+	}
+}
+
+func TestBuildTopicsAndValues(t *testing.T) {
+	p, err := Build(parse(t, district))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := p.Devices[4] // index 4: city = 4%2 → berlin, street = (4/2)%3 → c
+	if got, want := d.Topics(), []string{"hypo_city/berlin/c/g1/no2", "hypo_city/berlin/c/g1/speed"}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("topics = %v, want %v", got, want)
+	}
+	var no2Sum float64
+	var n int
+	for i, m := range d.Messages {
+		if m.Seq != uint64(i+1) {
+			t.Fatalf("message %d has seq %d", i, m.Seq)
+		}
+		if m.Topic != d.Topics()[m.Metric] {
+			t.Fatalf("message %d on %s carries metric %d", i, m.Topic, m.Metric)
+		}
+		if m.Values[1] < 0 {
+			t.Fatalf("speed %v below its min 0", m.Values[1])
+		}
+		if m.Metric == 0 {
+			no2Sum += m.Values[0]
+			n++
+		}
+	}
+	if mean := no2Sum / float64(n); math.Abs(mean-87.3) > 0.3 {
+		t.Fatalf("NO2 mean %.3f over %d samples, want ≈ 87.3", mean, n)
+	}
+}
+
+func TestBuildRates(t *testing.T) {
+	p, err := Build(parse(t, district))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Per second: 50 devices × 2 metrics at 1/s in steady, ×4 in burst.
+	count := func(from, to time.Duration) int {
+		n := 0
+		for _, d := range p.Devices {
+			for _, m := range d.Messages {
+				if m.At >= from && m.At < to {
+					n++
+				}
+			}
+		}
+		return n
+	}
+	tests := []struct {
+		name     string
+		from, to time.Duration
+		want     float64
+	}{
+		{"steady", 3 * time.Second, 10 * time.Second, 100},
+		{"burst", 12 * time.Second, 16 * time.Second, 400},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rate := float64(count(tt.from, tt.to)) / (tt.to - tt.from).Seconds()
+			if math.Abs(rate-tt.want)/tt.want > 0.05 {
+				t.Fatalf("rate %.1f/s, want %.0f/s ± 5%%", rate, tt.want)
+			}
+		})
+	}
+	for _, d := range p.Devices {
+		for i := 1; i < len(d.Messages); i++ {
+			if d.Messages[i].At < d.Messages[i-1].At {
+				t.Fatalf("device %s: intended times go backwards at seq %d", d.ID, i+1)
+			}
+		}
+		if last := d.Messages[len(d.Messages)-1].At; last >= p.End {
+			t.Fatalf("device %s sends at %s, after the end %s", d.ID, last, p.End)
+		}
+	}
+}
+
+func TestRampAndActiveFraction(t *testing.T) {
+	sc := parse(t, `
+name: ramp
+seed: 1
+phases:
+  - {name: ramp-up, duration: 10s, ramp: true, rate_factor: 1, active_fraction: 1}
+  - {name: half, duration: 10s, active_fraction: 0.5}
+fleets:
+  - name: f
+    devices: 100
+    model: m
+    topic: t/{device}
+    codec: json
+    qos: 0
+    sensors: [{metric: x, mean: 1, stddev: 0}]
+    arrival: {kind: poisson, interval: 1s}
+`)
+	p, err := Build(sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	perSecond := make([]int, 20)
+	senders := map[string]bool{}
+	for _, d := range p.Devices {
+		for _, m := range d.Messages {
+			perSecond[int(m.At/time.Second)]++
+			if m.At >= 10*time.Second {
+				senders[d.ID] = true
+			}
+		}
+	}
+	if !(perSecond[1] < perSecond[5] && perSecond[5] < perSecond[9]) {
+		t.Fatalf("ramp does not rise: %v", perSecond[:10])
+	}
+	if len(senders) != 50 {
+		t.Fatalf("%d devices send at active_fraction 0.5 of 100", len(senders))
+	}
+}
+
+func TestSeverityModesChangeInterval(t *testing.T) {
+	sc := parse(t, `
+name: sev
+seed: 3
+duration: 120s
+fleets:
+  - name: rooms
+    devices: 1
+    model: m
+    topic: /{zip}/b/f/{device}/environment
+    locations: {zip: ["10115"]}
+    codec: json
+    qos: 1
+    sensors: [{metric: temperature, mean: 20, stddev: 0.01}]
+    arrival: {kind: fixed, interval: 6s}
+    severity:
+      metric: temperature
+      trend: 1
+      modes:
+        - {name: NORMAL, above: -1000, interval: 6s}
+        - {name: WARNING, above: 25, interval: 4s}
+        - {name: DANGER, above: 30, interval: 2s}
+`)
+	p, err := Build(sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs := p.Devices[0].Messages
+	gaps := map[string][]time.Duration{}
+	for i := 1; i < len(msgs); i++ {
+		mode := Mode(sc.Fleets[0].Severity, msgs[i-1].Values[0])
+		gaps[mode] = append(gaps[mode], msgs[i].At-msgs[i-1].At)
+	}
+	for mode, want := range map[string]time.Duration{"NORMAL": 6 * time.Second, "WARNING": 4 * time.Second, "DANGER": 2 * time.Second} {
+		if len(gaps[mode]) == 0 {
+			t.Fatalf("no samples in mode %s", mode)
+		}
+		for _, g := range gaps[mode] {
+			if g != want {
+				t.Fatalf("mode %s: gap %s, want %s", mode, g, want)
+			}
+		}
+	}
+}
