@@ -89,12 +89,17 @@ type Pipeline struct {
 	kafkaMu sync.Mutex
 	kafka   *kfake.Cluster // nil while stopped
 
-	bridgeStop, sinkStop context.CancelFunc
-	bridgeWG, sinkWG     sync.WaitGroup
-	runErrMu             sync.Mutex
-	runErrs              []error
-	closeOnce            sync.Once
-	closeErr             error
+	bridgeStop context.CancelFunc
+	bridgeWG   sync.WaitGroup
+
+	sinkMu    sync.Mutex
+	sinks     []*sink.Sink // running and stopped, for cumulative counters
+	sinkStop  context.CancelFunc
+	sinkWG    sync.WaitGroup
+	runErrMu  sync.Mutex
+	runErrs   []error
+	closeOnce sync.Once
+	closeErr  error
 }
 
 // Start brings every component up and returns once the bridges are subscribed
@@ -141,7 +146,7 @@ func Start(ctx context.Context, opts ...Option) (_ *Pipeline, err error) {
 	if err := p.createTopics(ctx); err != nil {
 		return nil, err
 	}
-	if err := p.startSinks(ctx); err != nil {
+	if err := p.StartSinks(ctx); err != nil {
 		return nil, err
 	}
 	if err := p.startBridges(ctx); err != nil {
@@ -270,15 +275,27 @@ func (p *Pipeline) createTopics(ctx context.Context) error {
 	return nil
 }
 
-func (p *Pipeline) startSinks(ctx context.Context) error {
+// SinkGroup is the sinks' Kafka consumer group.
+const SinkGroup = "citybench-sink"
+
+// StartSinks starts the configured number of sink instances in the consumer
+// group (they resume from its committed offsets) and waits until they hold
+// their partitions. It does nothing if they are running.
+func (p *Pipeline) StartSinks(ctx context.Context) error {
+	p.sinkMu.Lock()
+	defer p.sinkMu.Unlock()
+	if p.sinkStop != nil {
+		return nil
+	}
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	p.sinkStop = cancel
+	var started []*sink.Sink
 	for i := range p.cfg.sinks {
 		s, err := sink.New(p.Store,
 			sink.WithKafka(p.KafkaBrokers...),
 			sink.WithTopic(p.Topic),
 			sink.WithDeadLetterTopic(p.DeadLetterTopic),
-			sink.WithGroup("citybench-sink"),
+			sink.WithGroup(SinkGroup),
 			sink.WithCodec(p.cfg.codec),
 			sink.WithSessionTimeout(6*time.Second),
 			sink.WithLogger(p.cfg.logger.With("component", "sink", "instance", i)),
@@ -286,14 +303,46 @@ func (p *Pipeline) startSinks(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("embedded: %w", err)
 		}
-		p.Sinks = append(p.Sinks, s)
+		p.sinks = append(p.sinks, s)
+		started = append(started, s)
 		p.sinkWG.Add(1)
 		go func() {
 			defer p.sinkWG.Done()
 			p.recordRunErr(s.Run(runCtx))
 		}()
 	}
-	return nil
+	return p.waitFor(ctx, func() bool {
+		for _, s := range started {
+			if !s.Ready() {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// StopSinks stops the sinks gracefully (the batches in hand are stored and
+// committed) and waits for them, as a deployment scaling the sink to zero would.
+func (p *Pipeline) StopSinks(ctx context.Context) error {
+	p.sinkMu.Lock()
+	defer p.sinkMu.Unlock()
+	if p.sinkStop == nil {
+		return nil
+	}
+	p.sinkStop()
+	p.sinkStop = nil
+	return waitGroup(ctx, &p.sinkWG, "sinks")
+}
+
+func waitGroup(ctx context.Context, wg *sync.WaitGroup, what string) error {
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("embedded: %s did not stop: %w", what, ctx.Err())
+	}
 }
 
 func (p *Pipeline) startBridges(ctx context.Context) error {
@@ -341,21 +390,24 @@ func (p *Pipeline) startAPI() error {
 }
 
 func (p *Pipeline) waitReady(ctx context.Context) error {
+	return p.waitFor(ctx, func() bool {
+		for _, b := range p.Bridges {
+			if !b.Ready() {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// waitFor polls cond until it holds, a component fails, ctx ends or the ready
+// deadline passes.
+func (p *Pipeline) waitFor(ctx context.Context, cond func() bool) error {
 	deadline := time.NewTimer(p.cfg.readyWait)
 	defer deadline.Stop()
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
-	for {
-		ready := true
-		for _, b := range p.Bridges {
-			ready = ready && b.Ready()
-		}
-		for _, s := range p.Sinks {
-			ready = ready && s.Ready()
-		}
-		if ready {
-			return nil
-		}
+	for !cond() {
 		if err := p.runErr(); err != nil {
 			return fmt.Errorf("embedded: component failed while starting: %w", err)
 		}
@@ -363,10 +415,11 @@ func (p *Pipeline) waitReady(ctx context.Context) error {
 		case <-ctx.Done():
 			return fmt.Errorf("embedded: waiting for readiness: %w", ctx.Err())
 		case <-deadline.C:
-			return fmt.Errorf("embedded: bridges and sinks not ready after %s", p.cfg.readyWait)
+			return fmt.Errorf("embedded: components not ready after %s", p.cfg.readyWait)
 		case <-tick.C:
 		}
 	}
+	return nil
 }
 
 func (p *Pipeline) recordRunErr(err error) {
@@ -416,7 +469,10 @@ func (p *Pipeline) Counters() map[string]int64 {
 		out["bridge_dead_lettered"] += st.DeadLettered
 		out["bridge_errors"] += st.Errors
 	}
-	for _, s := range p.Sinks {
+	p.sinkMu.Lock()
+	sinks := append([]*sink.Sink(nil), p.sinks...)
+	p.sinkMu.Unlock()
+	for _, s := range sinks {
 		st := s.Stats()
 		out["sink_consumed"] += st.Consumed
 		out["sink_written"] += st.Written
@@ -436,22 +492,14 @@ func (p *Pipeline) Close(ctx context.Context) error {
 
 func (p *Pipeline) close(ctx context.Context) error {
 	var errs []error
-	wait := func(wg *sync.WaitGroup, what string) {
-		done := make(chan struct{})
-		go func() { wg.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-ctx.Done():
-			errs = append(errs, fmt.Errorf("embedded: %s did not stop: %w", what, ctx.Err()))
-		}
-	}
 	if p.bridgeStop != nil {
 		p.bridgeStop()
-		wait(&p.bridgeWG, "bridges")
+		if err := waitGroup(ctx, &p.bridgeWG, "bridges"); err != nil {
+			errs = append(errs, err)
+		}
 	}
-	if p.sinkStop != nil {
-		p.sinkStop()
-		wait(&p.sinkWG, "sinks")
+	if err := p.StopSinks(ctx); err != nil {
+		errs = append(errs, err)
 	}
 	if p.apiSrv != nil {
 		if err := p.apiSrv.Shutdown(ctx); err != nil {
