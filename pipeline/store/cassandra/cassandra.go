@@ -149,7 +149,7 @@ func connect(ctx context.Context, cfg Config, cons gocql.Consistency, keyspace s
 	cluster.Consistency = cons
 	cluster.Timeout = cfg.Timeout
 	cluster.ConnectTimeout = cfg.Timeout
-	cluster.PoolConfig.HostSelectionPolicy = gocql.TokenAwareHostPolicy(gocql.RoundRobinHostPolicy())
+	cluster.PoolConfig.HostSelectionPolicy = gocql.TokenAwareHostPolicy(gocql.RoundRobinHostPolicy(), gocql.ShuffleReplicas())
 	// Idempotent writes may be retried; a retry re-stamps the write time, which
 	// is the truth about when the store finally accepted the row.
 	cluster.RetryPolicy = &gocql.ExponentialBackoffRetryPolicy{NumRetries: 3, Min: 50 * time.Millisecond, Max: time.Second}

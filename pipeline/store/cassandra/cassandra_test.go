@@ -35,7 +35,7 @@ func open(t *testing.T, cfg Config) *Store {
 }
 
 func TestConformance(t *testing.T) {
-	cfg := Config{Hosts: hosts(t), Keyspace: "citybench_test", Consistency: "ONE"}
+	cfg := Config{Hosts: hosts(t), Keyspace: "citybench_test"}
 	storetest.Run(t, func(t *testing.T) store.Store { return open(t, cfg) })
 }
 
@@ -97,4 +97,17 @@ func TestChunksBoundBatches(t *testing.T) {
 			t.Errorf("%s: %d chunks holding %d rows, want %d chunks holding %d", tc.name, len(parts), n, tc.wantParts, tc.rows)
 		}
 	}
+}
+
+func BenchmarkWriteReadings(b *testing.B) {
+	v := os.Getenv("CITYBENCH_CASSANDRA_HOSTS")
+	if v == "" {
+		b.Skip("skipped: no Cassandra available; set CITYBENCH_CASSANDRA_HOSTS=127.0.0.1:9042")
+	}
+	s, err := Open(context.Background(), Config{Hosts: strings.Split(v, ","), Keyspace: "citybench_test"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	storetest.BenchWrite(b, s, 100, 500)
 }

@@ -109,3 +109,7 @@ func TestClosed(t *testing.T) {
 		t.Errorf("devices after close: %v", err)
 	}
 }
+
+func BenchmarkWriteReadings(b *testing.B) {
+	storetest.BenchWrite(b, New(), 100, 500)
+}

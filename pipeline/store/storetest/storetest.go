@@ -386,3 +386,29 @@ func testCancelled(t *testing.T, s store.Store, dev func(string) string) {
 		t.Errorf("cancelled write stored %d rows", len(got))
 	}
 }
+
+// BenchWrite measures WriteReadings with batches the way a sink sends them:
+// batchSize rows spread over devices device partitions. It reports rows/s.
+func BenchWrite(b *testing.B, s store.Store, devices, batchSize int) {
+	prefix := fmt.Sprintf("bench%08x", rand.Uint32())
+	at := time.Unix(0, baseNs).UTC()
+	ctx := context.Background()
+	seq := uint64(0)
+	b.ResetTimer()
+	for b.Loop() {
+		rows := make([]store.Row, batchSize)
+		for i := range rows {
+			seq++
+			rows[i] = store.Row{
+				DeviceID: fmt.Sprintf("%s-%d", prefix, int(seq)%devices),
+				Time:     at.Add(time.Duration(seq) * time.Millisecond),
+				Seq:      seq,
+				Metrics:  map[string]float64{"temperature": 28.7, "humidity": 61},
+			}
+		}
+		if err := s.WriteReadings(ctx, rows); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N*batchSize)/b.Elapsed().Seconds(), "rows/s")
+}
