@@ -113,6 +113,8 @@ func New(st store.Store, opts ...Option) http.Handler {
 	if cfg.maxLimit <= 0 {
 		cfg.maxLimit = DefaultMaxLimit
 	}
+	// A page is at most limit+1 rows and must be a query the store accepts.
+	cfg.maxLimit = min(cfg.maxLimit, store.MaxLimit-1)
 	if cfg.defaultLimit <= 0 || cfg.defaultLimit > cfg.maxLimit {
 		cfg.defaultLimit = min(DefaultLimit, cfg.maxLimit)
 	}

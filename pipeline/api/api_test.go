@@ -76,13 +76,12 @@ func (f fixture) want(id string, from, to time.Time, metric string) []store.Row 
 	return out
 }
 
-func newTestAPI(t testing.TB, opts ...Option) (http.Handler, fixture, *prometheus.Registry) {
+func newTestAPI(t testing.TB, opts ...Option) (http.Handler, fixture, store.Store) {
 	t.Helper()
 	st := newTestStore()
 	f := seed(t, st, now)
-	reg := prometheus.NewRegistry()
-	opts = append([]Option{WithClock(func() time.Time { return now }), WithRegistry(reg)}, opts...)
-	return New(st, opts...), f, reg
+	opts = append([]Option{WithClock(func() time.Time { return now }), WithRegistry(prometheus.NewRegistry())}, opts...)
+	return New(st, opts...), f, st
 }
 
 func get(t testing.TB, h http.Handler, target string) *httptest.ResponseRecorder {
@@ -102,7 +101,7 @@ func decode[T any](t testing.TB, rec *httptest.ResponseRecorder) T {
 }
 
 func TestDevices(t *testing.T) {
-	h, f, _ := newTestAPI(t)
+	h, f, st := newTestAPI(t)
 	rec := get(t, h, "/api/v1/devices")
 	if rec.Code != http.StatusOK {
 		t.Fatalf("status %d: %s", rec.Code, rec.Body)
@@ -111,18 +110,27 @@ func TestDevices(t *testing.T) {
 		t.Errorf("content type %q", ct)
 	}
 	got := decode[[]DeviceJSON](t, rec)
-	if len(got) != len(f.devices) {
-		t.Fatalf("got %d devices, want %d", len(got), len(f.devices))
+	// The API must present what the store reports (the store normalises, e.g.
+	// stamps a never-seen device's last_seen), so compare with the store.
+	stored, err := st.Devices(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(f.devices) || len(stored) != len(f.devices) {
+		t.Fatalf("got %d devices, store has %d, seeded %d", len(got), len(stored), len(f.devices))
 	}
 	byID := map[string]store.Device{}
-	for _, d := range f.devices {
+	for _, d := range stored {
 		byID[d.ID] = d
 	}
 	for i, g := range got {
 		if i > 0 && got[i-1].ID >= g.ID {
 			t.Errorf("not sorted by id: %q before %q", got[i-1].ID, g.ID)
 		}
-		w := byID[g.ID]
+		w, ok := byID[g.ID]
+		if !ok {
+			t.Fatalf("device %q not in the store", g.ID)
+		}
 		if g.Model != w.Model || g.Topic != w.Topic || len(g.Location) != len(w.Location) {
 			t.Errorf("device %q = %+v, want %+v", g.ID, g, w)
 		}
@@ -131,16 +139,12 @@ func TestDevices(t *testing.T) {
 				t.Errorf("device %q location[%q] = %q, want %q", g.ID, k, g.Location[k], v)
 			}
 		}
-		switch {
-		case w.LastSeen.IsZero() && g.LastSeen != nil:
-			t.Errorf("device %q never seen but last_seen = %v", g.ID, g.LastSeen)
-		case !w.LastSeen.IsZero() && (g.LastSeen == nil || !g.LastSeen.Equal(w.LastSeen)):
+		if g.Location == nil {
+			t.Errorf("device %q: location must be {} rather than null", g.ID)
+		}
+		if g.LastSeen == nil || !g.LastSeen.Equal(w.LastSeen) {
 			t.Errorf("device %q last_seen = %v, want %v", g.ID, g.LastSeen, w.LastSeen)
 		}
-	}
-	// Never-seen devices serialise last_seen as null and location as {}, not absent.
-	if !strings.Contains(rec.Body.String(), `"last_seen":null`) {
-		t.Errorf("want a null last_seen in %s", rec.Body)
 	}
 }
 
@@ -617,7 +621,8 @@ func TestDashboardPage(t *testing.T) {
 }
 
 func TestMetrics(t *testing.T) {
-	h, _, reg := newTestAPI(t)
+	reg := prometheus.NewRegistry()
+	h, _, _ := newTestAPI(t, WithRegistry(reg))
 	for _, target := range []string{"/api/v1/devices/dev-a/readings", "/api/v1/devices/dev-b/readings", "/api/v1/devices/nope/readings", "/api/v1/devices?x=1", "/nowhere"} {
 		get(t, h, target)
 	}
@@ -705,4 +710,42 @@ func histogramCount(t testing.TB, reg *prometheus.Registry, name string) uint64 
 		n += m.GetHistogram().GetSampleCount()
 	}
 	return n
+}
+
+// TestLimitsOptions: configured limits apply, and a maximum beyond what one store
+// query accepts is clamped rather than turned into store errors.
+func TestLimitsOptions(t *testing.T) {
+	tests := []struct {
+		name      string
+		opts      []Option
+		limit     string
+		code      int
+		wantLimit int
+	}{
+		{"default", nil, "", 200, DefaultLimit},
+		{"configured default", []Option{WithLimits(50, 500)}, "", 200, 50},
+		{"configured max", []Option{WithLimits(50, 500)}, "500", 200, 500},
+		{"over configured max", []Option{WithLimits(50, 500)}, "501", 400, 0},
+		{"default above max is reset", []Option{WithLimits(900, 100)}, "", 200, 100},
+		{"max clamped to the store's", []Option{WithLimits(10, 10*store.MaxLimit)}, strconv.Itoa(store.MaxLimit - 1), 200, store.MaxLimit - 1},
+		{"beyond the store's max", []Option{WithLimits(10, 10*store.MaxLimit)}, strconv.Itoa(store.MaxLimit), 400, 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h, _, _ := newTestAPI(t, tc.opts...)
+			target := "/api/v1/devices/dev-b/readings"
+			if tc.limit != "" {
+				target += "?limit=" + tc.limit
+			}
+			rec := get(t, h, target)
+			if rec.Code != tc.code {
+				t.Fatalf("status %d, want %d: %s", rec.Code, tc.code, rec.Body)
+			}
+			if tc.code == 200 {
+				if got := decode[ReadingsJSON](t, rec); got.Limit != tc.wantLimit {
+					t.Errorf("limit %d, want %d", got.Limit, tc.wantLimit)
+				}
+			}
+		})
+	}
 }

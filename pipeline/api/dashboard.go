@@ -8,7 +8,7 @@ import (
 	"time"
 )
 
-//go:embed static
+//go:embed static/*.html static/*.js static/*.css static/*.svg
 var staticFS embed.FS
 
 // indexTmpl is parsed at init because a broken embedded template is a build

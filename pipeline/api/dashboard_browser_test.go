@@ -226,7 +226,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	step("auto-update on", chromedp.Click("#auto"))
 	write := func(seq uint64) {
 		t.Helper()
-		at := time.Now()
+		at := time.Now().Truncate(time.Millisecond) // the store keeps milliseconds
 		row := store.Row{DeviceID: "dev-b", Time: at, Seq: seq, Metrics: map[string]float64{"co2": 900}}
 		if err := st.WriteReadings(context.Background(), []store.Row{row}); err != nil {
 			t.Fatal(err)

@@ -272,11 +272,12 @@ func (s *server) scan(ctx context.Context, id string, from, to time.Time, pageSi
 				// A whole page of rows sharing one time: paging by time alone cannot get
 				// past them, so read a bigger page, up to the scan cap. Beyond it, say so
 				// rather than loop or drop rows.
-				if pageSize >= s.cfg.maxScanRows {
+				maxPage := min(s.cfg.maxScanRows, store.MaxLimit)
+				if pageSize >= maxPage {
 					yield(store.Row{}, fmt.Errorf("read device %q: more than %d rows at %s; cannot page past them", id, pageSize, last.Time.Format(time.RFC3339Nano)))
 					return
 				}
-				pageSize = min(2*pageSize, s.cfg.maxScanRows)
+				pageSize = min(2*pageSize, maxPage)
 				continue
 			}
 			from = last.Time

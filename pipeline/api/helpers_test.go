@@ -5,6 +5,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
+
+	"github.com/citybench/citybench/pipeline/store"
+	"github.com/citybench/citybench/pipeline/store/memory"
 )
 
 func discard() *slog.Logger { return slog.New(slog.DiscardHandler) }
@@ -16,3 +19,7 @@ func newLoopbackServer(t *testing.T, h http.Handler) string {
 	t.Cleanup(srv.Close)
 	return srv.URL
 }
+
+// newTestStore is the real in-memory store, which shares the Cassandra store's
+// semantics (millisecond times, (time, seq) order, limits).
+func newTestStore() store.Store { return memory.New() }
