@@ -11,24 +11,27 @@ import (
 )
 
 // envelopes finds the device and sequence number of payloads seen at a stage.
+// Several devices may share a topic (the blog's layout names a street, not a
+// device), so the topic only selects the codec; identity comes from the envelope.
 type envelopes struct {
 	ledger  *ledger.Ledger
-	byTopic map[string]int         // topic → device index
-	codecs  map[string]codec.Codec // fleet name → codec
+	byTopic map[string]codec.Codec // topic → codec of the fleet publishing there
+	byFleet map[string]codec.Codec
 }
 
 func newEnvelopes(l *ledger.Ledger) (*envelopes, error) {
-	e := &envelopes{ledger: l, byTopic: map[string]int{}, codecs: map[string]codec.Codec{}}
+	e := &envelopes{ledger: l, byTopic: map[string]codec.Codec{}, byFleet: map[string]codec.Codec{}}
 	for _, d := range l.Plan().Devices {
-		for _, t := range d.Topics() {
-			e.byTopic[t] = d.Index
-		}
-		if _, ok := e.codecs[d.Fleet.Name]; !ok {
-			c, err := codec.ByName(d.Fleet.Codec)
-			if err != nil {
+		c, ok := e.byFleet[d.Fleet.Name]
+		if !ok {
+			var err error
+			if c, err = codec.ByName(d.Fleet.Codec); err != nil {
 				return nil, fmt.Errorf("fleet %s: %w", d.Fleet.Name, err)
 			}
-			e.codecs[d.Fleet.Name] = c
+			e.byFleet[d.Fleet.Name] = c
+		}
+		for _, t := range d.Topics() {
+			e.byTopic[t] = c
 		}
 	}
 	return e, nil
@@ -38,17 +41,19 @@ func newEnvelopes(l *ledger.Ledger) (*envelopes, error) {
 // (deviceHint, when not empty, is the device id the carrier already knows, such as
 // a Kafka key). ok is false for payloads that are not this run's.
 func (e *envelopes) find(topic, deviceHint string, payload []byte) (dev int, seq uint64, ok bool) {
-	dev, ok = e.byTopic[topic]
+	c, ok := e.byTopic[topic]
 	if !ok && deviceHint != "" {
-		dev, ok = e.ledger.DeviceIndex(deviceHint)
+		if dev, known := e.ledger.DeviceIndex(deviceHint); known {
+			c, ok = e.byFleet[e.ledger.Plan().Devices[dev].Fleet.Name], true
+		}
 	}
 	if !ok {
 		return 0, 0, false
 	}
-	d := e.ledger.Plan().Devices[dev]
-	r, err := e.codecs[d.Fleet.Name].Decode(topic, payload)
-	if err != nil || r.DeviceID != d.ID {
+	r, err := c.Decode(topic, payload)
+	if err != nil {
 		return 0, 0, false
 	}
-	return dev, r.Seq, true
+	dev, ok = e.ledger.DeviceIndex(r.DeviceID)
+	return dev, r.Seq, ok
 }

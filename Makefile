@@ -1,0 +1,45 @@
+# citybench — the commands a user and CI run. `make help` lists them.
+SHELL := /bin/bash
+GO ?= go
+SCENARIO ?= scenarios/district.yaml
+RESULTS ?= results
+# TAGS=containers adds the tests that drive real containers (CI sets it after `make docker images`).
+TAGS ?=
+
+.PHONY: help run build test test-short bench lint chromium docker images clean
+
+help: ## list targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
+
+build: ## build bin/citybench
+	$(GO) build -o bin/citybench ./cmd/citybench
+
+run: build ## run the demo scenario on the embedded pipeline and write an HTML report
+	./bin/citybench run $(SCENARIO) --out $(RESULTS)/demo
+
+test: ## all tests (embedded integration and browser tests included; TAGS=containers for container tests)
+	$(GO) test -tags "$(TAGS)" -timeout 30m ./...
+
+test-short: ## unit tests only
+	$(GO) test -short ./...
+
+bench: ## Go benchmarks, each reporting ratios against a baseline measured in the same run
+	$(GO) test -run '^$$' -bench . -benchtime 2x ./...
+
+lint: ## gofmt and go vet
+	@fmt=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$fmt" ]; then echo "gofmt would change:"; echo "$$fmt"; exit 1; fi
+	$(GO) vet -tags containers ./...
+
+chromium: ## install Debian's headless Chromium for the browser tests
+	@command -v chromium >/dev/null 2>&1 || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; }
+
+clean: ## remove build output and run folders
+	rm -rf bin $(RESULTS)
+
+include pipeline/codec/pb/proto.mk
+
+docker: ## make sure a Docker engine answers (installs Debian's docker.io and starts dockerd if needed)
+	scripts/docker-engine.sh start
+
+images: docker ## build the offline images (base, Mosquitto, Kafka, Cassandra, HiveMQ CE, citybench services); reuses what is built
+	testcontainers/images/build.sh all
