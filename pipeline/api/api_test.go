@@ -91,6 +91,16 @@ func get(t testing.TB, h http.Handler, target string) *httptest.ResponseRecorder
 	return rec
 }
 
+// getOK asks for target, insists on 200 and decodes the JSON body.
+func getOK[T any](t testing.TB, h http.Handler, target string) T {
+	t.Helper()
+	rec := get(t, h, target)
+	if rec.Code != http.StatusOK {
+		t.Fatalf("GET %s: status %d: %s", target, rec.Code, rec.Body)
+	}
+	return decode[T](t, rec)
+}
+
 func decode[T any](t testing.TB, rec *httptest.ResponseRecorder) T {
 	t.Helper()
 	var v T
@@ -188,15 +198,9 @@ func TestReadings(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			rec := get(t, h, "/api/v1/devices/"+tc.id+"/readings?"+tc.query.Encode())
-			if rec.Code != http.StatusOK {
-				t.Fatalf("status %d: %s", rec.Code, rec.Body)
-			}
-			got := decode[ReadingsJSON](t, rec)
+			got := getOK[ReadingsJSON](t, h, "/api/v1/devices/"+tc.id+"/readings?"+tc.query.Encode())
 			want := f.want(tc.id, tc.from, tc.to, tc.metric)
-			if len(want) > tc.limit {
-				want = want[:tc.limit]
-			}
+			want = want[:min(len(want), tc.limit)]
 			if got.DeviceID != tc.id || !got.From.Equal(tc.from) || !got.To.Equal(tc.to) || got.Limit != tc.limit || got.Metric != tc.metric {
 				t.Errorf("header = %s %v %v limit %d metric %q; want %s %v %v %d %q",
 					got.DeviceID, got.From, got.To, got.Limit, got.Metric, tc.id, tc.from, tc.to, tc.limit, tc.metric)
@@ -224,7 +228,8 @@ func TestReadings(t *testing.T) {
 	}
 }
 
-func TestReadingsErrors(t *testing.T) {
+// TestRequestErrors: every refused request names the parameter at fault.
+func TestRequestErrors(t *testing.T) {
 	h, _, _ := newTestAPI(t)
 	long := strings.Repeat("x", maxNameLen+1)
 	tests := []struct {
@@ -254,6 +259,14 @@ func TestReadingsErrors(t *testing.T) {
 		{"unknown parameter", "/api/v1/devices/dev-a/readings?form=2026-03-14T11:00:00Z", 400, "form"},
 		{"repeated parameter", "/api/v1/devices/dev-a/readings?limit=5&limit=6", 400, "limit"},
 		{"bad params win over unknown device", "/api/v1/devices/nope/readings?limit=0", 400, "limit"},
+		{"devices: unknown parameter", "/api/v1/devices?limit=5", 400, "limit"},
+		{"export: unknown device", "/api/v1/export.csv?device=nope", 404, "device"},
+		{"export: empty device", "/api/v1/export.csv?device=", 400, "device"},
+		{"export: bad from", "/api/v1/export.csv?device=dev-a&from=now", 400, "from"},
+		{"export: inverted range", "/api/v1/export.csv?device=dev-a&from=2026-03-14T11:00:00Z&to=2026-03-14T10:00:00Z", 400, "to"},
+		{"export: range over cap", "/api/v1/export.csv?device=dev-a&from=2025-01-01T00:00:00Z", 400, "from"},
+		{"export: empty metric", "/api/v1/export.csv?device=dev-a&metric=", 400, "metric"},
+		{"export: unknown parameter", "/api/v1/export.csv?device=dev-a&limit=5", 400, "limit"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -323,15 +336,9 @@ func TestReadingsPaging(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			h := New(st, append([]Option{WithClock(func() time.Time { return now }), WithRegistry(prometheus.NewRegistry())}, tc.opts...)...)
-			rec := get(t, h, tc.target)
-			if rec.Code != http.StatusOK {
-				t.Fatalf("status %d: %s", rec.Code, rec.Body)
-			}
-			got := decode[ReadingsJSON](t, rec)
+			got := getOK[ReadingsJSON](t, h, tc.target)
 			want := f.want(tc.id, got.From, got.To, tc.metric)
-			if len(want) > tc.wantN {
-				want = want[:tc.wantN]
-			}
+			want = want[:min(len(want), tc.wantN)]
 			if len(got.Readings) != len(want) || got.Truncated != tc.truncated {
 				t.Fatalf("%d readings truncated=%v, want %d truncated=%v", len(got.Readings), got.Truncated, len(want), tc.truncated)
 			}
@@ -417,35 +424,6 @@ func TestExportCSV(t *testing.T) {
 				if strings.Join(got[i], ",") != strings.Join(want[i], ",") {
 					t.Fatalf("row %d = %v, want %v", i, got[i], want[i])
 				}
-			}
-		})
-	}
-}
-
-func TestExportCSVErrors(t *testing.T) {
-	h, _, _ := newTestAPI(t)
-	tests := []struct {
-		name   string
-		target string
-		code   int
-		param  string
-	}{
-		{"unknown device", "/api/v1/export.csv?device=nope", 404, "id"},
-		{"empty device", "/api/v1/export.csv?device=", 400, "device"},
-		{"bad from", "/api/v1/export.csv?device=dev-a&from=now", 400, "from"},
-		{"inverted range", "/api/v1/export.csv?device=dev-a&from=2026-03-14T11:00:00Z&to=2026-03-14T10:00:00Z", 400, "to"},
-		{"range over cap", "/api/v1/export.csv?device=dev-a&from=2025-01-01T00:00:00Z", 400, "from"},
-		{"empty metric", "/api/v1/export.csv?device=dev-a&metric=", 400, "metric"},
-		{"unknown parameter", "/api/v1/export.csv?device=dev-a&limit=5", 400, "limit"},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			rec := get(t, h, tc.target)
-			if rec.Code != tc.code {
-				t.Fatalf("status %d, want %d: %s", rec.Code, tc.code, rec.Body)
-			}
-			if body := decode[errorBody](t, rec); body.Param != tc.param || body.Error == "" {
-				t.Errorf("body %+v, want param %q", body, tc.param)
 			}
 		})
 	}

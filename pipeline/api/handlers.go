@@ -33,12 +33,15 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 // (400), a store that timed out is unavailable (503), anything else is ours (500)
 // and is logged, not shown, since it may carry internal detail.
 func (s *server) fail(w http.ResponseWriter, r *http.Request, op string, err error) {
-	var pe *paramError
+	var (
+		pe *paramError
+		nf *noDeviceError
+	)
 	switch {
 	case errors.As(err, &pe):
 		writeJSON(w, http.StatusBadRequest, errorBody{Error: pe.msg, Param: pe.param})
-	case errors.Is(err, errNoDevice):
-		writeJSON(w, http.StatusNotFound, errorBody{Error: "unknown device", Param: "id"})
+	case errors.As(err, &nf):
+		writeJSON(w, http.StatusNotFound, errorBody{Error: "unknown device", Param: nf.param})
 	case r.Context().Err() != nil:
 		// The client went away; it will not read a response.
 		s.cfg.logger.DebugContext(r.Context(), "api request cancelled", "op", op, "err", err)
@@ -53,7 +56,10 @@ func (s *server) fail(w http.ResponseWriter, r *http.Request, op string, err err
 	}
 }
 
-var errNoDevice = errors.New("unknown device")
+// noDeviceError says the device named by param is unknown to the store.
+type noDeviceError struct{ param, id string }
+
+func (e *noDeviceError) Error() string { return fmt.Sprintf("unknown device %q", e.id) }
 
 func (s *server) healthz(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
@@ -214,7 +220,7 @@ func (s *server) readings(w http.ResponseWriter, r *http.Request) {
 		out.Readings = append(out.Readings, ReadingJSON{Time: row.Time.UTC(), Seq: row.Seq, Metrics: m})
 	}
 	if !seen {
-		if err := s.deviceExists(ctx, id); err != nil {
+		if err := s.deviceExists(ctx, "id", id); err != nil {
 			s.fail(w, r, "readings", err)
 			return
 		}
@@ -223,9 +229,10 @@ func (s *server) readings(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
-// deviceExists returns errNoDevice if the store does not know id. It is only
-// asked when a query found no rows, so the common case costs no extra store call.
-func (s *server) deviceExists(ctx context.Context, id string) error {
+// deviceExists returns a *noDeviceError naming param if the store does not know
+// id. Readings asks only when a query found no rows, so the common case costs no
+// extra store call.
+func (s *server) deviceExists(ctx context.Context, param, id string) error {
 	devs, err := s.st.Devices(ctx)
 	if err != nil {
 		return fmt.Errorf("list devices: %w", err)
@@ -235,7 +242,7 @@ func (s *server) deviceExists(ctx context.Context, id string) error {
 			return nil
 		}
 	}
-	return errNoDevice
+	return &noDeviceError{param: param, id: id}
 }
 
 // scan yields the device's rows in [from, to) in (time, seq) order, reading the
@@ -320,7 +327,7 @@ func (s *server) exportCSV(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	lctx, cancel := context.WithTimeout(ctx, s.cfg.storeTimeout)
 	if id := q.Get("device"); id != "" {
-		err = s.deviceExists(lctx, id)
+		err = s.deviceExists(lctx, "device", id)
 		ids = []string{id}
 	} else {
 		var devs []store.Device
