@@ -168,6 +168,8 @@ func (l *Ledger) summariseStage(s Stage, w Window, intervals []result.Interval) 
 	dl.Availability = float64(dl.WithinDeadline) / float64(dl.Expected)
 	for i, h := range perInterval {
 		if h == nil {
+			// A second without deliveries is a zero in the series, not a gap.
+			intervals[i].Stages[s.String()] = result.IntervalStage{}
 			continue
 		}
 		enc, err := h.Encode(hdrhistogram.V2CompressedEncodingCookieBase)
