@@ -1,0 +1,394 @@
+// Package service runs one pipeline component (bridge, sink or API) as a
+// standalone process configured from flags and CITYBENCH_* environment variables,
+// with /metrics, /healthz and /readyz, draining gracefully when its context ends.
+// Container images are built around exactly this.
+package service
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/spf13/pflag"
+
+	"github.com/citybench/citybench/pipeline/api"
+	"github.com/citybench/citybench/pipeline/bridge"
+	"github.com/citybench/citybench/pipeline/codec"
+	"github.com/citybench/citybench/pipeline/sink"
+	"github.com/citybench/citybench/pipeline/store"
+	"github.com/citybench/citybench/pipeline/store/cassandra"
+	"github.com/citybench/citybench/pipeline/store/memory"
+)
+
+// Components that can be served.
+const (
+	Bridge = "bridge"
+	Sink   = "sink"
+	API    = "api"
+)
+
+// Config is everything a component process needs. Each field has a flag and a
+// CITYBENCH_* environment variable (see Bind).
+type Config struct {
+	MQTTURL        string
+	MQTTUsername   string
+	MQTTPassword   string
+	MQTTCA         string // PEM file of CAs to trust
+	MQTTCert       string // PEM client certificate
+	MQTTKey        string // PEM client key
+	MQTTClientID   string
+	MQTTShareGroup string
+	MQTTFilter     string
+
+	KafkaBrokers  []string
+	KafkaTopic    string
+	KafkaDLQTopic string
+	KafkaGroup    string
+
+	Store                string // memory or cassandra
+	CassandraHosts       []string
+	CassandraKeyspace    string
+	CassandraReplication string
+
+	Listen       string
+	Codec        string
+	DrainTimeout time.Duration
+}
+
+// envVar names one setting: its flag, environment variable and help.
+type envVar struct {
+	flag, env, help string
+	str             *string
+	list            *[]string
+	dur             *time.Duration
+	def             string
+}
+
+func (c *Config) vars() []envVar {
+	return []envVar{
+		{flag: "mqtt-url", env: "CITYBENCH_MQTT_URL", def: "tcp://127.0.0.1:1883", str: &c.MQTTURL, help: "MQTT broker URL (tcp://, ssl://)"},
+		{flag: "mqtt-username", env: "CITYBENCH_MQTT_USERNAME", str: &c.MQTTUsername, help: "MQTT username"},
+		{flag: "mqtt-password", env: "CITYBENCH_MQTT_PASSWORD", str: &c.MQTTPassword, help: "MQTT password"},
+		{flag: "mqtt-ca", env: "CITYBENCH_MQTT_CA", str: &c.MQTTCA, help: "PEM file of CAs to trust for MQTT TLS"},
+		{flag: "mqtt-cert", env: "CITYBENCH_MQTT_CERT", str: &c.MQTTCert, help: "PEM client certificate for MQTT TLS"},
+		{flag: "mqtt-key", env: "CITYBENCH_MQTT_KEY", str: &c.MQTTKey, help: "PEM client key for MQTT TLS"},
+		{flag: "mqtt-client-id", env: "CITYBENCH_MQTT_CLIENT_ID", str: &c.MQTTClientID, help: "fixed MQTT client id (default citybench-bridge-<hostname>)"},
+		{flag: "mqtt-share-group", env: "CITYBENCH_MQTT_SHARE_GROUP", def: "citybench-bridges", str: &c.MQTTShareGroup, help: "MQTT shared-subscription group; empty for a plain subscription"},
+		{flag: "mqtt-filter", env: "CITYBENCH_MQTT_FILTER", def: "#", str: &c.MQTTFilter, help: "MQTT topic filter to bridge"},
+		{flag: "kafka-brokers", env: "CITYBENCH_KAFKA_BROKERS", def: "127.0.0.1:9092", list: &c.KafkaBrokers, help: "Kafka bootstrap brokers, comma separated"},
+		{flag: "kafka-topic", env: "CITYBENCH_KAFKA_TOPIC", def: "readings", str: &c.KafkaTopic, help: "Kafka topic for readings"},
+		{flag: "kafka-dlq-topic", env: "CITYBENCH_KAFKA_DLQ_TOPIC", def: "readings.dlq", str: &c.KafkaDLQTopic, help: "Kafka dead-letter topic"},
+		{flag: "kafka-group", env: "CITYBENCH_KAFKA_GROUP", def: "citybench-sink", str: &c.KafkaGroup, help: "Kafka consumer group of the sink"},
+		{flag: "store", env: "CITYBENCH_STORE", def: "memory", str: &c.Store, help: "store: memory or cassandra"},
+		{flag: "cassandra-hosts", env: "CITYBENCH_CASSANDRA_HOSTS", def: "127.0.0.1:9042", list: &c.CassandraHosts, help: "Cassandra contact points, comma separated"},
+		{flag: "cassandra-keyspace", env: "CITYBENCH_CASSANDRA_KEYSPACE", def: cassandra.DefaultKeyspace, str: &c.CassandraKeyspace, help: "Cassandra keyspace"},
+		{flag: "cassandra-replication", env: "CITYBENCH_CASSANDRA_REPLICATION", def: cassandra.DefaultReplication, str: &c.CassandraReplication, help: "Cassandra keyspace replication map (CQL)"},
+		{flag: "listen", env: "CITYBENCH_LISTEN", def: ":8080", str: &c.Listen, help: "HTTP listen address (/metrics, /healthz, /readyz; the API itself for api)"},
+		{flag: "codec", env: "CITYBENCH_CODEC", def: "json", str: &c.Codec, help: "payload codec: " + strings.Join(codec.Names(), ", ")},
+		{flag: "drain-timeout", env: "CITYBENCH_DRAIN_TIMEOUT", def: "20s", dur: &c.DrainTimeout, help: "how long to finish in-flight work after SIGTERM"},
+	}
+}
+
+// Bind registers every setting as a flag on fs whose default comes from the
+// environment (getenv) or else the built-in default, so flags beat environment
+// beats defaults. An unparseable environment value is returned as an error.
+func (c *Config) Bind(fs *pflag.FlagSet, getenv func(string) string) error {
+	var errs []error
+	for _, v := range c.vars() {
+		def := v.def
+		if e := getenv(v.env); e != "" {
+			def = e
+		}
+		help := fmt.Sprintf("%s [$%s]", v.help, v.env)
+		switch {
+		case v.str != nil:
+			fs.StringVar(v.str, v.flag, def, help)
+		case v.list != nil:
+			fs.StringSliceVar(v.list, v.flag, splitList(def), help)
+		case v.dur != nil:
+			d, err := time.ParseDuration(def)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("$%s: %w", v.env, err))
+			}
+			fs.DurationVar(v.dur, v.flag, d, help)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// Validate checks what component needs and returns every problem at once.
+func (c Config) Validate(component string) error {
+	var errs []error
+	need := func(ok bool, msg string) {
+		if !ok {
+			errs = append(errs, errors.New(msg))
+		}
+	}
+	switch component {
+	case Bridge:
+		need(c.MQTTURL != "", "mqtt-url is empty")
+		need(c.MQTTFilter != "", "mqtt-filter is empty")
+		need((c.MQTTCert == "") == (c.MQTTKey == ""), "mqtt-cert and mqtt-key must be given together")
+		need(len(c.KafkaBrokers) > 0, "kafka-brokers is empty")
+		need(c.KafkaTopic != "" && c.KafkaDLQTopic != "", "kafka-topic and kafka-dlq-topic must be set")
+	case Sink:
+		need(len(c.KafkaBrokers) > 0, "kafka-brokers is empty")
+		need(c.KafkaTopic != "" && c.KafkaDLQTopic != "", "kafka-topic and kafka-dlq-topic must be set")
+		need(c.KafkaGroup != "", "kafka-group is empty")
+		errs = append(errs, c.validateStore()...)
+	case API:
+		errs = append(errs, c.validateStore()...)
+	default:
+		errs = append(errs, fmt.Errorf("unknown component %q (want bridge, sink or api)", component))
+	}
+	if component == Bridge || component == Sink {
+		if _, err := codec.ByName(c.Codec); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	need(c.Listen != "", "listen is empty")
+	need(c.DrainTimeout > 0, "drain-timeout must be positive")
+	return errors.Join(errs...)
+}
+
+func (c Config) validateStore() []error {
+	switch c.Store {
+	case "memory":
+		return nil
+	case "cassandra":
+		if len(c.CassandraHosts) == 0 {
+			return []error{errors.New("cassandra-hosts is empty")}
+		}
+		return nil
+	}
+	return []error{fmt.Errorf("store %q unknown (want memory or cassandra)", c.Store)}
+}
+
+// MQTTTLS builds the TLS config from the CA, certificate and key files; nil when
+// none is set.
+func (c Config) MQTTTLS() (*tls.Config, error) {
+	if c.MQTTCA == "" && c.MQTTCert == "" {
+		return nil, nil
+	}
+	t := &tls.Config{MinVersion: tls.VersionTLS12}
+	if c.MQTTCA != "" {
+		pem, err := os.ReadFile(c.MQTTCA)
+		if err != nil {
+			return nil, fmt.Errorf("mqtt CA: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("mqtt CA %s: no PEM certificates", c.MQTTCA)
+		}
+		t.RootCAs = pool
+	}
+	if c.MQTTCert != "" {
+		cert, err := tls.LoadX509KeyPair(c.MQTTCert, c.MQTTKey)
+		if err != nil {
+			return nil, fmt.Errorf("mqtt client certificate: %w", err)
+		}
+		t.Certificates = []tls.Certificate{cert}
+	}
+	return t, nil
+}
+
+// Run serves component until ctx ends, then drains within the drain timeout.
+// ready, if not nil, receives the HTTP address once the server listens.
+func Run(ctx context.Context, component string, cfg Config, logger *slog.Logger, ready func(addr string)) error {
+	if err := cfg.Validate(component); err != nil {
+		return fmt.Errorf("%s config: %w", component, err)
+	}
+	if logger == nil {
+		logger = slog.Default()
+	}
+	logger = logger.With("component", component)
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	switch component {
+	case Bridge:
+		return runBridge(ctx, cfg, reg, logger, ready)
+	case Sink:
+		return runSink(ctx, cfg, reg, logger, ready)
+	default:
+		return runAPI(ctx, cfg, reg, logger, ready)
+	}
+}
+
+func runBridge(ctx context.Context, cfg Config, reg *prometheus.Registry, logger *slog.Logger, ready func(string)) error {
+	cd, err := codec.ByName(cfg.Codec)
+	if err != nil {
+		return err
+	}
+	tlsCfg, err := cfg.MQTTTLS()
+	if err != nil {
+		return err
+	}
+	opts := []bridge.Option{
+		bridge.WithMQTT(cfg.MQTTURL),
+		bridge.WithCredentials(cfg.MQTTUsername, cfg.MQTTPassword),
+		bridge.WithTLS(tlsCfg),
+		bridge.WithShareGroup(cfg.MQTTShareGroup),
+		bridge.WithFilter(cfg.MQTTFilter),
+		bridge.WithKafka(cfg.KafkaBrokers...),
+		bridge.WithTopic(cfg.KafkaTopic),
+		bridge.WithDeadLetterTopic(cfg.KafkaDLQTopic),
+		bridge.WithCodec(cd),
+		bridge.WithDrainTimeout(cfg.DrainTimeout),
+		bridge.WithRegistry(reg),
+		bridge.WithLogger(logger),
+	}
+	if cfg.MQTTClientID != "" {
+		opts = append(opts, bridge.WithClientID(cfg.MQTTClientID))
+	}
+	b, err := bridge.New(opts...)
+	if err != nil {
+		return err
+	}
+	return serveWith(ctx, cfg, reg, logger, ready, b.Ready, b.Run)
+}
+
+func runSink(ctx context.Context, cfg Config, reg *prometheus.Registry, logger *slog.Logger, ready func(string)) error {
+	cd, err := codec.ByName(cfg.Codec)
+	if err != nil {
+		return err
+	}
+	st, err := openStore(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	s, err := sink.New(st,
+		sink.WithKafka(cfg.KafkaBrokers...),
+		sink.WithTopic(cfg.KafkaTopic),
+		sink.WithDeadLetterTopic(cfg.KafkaDLQTopic),
+		sink.WithGroup(cfg.KafkaGroup),
+		sink.WithCodec(cd),
+		sink.WithDrainTimeout(cfg.DrainTimeout),
+		sink.WithRegistry(reg),
+		sink.WithLogger(logger),
+	)
+	if err != nil {
+		return err
+	}
+	return serveWith(ctx, cfg, reg, logger, ready, s.Ready, s.Run)
+}
+
+func runAPI(ctx context.Context, cfg Config, reg *prometheus.Registry, logger *slog.Logger, ready func(string)) error {
+	st, err := openStore(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	srv := api.NewServer(cfg.Listen, api.New(st, api.WithRegistry(reg), api.WithLogger(logger)))
+	return serve(ctx, cfg, srv, logger, ready, nil)
+}
+
+func openStore(ctx context.Context, cfg Config, logger *slog.Logger) (store.Store, error) {
+	if cfg.Store == "memory" {
+		logger.Warn("using the in-memory store: data lives only as long as this process")
+		return memory.New(), nil
+	}
+	st, err := cassandra.Open(ctx, cassandra.Config{
+		Hosts:       cfg.CassandraHosts,
+		Keyspace:    cfg.CassandraKeyspace,
+		Replication: cfg.CassandraReplication,
+		Logger:      logger,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open cassandra: %w", err)
+	}
+	return st, nil
+}
+
+// serveWith runs a component next to its health and metrics server.
+func serveWith(ctx context.Context, cfg Config, reg *prometheus.Registry, logger *slog.Logger, ready func(string),
+	isReady func() bool, run func(context.Context) error) error {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if !isReady() {
+			http.Error(w, "not ready", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write([]byte("ready\n"))
+	})
+	srv := &http.Server{Addr: cfg.Listen, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	return serve(ctx, cfg, srv, logger, ready, run)
+}
+
+// serve runs srv and, if given, run until ctx ends or either fails. The
+// component drains first; the HTTP server stays up meanwhile so /metrics shows
+// the drain.
+func serve(ctx context.Context, cfg Config, srv *http.Server, logger *slog.Logger, ready func(string),
+	run func(context.Context) error) error {
+	ln, err := net.Listen("tcp", srv.Addr)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", srv.Addr, err)
+	}
+	logger.Info("serving", "addr", ln.Addr().String())
+	if ready != nil {
+		ready(ln.Addr().String())
+	}
+	srvErr := make(chan error, 1)
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			srvErr <- fmt.Errorf("http server: %w", err)
+		}
+		close(srvErr)
+	}()
+	runCtx, cancelRun := context.WithCancel(ctx)
+	defer cancelRun()
+	runErr := make(chan error, 1)
+	if run != nil {
+		go func() { runErr <- run(runCtx) }()
+	}
+	var errs []error
+	select {
+	case <-ctx.Done():
+	case err := <-srvErr:
+		errs = append(errs, err)
+	case err := <-runErr:
+		// A component that returns before its context ended has failed.
+		runErr = nil
+		if err == nil {
+			err = errors.New("returned without error")
+		}
+		errs = append(errs, fmt.Errorf("component stopped early: %w", err))
+	}
+	cancelRun()
+	if run != nil && runErr != nil {
+		errs = append(errs, <-runErr)
+	}
+	shutCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.DrainTimeout)
+	defer cancel()
+	if err := srv.Shutdown(shutCtx); err != nil {
+		errs = append(errs, fmt.Errorf("http shutdown: %w", err))
+	}
+	return errors.Join(errs...)
+}
