@@ -2,10 +2,13 @@ package cassandra
 
 import (
 	"context"
+	"log/slog"
 	"os"
 	"strings"
 	"testing"
 	"time"
+
+	gocql "github.com/apache/cassandra-gocql-driver/v2"
 
 	"github.com/citybench/citybench/pipeline/store"
 	"github.com/citybench/citybench/pipeline/store/storetest"
@@ -110,4 +113,35 @@ func BenchmarkWriteReadings(b *testing.B) {
 	}
 	defer s.Close()
 	storetest.BenchWrite(b, s, 100, 500)
+}
+
+// An older table (non-frozen metrics, so no WRITETIME before Cassandra 5) must be
+// reported at Open rather than misread later.
+func TestOpenRejectsIncompatibleSchema(t *testing.T) {
+	h := hosts(t)
+	const ks = "citybench_test_old"
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	admin, err := connect(ctx, Config{Hosts: h, Timeout: DefaultTimeout, Logger: slog.Default()}, gocql.One, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	for _, stmt := range []string{
+		`CREATE KEYSPACE IF NOT EXISTS ` + ks + ` WITH replication = ` + DefaultReplication,
+		`CREATE TABLE IF NOT EXISTS ` + ks + `.readings (device_id text, day text, time timestamp, seq bigint,
+			metrics map<text, double>, PRIMARY KEY ((device_id, day), time, seq))`,
+	} {
+		if err := admin.Query(stmt).ExecContext(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s, err := Open(ctx, Config{Hosts: h, Keyspace: ks})
+	if err == nil {
+		s.Close()
+		t.Fatal("Open accepted a readings table with a non-frozen metrics map")
+	}
+	if !strings.Contains(err.Error(), "metrics") {
+		t.Errorf("error does not name the column: %v", err)
+	}
 }
