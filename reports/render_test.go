@@ -14,7 +14,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/citybench/citybench/reports"
-	"github.com/citybench/citybench/reports/internal/synth"
+	"github.com/citybench/citybench/reports/synth"
 	"github.com/citybench/citybench/reports/result"
 )
 

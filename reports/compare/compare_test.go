@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/citybench/citybench/reports/compare"
-	"github.com/citybench/citybench/reports/internal/synth"
+	"github.com/citybench/citybench/reports/synth"
 	"github.com/citybench/citybench/reports/plots"
 	"github.com/citybench/citybench/reports/result"
 )

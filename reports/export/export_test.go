@@ -13,7 +13,7 @@ import (
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
 
 	"github.com/citybench/citybench/reports/export"
-	"github.com/citybench/citybench/reports/internal/synth"
+	"github.com/citybench/citybench/reports/synth"
 	"github.com/citybench/citybench/reports/result"
 )
 

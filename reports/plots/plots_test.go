@@ -5,13 +5,14 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
 
-	"github.com/citybench/citybench/reports/internal/synth"
 	"github.com/citybench/citybench/reports/plots"
 	"github.com/citybench/citybench/reports/result"
+	"github.com/citybench/citybench/reports/synth"
 )
 
 func synthetic(t *testing.T) *result.Result {
@@ -227,5 +228,29 @@ func TestRenderEveryChart(t *testing.T) {
 	}
 	if _, err := plots.Render(plots.Chart{Name: "empty", Title: "nothing", LogY: true}, "png"); err != nil {
 		t.Errorf("an empty chart must still render: %v", err)
+	}
+}
+
+func TestLogTicksLabelNarrowRanges(t *testing.T) {
+	tests := []struct {
+		name     string
+		min, max float64
+		want     []string
+	}{
+		{"less than two decades: 1-2-5", 150, 1200, []string{"200", "500", "1000"}},
+		{"wide: powers of ten", 0.5, 2000, []string{"1", "10", "100", "1000"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var got []string
+			for _, tk := range plots.LogTicks(tc.min, tc.max) {
+				if tk.Label != "" {
+					got = append(got, tk.Label)
+				}
+			}
+			if strings.Join(got, ",") != strings.Join(tc.want, ",") {
+				t.Errorf("labels %v, want %v", got, tc.want)
+			}
+		})
 	}
 }

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"fmt"
 	"image/color"
+	"image/png"
 	"math"
+	"slices"
 	"strconv"
 
 	"gonum.org/v1/plot"
@@ -12,6 +14,7 @@ import (
 	"gonum.org/v1/plot/plotutil"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
+	"gonum.org/v1/plot/vg/vgimg"
 )
 
 // Size of every chart: wide enough for a minute of 1-second points to stay legible.
@@ -26,9 +29,16 @@ func Render(c Chart, format string) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("chart %s: %w", c.Name, err)
 	}
-	cw, err := draw.NewFormattedCanvas(Width, Height, format)
-	if err != nil {
-		return nil, fmt.Errorf("chart %s: %w", c.Name, err)
+	var cw vg.CanvasWriterTo
+	var img *vgimg.Canvas
+	switch format {
+	case "png":
+		img = vgimg.New(Width, Height)
+		cw = vgimg.PngCanvas{Canvas: img}
+	default:
+		if cw, err = draw.NewFormattedCanvas(Width, Height, format); err != nil {
+			return nil, fmt.Errorf("chart %s: %w", c.Name, err)
+		}
 	}
 	dc := draw.New(cw)
 	// The legend gets its own column on the right so it never hides data.
@@ -39,6 +49,14 @@ func Render(c Chart, format string) ([]byte, error) {
 		leg.Draw(la)
 	}
 	var buf bytes.Buffer
+	if img != nil {
+		// Fastest deflate: charts are flat colours, and the default level triples encode time for a few KB.
+		enc := png.Encoder{CompressionLevel: png.BestSpeed}
+		if err := enc.Encode(&buf, img.Image()); err != nil {
+			return nil, fmt.Errorf("chart %s: encode png: %w", c.Name, err)
+		}
+		return buf.Bytes(), nil
+	}
 	if _, err := cw.WriteTo(&buf); err != nil {
 		return nil, fmt.Errorf("chart %s: render %s: %w", c.Name, format, err)
 	}
@@ -76,7 +94,7 @@ func build(c Chart) (*plot.Plot, *plot.Legend, error) {
 	}
 	if c.LogY {
 		p.Y.Scale = plot.LogScale{}
-		p.Y.Tick.Marker = plot.LogTicks{Prec: -1}
+		p.Y.Tick.Marker = logTicks{}
 	}
 
 	for i, s := range c.Lines {
@@ -161,6 +179,36 @@ func pad(p *plot.Plot, c Chart) {
 	if p.Y.Max == p.Y.Min {
 		p.Y.Max = p.Y.Min + 1
 	}
+}
+
+// logTicks labels 1-2-5 steps when the data spans less than two decades (gonum's
+// LogTicks labels only powers of ten, leaving a narrow chart with one label).
+type logTicks struct{}
+
+func (logTicks) Ticks(min, max float64) []plot.Tick {
+	if min <= 0 || max <= min {
+		return nil
+	}
+	labelled := []float64{1, 2, 5}
+	if max/min >= 100 {
+		labelled = []float64{1}
+	}
+	var ts []plot.Tick
+	for e := math.Floor(math.Log10(min)); e <= math.Ceil(math.Log10(max)); e++ {
+		base := math.Pow(10, e)
+		for m := 1.0; m < 10; m++ {
+			v := m * base
+			if v < min*(1-1e-9) || v > max*(1+1e-9) {
+				continue
+			}
+			t := plot.Tick{Value: v}
+			if slices.Contains(labelled, m) {
+				t.Label = strconv.FormatFloat(v, 'g', -1, 64)
+			}
+			ts = append(ts, t)
+		}
+	}
+	return ts
 }
 
 // ninesTicks labels the nines axis in percent.
