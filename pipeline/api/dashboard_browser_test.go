@@ -110,60 +110,114 @@ const chartStateJS = `(() => {
   };
 })()`
 
+// page is one browser tab on the dashboard, recording console problems.
+type page struct {
+	t   *testing.T
+	ctx context.Context
+
+	mu       sync.Mutex
+	problems []string
+}
+
+// openPage opens a tab of the browser at url. Console errors, warnings and
+// uncaught exceptions are collected from the start, before the page loads.
+func openPage(t *testing.T, browserCtx context.Context, url string) *page {
+	t.Helper()
+	ctx, cancel := chromedp.NewContext(browserCtx)
+	t.Cleanup(cancel)
+	p := &page{t: t, ctx: ctx}
+	messages := chromedp.Console(ctx)
+	go func() {
+		for m, err := range messages {
+			if err != nil {
+				return // the tab's context ended
+			}
+			if m.Type == chromedp.ConsoleError || m.Type == chromedp.ConsoleWarning || m.IsException() {
+				p.mu.Lock()
+				p.problems = append(p.problems, m.String()+" at "+m.URL)
+				p.mu.Unlock()
+			}
+		}
+	}()
+	p.step("load dashboard", chromedp.Navigate(url))
+	return p
+}
+
+func (p *page) step(name string, a chromedp.Action[chromedp.Void]) {
+	p.t.Helper()
+	ctx, cancel := context.WithTimeout(p.ctx, 20*time.Second)
+	defer cancel()
+	if err := chromedp.Do(ctx, a); err != nil {
+		p.t.Fatalf("%s: %v", name, err)
+	}
+}
+
+// js runs a statement in the page, e.g. to pick an option and fire its change event.
+func (p *page) js(name, script string) {
+	p.t.Helper()
+	p.step(name, chromedp.Evaluate[chromedp.Void](script))
+}
+
+func (p *page) state() chartState {
+	p.t.Helper()
+	ctx, cancel := context.WithTimeout(p.ctx, 10*time.Second)
+	defer cancel()
+	s, err := chromedp.Run(ctx, chromedp.Evaluate[chartState](chartStateJS))
+	if err != nil {
+		p.t.Fatalf("read chart state: %v", err)
+	}
+	return s
+}
+
+func (p *page) waitFor(what, predicate string) {
+	p.t.Helper()
+	ctx, cancel := context.WithTimeout(p.ctx, 20*time.Second)
+	defer cancel()
+	_, err := chromedp.Run(ctx, chromedp.Poll[bool](predicate, chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(15*time.Second)))
+	if err != nil {
+		p.t.Fatalf("waiting for %s: %v\nstate: %+v", what, err, p.state())
+	}
+}
+
+// checkConsole fails the test if the page logged any error or warning.
+func (p *page) checkConsole() {
+	p.t.Helper()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.problems) > 0 {
+		p.t.Errorf("browser console reported problems:\n%s", strings.Join(p.problems, "\n"))
+	}
+}
+
 func TestDashboardInBrowser(t *testing.T) {
 	if testing.Short() {
 		t.Skip("browser test skipped in -short mode")
 	}
-	ctx := startBrowser(t)
+	browserCtx := startBrowser(t)
+	t.Run("seeded", func(t *testing.T) { testSeededDashboard(t, browserCtx) })
+	t.Run("empty store", func(t *testing.T) { testEmptyDashboard(t, browserCtx) })
+}
 
+func testEmptyDashboard(t *testing.T, browserCtx context.Context) {
+	srv := newLoopbackServer(t, New(newTestStore(), WithRegistry(prometheus.NewRegistry()), WithLogger(discard())))
+	p := openPage(t, browserCtx, srv+"/")
+	p.waitFor("empty chart", `document.querySelector('#chart text.empty') !== null`)
+	text, err := chromedp.Run(p.ctx, chromedp.TextContent("#chart text.empty"))
+	if err != nil || text != "No devices yet" {
+		t.Errorf("empty chart says %q (%v)", text, err)
+	}
+	if s := p.state(); s.Points != 0 || len(s.Devices) != 0 || s.ExportHref != "" || strings.HasPrefix(s.Status, "error") {
+		t.Errorf("empty store: %+v", s)
+	}
+	p.checkConsole()
+}
+
+func testSeededDashboard(t *testing.T, browserCtx context.Context) {
 	st := newTestStore()
 	f := seed(t, st, time.Now().Truncate(time.Millisecond))
 	srv := newLoopbackServer(t, New(st, WithRegistry(prometheus.NewRegistry()), WithDashboardPoll(400*time.Millisecond), WithLogger(discard())))
+	p := openPage(t, browserCtx, srv+"/")
 
-	var (
-		mu       sync.Mutex
-		problems []string
-	)
-	go func() {
-		for m, err := range chromedp.Console(ctx) {
-			if err != nil {
-				return
-			}
-			if m.Type == chromedp.ConsoleError || m.IsException() || m.Type == chromedp.ConsoleWarning {
-				mu.Lock()
-				problems = append(problems, m.String()+" at "+m.URL)
-				mu.Unlock()
-			}
-		}
-	}()
-
-	step := func(name string, a chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		sctx, cancel := context.WithTimeout(ctx, 20*time.Second)
-		defer cancel()
-		if err := chromedp.Do(sctx, a); err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
-	}
-	state := func() chartState {
-		t.Helper()
-		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		defer cancel()
-		s, err := chromedp.Run(sctx, chromedp.Evaluate[chartState](chartStateJS))
-		if err != nil {
-			t.Fatalf("read chart state: %v", err)
-		}
-		return s
-	}
-	waitFor := func(what, predicate string) {
-		t.Helper()
-		sctx, cancel := context.WithTimeout(ctx, 20*time.Second)
-		defer cancel()
-		_, err := chromedp.Run(sctx, chromedp.Poll[bool](predicate, chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(15*time.Second)))
-		if err != nil {
-			t.Fatalf("waiting for %s: %v\nstate: %+v", what, err, state())
-		}
-	}
 	// checkChart compares what was drawn with what the store holds for the range
 	// the page queried.
 	checkChart := func(s chartState, device, metric string) {
@@ -189,9 +243,8 @@ func TestDashboardInBrowser(t *testing.T) {
 		}
 	}
 
-	step("load dashboard", chromedp.Navigate(srv+"/"))
-	waitFor("first chart", `Number(document.getElementById('chart').dataset.points || 0) > 0`)
-	s := state()
+	p.waitFor("first chart", `Number(document.getElementById('chart').dataset.points || 0) > 0`)
+	s := p.state()
 	if strings.Join(s.Devices, ",") != "dev-a,dev-b,dev-c" {
 		t.Errorf("device picker %v", s.Devices)
 	}
@@ -203,27 +256,26 @@ func TestDashboardInBrowser(t *testing.T) {
 	}
 	checkChart(s, "dev-a", "humidity")
 
-	step("pick temperature", chromedp.Evaluate[chromedp.Void](`(() => { const m = document.getElementById('metric'); m.value = 'temperature'; m.dispatchEvent(new Event('change')); })()`))
-	waitFor("temperature chart", `document.getElementById('chart').dataset.metric === 'temperature'`)
-	checkChart(state(), "dev-a", "temperature")
+	p.js("pick temperature", `(() => { const m = document.getElementById('metric'); m.value = 'temperature'; m.dispatchEvent(new Event('change')); })()`)
+	p.waitFor("temperature chart", `document.getElementById('chart').dataset.metric === 'temperature'`)
+	checkChart(p.state(), "dev-a", "temperature")
 
-	step("pick dev-b", chromedp.Evaluate[chromedp.Void](`(() => { const d = document.getElementById('device'); d.value = 'dev-b'; d.dispatchEvent(new Event('change')); })()`))
-	waitFor("dev-b chart", `document.getElementById('chart').dataset.metric === 'co2'`)
-	before := state()
+	p.js("pick dev-b", `(() => { const d = document.getElementById('device'); d.value = 'dev-b'; d.dispatchEvent(new Event('change')); })()`)
+	p.waitFor("dev-b chart", `document.getElementById('chart').dataset.metric === 'co2'`)
+	before := p.state()
 	checkChart(before, "dev-b", "co2")
 
-	if buf, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)); err == nil {
-		if p := os.Getenv("DASHBOARD_SCREENSHOT"); p != "" {
-			if err := os.WriteFile(p, buf, 0o644); err != nil {
-				t.Errorf("write screenshot: %v", err)
-			}
+	if out := os.Getenv("DASHBOARD_SCREENSHOT"); out != "" {
+		buf, err := chromedp.Run(p.ctx, chromedp.FullScreenshot(100)) // 100: PNG
+		if err != nil {
+			t.Fatalf("screenshot: %v", err)
 		}
-	} else {
-		t.Errorf("screenshot: %v", err)
+		if err := os.WriteFile(out, buf, 0o644); err != nil {
+			t.Fatalf("write screenshot: %v", err)
+		}
 	}
 
 	// Auto-update on: a reading written now must appear without any user action.
-	step("auto-update on", chromedp.Click("#auto"))
 	write := func(seq uint64) {
 		t.Helper()
 		at := time.Now().Truncate(time.Millisecond) // the store keeps milliseconds
@@ -236,35 +288,36 @@ func TestDashboardInBrowser(t *testing.T) {
 		}
 		f.rows = append(f.rows, row)
 	}
+	p.step("auto-update on", chromedp.Click("#auto"))
 	write(1000)
-	waitFor("polled reading", `Array.from(document.querySelectorAll('#chart circle.dot')).length > `+strconv.Itoa(before.Dots))
-	after := state()
+	p.waitFor("polled reading", `document.querySelectorAll('#chart circle.dot').length > `+strconv.Itoa(before.Dots))
+	after := p.state()
 	checkChart(after, "dev-b", "co2")
 	if !strings.Contains(after.Status, "auto-update every") {
 		t.Errorf("status %q does not say auto-update is on", after.Status)
 	}
 
 	// Auto-update off: later readings must not appear until asked for.
-	step("auto-update off", chromedp.Click("#auto"))
+	p.step("auto-update off", chromedp.Click("#auto"))
 	time.Sleep(100 * time.Millisecond) // let a poll already in flight land
-	off := state()
+	off := p.state()
 	write(1001)
 	time.Sleep(3 * 400 * time.Millisecond)
-	if s := state(); s.Points != off.Points {
+	if s := p.state(); s.Points != off.Points {
 		t.Errorf("chart changed from %d to %d points with auto-update off", off.Points, s.Points)
 	}
 
 	// Export: let the browser download the link's target and check the file.
 	dir := t.TempDir()
-	cctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	ctx, cancel := context.WithTimeout(p.ctx, 20*time.Second)
 	defer cancel()
-	if _, err := chromedp.CallBrowser(cctx, browser.SetDownloadBehavior, browser.SetDownloadBehaviorParams{
+	if _, err := chromedp.CallBrowser(ctx, browser.SetDownloadBehavior, browser.SetDownloadBehaviorParams{
 		Behavior: browser.SetDownloadBehaviorBehaviorAllowAndName, DownloadPath: dir, EventsEnabled: ptr(true),
 	}); err != nil {
 		t.Fatalf("allow downloads: %v", err)
 	}
-	progress := chromedp.BrowserEvents(cctx, browser.DownloadProgress)
-	step("click export", chromedp.Click("#export"))
+	progress := chromedp.BrowserEvents(ctx, browser.DownloadProgress)
+	p.step("click export", chromedp.Click("#export"))
 	var file string
 	for ev, err := range progress {
 		if err != nil {
@@ -279,12 +332,7 @@ func TestDashboardInBrowser(t *testing.T) {
 		}
 	}
 	checkCSV(t, file, off, f)
-
-	mu.Lock()
-	defer mu.Unlock()
-	if len(problems) > 0 {
-		t.Errorf("browser console reported problems:\n%s", strings.Join(problems, "\n"))
-	}
+	p.checkConsole()
 }
 
 // checkCSV compares the downloaded export with the store: the rows of the

@@ -206,8 +206,7 @@
       ? `${pts.length} readings of ${metric} from ${dev ? dev.id : ''}` +
         (state.truncated ? ` — truncated at ${MAX_LIMIT}; narrow the window to see all` : '')
       : '';
-    if (!state.range) return;
-    if (pts.length === 0) {
+    if (!dev || pts.length === 0) {
       const t = el('text', {x: W / 2, y: H / 2, 'text-anchor': 'middle', class: 'empty'}, svg);
       t.textContent = dev ? 'No readings in this window' : 'No devices yet';
       return;
