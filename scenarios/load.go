@@ -155,7 +155,7 @@ type pathIndex struct {
 }
 
 // maxNodes bounds the walk: aliases can make a small file expand enormously.
-const maxNodes = 200_000
+const maxNodes = 50_000
 
 var unmarshalerType = reflect.TypeOf((*yaml.Unmarshaler)(nil)).Elem()
 
