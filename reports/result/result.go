@@ -175,6 +175,9 @@ type SLOVerdict struct {
 	Threshold float64 `json:"threshold"`
 	Unit      string  `json:"unit,omitempty"`
 	Pass      bool    `json:"pass"`
+	// Note says why a verdict could not be judged on data (e.g. the stage was not
+	// measured: then Pass is false) or what qualifies it (a sampled stage).
+	Note string `json:"note,omitempty"`
 }
 
 // ResourceSample is one component's resource use at one moment.
