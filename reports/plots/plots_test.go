@@ -254,3 +254,26 @@ func TestLogTicksLabelNarrowRanges(t *testing.T) {
 		})
 	}
 }
+
+func TestNiceTicks(t *testing.T) {
+	tests := []struct {
+		min, max float64
+		want     string
+	}{
+		{0, 270, "0,50,100,150,200,250"},
+		{0, 1, "0,0.2,0.4,0.6,0.8,1"},
+		{0, 40, "0,5,10,15,20,25,30,35,40"},
+		{-3, 12, "-2,0,2,4,6,8,10,12"},
+	}
+	for _, tc := range tests {
+		var got []string
+		for _, tk := range plots.NiceTicks(tc.min, tc.max) {
+			if tk.Label != "" {
+				got = append(got, tk.Label)
+			}
+		}
+		if strings.Join(got, ",") != tc.want {
+			t.Errorf("[%v, %v]: labels %v, want %s", tc.min, tc.max, got, tc.want)
+		}
+	}
+}

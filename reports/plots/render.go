@@ -95,6 +95,11 @@ func build(c Chart) (*plot.Plot, *plot.Legend, error) {
 	if c.LogY {
 		p.Y.Scale = plot.LogScale{}
 		p.Y.Tick.Marker = logTicks{}
+	} else {
+		p.Y.Tick.Marker = niceTicks{}
+	}
+	if c.X == XTime {
+		p.X.Tick.Marker = niceTicks{}
 	}
 
 	for i, s := range c.Lines {
@@ -179,6 +184,37 @@ func pad(p *plot.Plot, c Chart) {
 	if p.Y.Max == p.Y.Min {
 		p.Y.Max = p.Y.Min + 1
 	}
+}
+
+// niceTicks labels 4–8 round steps (1, 2 or 5 × 10^n) with no spurious decimals;
+// gonum's default can leave a padded axis with only two labels.
+type niceTicks struct{}
+
+func (niceTicks) Ticks(min, max float64) []plot.Tick {
+	if !(max > min) {
+		return []plot.Tick{{Value: min, Label: strconv.FormatFloat(min, 'g', 6, 64)}}
+	}
+	raw := (max - min) / 8
+	mag := math.Pow(10, math.Floor(math.Log10(raw)))
+	step := mag
+	for _, m := range []float64{1, 2, 5, 10} {
+		if m*mag >= raw {
+			step = m * mag
+			break
+		}
+	}
+	var ts []plot.Tick
+	for v := math.Ceil(min/step) * step; v <= max+step*1e-9; v += step {
+		v := math.Round(v/step) * step // keep 0.30000000000000004 off the axis
+		if v == 0 {
+			v = 0 // and "-0"
+		}
+		ts = append(ts, plot.Tick{Value: v, Label: strconv.FormatFloat(v, 'g', 6, 64)})
+		if minor := v + step/2; minor < max {
+			ts = append(ts, plot.Tick{Value: minor})
+		}
+	}
+	return ts
 }
 
 // logTicks labels 1-2-5 steps when the data spans less than two decades (gonum's
