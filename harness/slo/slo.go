@@ -1,0 +1,144 @@
+// Package slo judges a finished run against the scenario's SLOs: it turns each
+// parsed threshold and a result into a verdict, failing (with a note) whatever
+// the result cannot show rather than passing it by default.
+package slo
+
+import (
+	"fmt"
+
+	"github.com/citybench/citybench/reports/result"
+	"github.com/citybench/citybench/scenarios"
+)
+
+// Evaluate returns one verdict per SLO, in order. Latency figures are in µs as
+// the result stores them; throughput is delivered messages per second of the
+// measured window (Meta.DurationS).
+func Evaluate(slos []scenarios.SLO, r *result.Result) []result.SLOVerdict {
+	out := make([]result.SLOVerdict, 0, len(slos))
+	for _, s := range slos {
+		v := result.SLOVerdict{Expr: s.Expr, Threshold: s.Threshold, Unit: s.Unit()}
+		obs, note, ok := observe(s, r)
+		v.Note = note
+		if ok {
+			v.Observed = obs
+			v.Pass = s.Holds(obs)
+		}
+		if r != nil && r.HasFlag(result.FlagPartial) {
+			v.Note = join(v.Note, "partial run: figures cover only what ran")
+		}
+		out = append(out, v)
+	}
+	return out
+}
+
+// Passed reports whether every verdict passed; no SLOs is a pass.
+func Passed(vs []result.SLOVerdict) bool {
+	for _, v := range vs {
+		if !v.Pass {
+			return false
+		}
+	}
+	return true
+}
+
+// Failed returns the verdicts that did not pass.
+func Failed(vs []result.SLOVerdict) []result.SLOVerdict {
+	var out []result.SLOVerdict
+	for _, v := range vs {
+		if !v.Pass {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// observe finds the figure s judges. ok is false when the result cannot show it;
+// note then says why.
+func observe(s scenarios.SLO, r *result.Result) (obs float64, note string, ok bool) {
+	if r == nil {
+		return 0, "no result to judge", false
+	}
+	if s.Metric == scenarios.MetricGeneratorLag {
+		if r.GeneratorLag.Count == 0 {
+			return 0, "no generator lag was recorded", false
+		}
+		return stat(r.GeneratorLag, s.Stat)
+	}
+	st := r.Stage(s.Stage)
+	if st == nil {
+		return 0, fmt.Sprintf("stage %s was not measured in this run", s.Stage), false
+	}
+	if st.Sampled {
+		note = fmt.Sprintf("stage %s is sampled: figures cover the sampled devices only", s.Stage)
+	}
+	d := st.Delivery
+	switch s.Metric {
+	case scenarios.MetricLatency, scenarios.MetricServiceTime:
+		q := st.Latency
+		if s.Metric == scenarios.MetricServiceTime {
+			q = st.ServiceTime
+		}
+		if q.Count == 0 {
+			return 0, join(note, fmt.Sprintf("stage %s recorded no %s samples", s.Stage, s.Metric)), false
+		}
+		if s.Metric == scenarios.MetricLatency && r.HasFlag(result.FlagGeneratorSaturated) {
+			note = join(note, "generator saturated: latency includes the harness's own lag")
+		}
+		v, why, ok := stat(q, s.Stat)
+		return v, join(note, why), ok
+	case scenarios.MetricLoss:
+		return float64(d.Lost), note, true
+	case scenarios.MetricDuplicates:
+		return float64(d.Duplicated), note, true
+	case scenarios.MetricReordered:
+		return float64(d.Reordered), note, true
+	case scenarios.MetricDelivered:
+		return float64(d.Delivered), note, true
+	case scenarios.MetricLossRatio, scenarios.MetricAvailability:
+		if d.Expected == 0 {
+			return 0, join(note, fmt.Sprintf("stage %s expected no messages, so a ratio is undefined", s.Stage)), false
+		}
+		if s.Metric == scenarios.MetricLossRatio {
+			return float64(d.Lost) / float64(d.Expected), note, true
+		}
+		return d.Availability, note, true
+	case scenarios.MetricThroughput:
+		if !(r.Meta.DurationS > 0) {
+			return 0, join(note, "the result has no measured duration"), false
+		}
+		return float64(d.Delivered) / r.Meta.DurationS, note, true
+	}
+	return 0, fmt.Sprintf("metric %q is not known to this evaluator", s.Metric), false
+}
+
+func stat(q result.Quantiles, name string) (float64, string, bool) {
+	switch name {
+	case "min":
+		return float64(q.MinUs), "", true
+	case "mean":
+		return q.MeanUs, "", true
+	case "p50":
+		return float64(q.P50Us), "", true
+	case "p90":
+		return float64(q.P90Us), "", true
+	case "p99":
+		return float64(q.P99Us), "", true
+	case "p99.9":
+		return float64(q.P999Us), "", true
+	case "p99.99":
+		return float64(q.P9999Us), "", true
+	case "max":
+		return float64(q.MaxUs), "", true
+	}
+	return 0, fmt.Sprintf("statistic %q is not in the result", name), false
+}
+
+func join(a, b string) string {
+	switch {
+	case a == "":
+		return b
+	case b == "":
+		return a
+	}
+	return a + "; " + b
+}
