@@ -277,3 +277,24 @@ func TestNiceTicks(t *testing.T) {
 		}
 	}
 }
+
+func TestIntervalCharts(t *testing.T) {
+	r := &result.Result{Intervals: []result.Interval{
+		{StartS: 0, Errors: 2, Connections: 10, GenLagP99Us: 1500},
+		{StartS: 1, Errors: 0, Connections: 12, GenLagP99Us: 250},
+	}}
+	tests := []struct {
+		chart plots.Chart
+		want  []float64
+	}{
+		{plots.Errors(r), []float64{2, 0}},
+		{plots.Connections(r), []float64{10, 12}},
+		{plots.GeneratorLag(r), []float64{1.5, 0.25}},
+	}
+	for _, tc := range tests {
+		pts := tc.chart.Lines[0].Points
+		if len(pts) != 2 || pts[0].Y != tc.want[0] || pts[1].Y != tc.want[1] || pts[1].X != 1 {
+			t.Errorf("%s: %v, want y %v", tc.chart.Name, pts, tc.want)
+		}
+	}
+}

@@ -325,37 +325,32 @@ func Availability(r *result.Result) Chart {
 	return c
 }
 
-// Errors is errors per second over time.
-func Errors(r *result.Result) Chart {
-	c := Chart{Name: "errors", Title: "Errors — " + Subject(r), XLabel: "time since start (s)", YLabel: "errors / s", Markers: Markers(r)}
-	s := Series{Label: "errors"}
+// intervalChart plots one per-interval figure against time, with phase and fault markers.
+func intervalChart(r *result.Result, name, title, yLabel, label string, y func(result.Interval) float64) Chart {
+	c := Chart{Name: name, Title: title + " — " + Subject(r), XLabel: "time since start (s)", YLabel: yLabel, Markers: Markers(r)}
+	s := Series{Label: label}
 	for _, iv := range r.Intervals {
-		s.Points = append(s.Points, Point{iv.StartS, float64(iv.Errors)})
+		s.Points = append(s.Points, Point{iv.StartS, y(iv)})
 	}
 	c.Lines = []Series{s}
 	return c
+}
+
+// Errors is errors per second over time.
+func Errors(r *result.Result) Chart {
+	return intervalChart(r, "errors", "Errors", "errors / s", "errors", func(iv result.Interval) float64 { return float64(iv.Errors) })
 }
 
 // Connections is open device connections over time.
 func Connections(r *result.Result) Chart {
-	c := Chart{Name: "connections", Title: "Device connections — " + Subject(r), XLabel: "time since start (s)", YLabel: "open connections", Markers: Markers(r)}
-	s := Series{Label: "connections"}
-	for _, iv := range r.Intervals {
-		s.Points = append(s.Points, Point{iv.StartS, float64(iv.Connections)})
-	}
-	c.Lines = []Series{s}
-	return c
+	return intervalChart(r, "connections", "Device connections", "open connections", "connections",
+		func(iv result.Interval) float64 { return float64(iv.Connections) })
 }
 
 // GeneratorLag is the per-interval p99 of sent − intended: when it climbs, the generator is the bottleneck.
 func GeneratorLag(r *result.Result) Chart {
-	c := Chart{Name: "generator-lag", Title: "Generator lag p99 — " + Subject(r), XLabel: "time since start (s)", YLabel: "sent − intended (ms)", Markers: Markers(r)}
-	s := Series{Label: "p99"}
-	for _, iv := range r.Intervals {
-		s.Points = append(s.Points, Point{iv.StartS, usToMs(iv.GenLagP99Us)})
-	}
-	c.Lines = []Series{s}
-	return c
+	return intervalChart(r, "generator-lag", "Generator lag p99", "sent − intended (ms)", "p99",
+		func(iv result.Interval) float64 { return usToMs(iv.GenLagP99Us) })
 }
 
 // Resources returns container CPU (% of one core) and memory (MiB) per component,
