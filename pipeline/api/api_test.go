@@ -493,6 +493,25 @@ func TestStoreFailures(t *testing.T) {
 	}
 }
 
+func TestClosedStoreAndGoneClient(t *testing.T) {
+	h, _, st := newTestAPI(t, WithLogger(discard()))
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/api/v1/devices/dev-a/readings", nil).WithContext(ctx))
+	if rec.Code != statusClientClosed {
+		t.Errorf("cancelled request: status %d, want %d", rec.Code, statusClientClosed)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, target := range []string{"/api/v1/devices", "/api/v1/devices/dev-a/readings", "/readyz"} {
+		if rec := get(t, h, target); rec.Code != http.StatusServiceUnavailable {
+			t.Errorf("%s on a closed store: status %d, want 503", target, rec.Code)
+		}
+	}
+}
+
 // TestExportAbortsOnMidStreamFailure: once CSV rows are on the wire the status is
 // 200, so a store failure must break the connection; a client must never see a
 // truncated export as complete.

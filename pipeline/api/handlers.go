@@ -16,6 +16,8 @@ import (
 	"github.com/citybench/citybench/pipeline/store"
 )
 
+const statusClientClosed = 499
+
 type errorBody struct {
 	Error string `json:"error"`
 	Param string `json:"param,omitempty"`
@@ -41,10 +43,15 @@ func (s *server) fail(w http.ResponseWriter, r *http.Request, op string, err err
 	case errors.As(err, &pe):
 		writeJSON(w, http.StatusBadRequest, errorBody{Error: pe.msg, Param: pe.param})
 	case errors.As(err, &nf):
-		writeJSON(w, http.StatusNotFound, errorBody{Error: "unknown device", Param: nf.param})
+		writeJSON(w, http.StatusNotFound, errorBody{Error: nf.Error(), Param: nf.param})
 	case r.Context().Err() != nil:
-		// The client went away; it will not read a response.
+		// The client went away and will not read this; the status (nginx's "client
+		// closed request") is for the request metrics, so that these are not
+		// counted as served.
 		s.cfg.logger.DebugContext(r.Context(), "api request cancelled", "op", op, "err", err)
+		w.WriteHeader(statusClientClosed)
+	case errors.Is(err, store.ErrClosed):
+		writeJSON(w, http.StatusServiceUnavailable, errorBody{Error: "store closed"})
 	case errors.Is(err, context.DeadlineExceeded):
 		s.metrics.storeErrors.WithLabelValues(op).Inc()
 		s.cfg.logger.WarnContext(r.Context(), "api store timeout", "op", op, "path", r.URL.Path, "err", err)
@@ -142,8 +149,10 @@ type ReadingJSON struct {
 }
 
 // ReadingsJSON is the body of GET /api/v1/devices/{id}/readings. Readings are in
-// (time, seq) order; Truncated says the limit cut the answer short, so a client
-// wanting more asks again from the last reading's time.
+// (time, seq) order. Truncated says more readings match than were returned (the
+// limit, or the cap on rows one request may scan, stopped the answer): a client
+// wanting the rest asks again from the last reading's time and skips the
+// (time, seq) pairs it already has.
 type ReadingsJSON struct {
 	DeviceID  string        `json:"device_id"`
 	From      time.Time     `json:"from"`
@@ -155,44 +164,51 @@ type ReadingsJSON struct {
 	Readings  []ReadingJSON `json:"readings"`
 }
 
-func (s *server) readings(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("id")
+// readingsParams is a checked readings request.
+type readingsParams struct {
+	id       string
+	from, to time.Time
+	limit    int
+	metric   string
+}
+
+func (s *server) parseReadings(r *http.Request) (p readingsParams, err error) {
 	q := r.URL.Query()
-	err := validName("id", id)
-	if err == nil {
-		err = onlyKnown(q, "from", "to", "metric", "limit")
+	p.id = r.PathValue("id")
+	if err = validName("id", p.id); err != nil {
+		return p, err
 	}
-	var (
-		from, to time.Time
-		limit    int
-		metricNm string
-	)
-	if err == nil {
-		from, to, err = s.timeRange(q)
+	if err = onlyKnown(q, "from", "to", "metric", "limit"); err != nil {
+		return p, err
 	}
-	if err == nil {
-		limit, err = s.limit(q)
+	if p.from, p.to, err = s.timeRange(q); err != nil {
+		return p, err
 	}
-	if err == nil {
-		metricNm, err = metric(q)
+	if p.limit, err = s.limit(q); err != nil {
+		return p, err
 	}
+	p.metric, err = metric(q)
+	return p, err
+}
+
+func (s *server) readings(w http.ResponseWriter, r *http.Request) {
+	p, err := s.parseReadings(r)
 	if err != nil {
 		s.fail(w, r, "readings", err)
 		return
 	}
-
 	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.storeTimeout)
 	defer cancel()
-	out := ReadingsJSON{DeviceID: id, From: from, To: to, Metric: metricNm, Limit: limit, Readings: []ReadingJSON{}}
+	out := ReadingsJSON{DeviceID: p.id, From: p.from, To: p.to, Metric: p.metric, Limit: p.limit, Readings: []ReadingJSON{}}
 	scanned := 0
 	seen := false // any row of this device in range, even one the metric filter drops
 	// One row past the limit tells whether the answer is truncated without a second
 	// store call. A metric filter may drop rows, so then read full pages instead.
-	pageSize := limit + 1
-	if metricNm != "" {
+	pageSize := p.limit + 1
+	if p.metric != "" {
 		pageSize = s.cfg.maxLimit
 	}
-	for row, err := range s.scan(ctx, id, from, to, pageSize) {
+	for row, err := range s.scan(ctx, p.id, p.from, p.to, pageSize) {
 		if err != nil {
 			s.fail(w, r, "readings", err)
 			return
@@ -206,21 +222,21 @@ func (s *server) readings(w http.ResponseWriter, r *http.Request) {
 		}
 		scanned++
 		m := row.Metrics
-		if metricNm != "" {
-			v, ok := m[metricNm]
+		if p.metric != "" {
+			v, ok := m[p.metric]
 			if !ok {
 				continue
 			}
-			m = map[string]float64{metricNm: v}
+			m = map[string]float64{p.metric: v}
 		}
-		if len(out.Readings) == limit {
+		if len(out.Readings) == p.limit {
 			out.Truncated = true // there is at least one more matching reading
 			break
 		}
 		out.Readings = append(out.Readings, ReadingJSON{Time: row.Time.UTC(), Seq: row.Seq, Metrics: m})
 	}
 	if !seen {
-		if err := s.deviceExists(ctx, "id", id); err != nil {
+		if err := s.deviceExists(ctx, "id", p.id); err != nil {
 			s.fail(w, r, "readings", err)
 			return
 		}
@@ -301,34 +317,45 @@ func compareRows(a, b store.Row) int {
 
 // exportCSV streams readings as CSV (device_id,time,seq,metric,value), one line per
 // metric. Without "device" it exports every device, one after another.
-func (s *server) exportCSV(w http.ResponseWriter, r *http.Request) {
+// exportParams is a checked export request; device "" means every device.
+type exportParams struct {
+	device   string
+	from, to time.Time
+	metric   string
+}
+
+func (s *server) parseExport(r *http.Request) (p exportParams, err error) {
 	q := r.URL.Query()
-	err := onlyKnown(q, "device", "from", "to", "metric")
-	var (
-		from, to time.Time
-		metricNm string
-		ids      []string
-	)
-	if err == nil && q.Has("device") {
-		err = validName("device", q.Get("device"))
+	if err = onlyKnown(q, "device", "from", "to", "metric"); err != nil {
+		return p, err
 	}
-	if err == nil {
-		from, to, err = s.timeRange(q)
+	if q.Has("device") {
+		p.device = q.Get("device")
+		if err = validName("device", p.device); err != nil {
+			return p, err
+		}
 	}
-	if err == nil {
-		metricNm, err = metric(q)
+	if p.from, p.to, err = s.timeRange(q); err != nil {
+		return p, err
 	}
+	p.metric, err = metric(q)
+	return p, err
+}
+
+func (s *server) exportCSV(w http.ResponseWriter, r *http.Request) {
+	p, err := s.parseExport(r)
 	if err != nil {
 		s.fail(w, r, "export", err)
 		return
 	}
+	var ids []string
 	// Resolve the device list before the first byte is written: after that the status
 	// is 200 and an error can only cut the stream short.
 	ctx := r.Context()
 	lctx, cancel := context.WithTimeout(ctx, s.cfg.storeTimeout)
-	if id := q.Get("device"); id != "" {
-		err = s.deviceExists(lctx, "device", id)
-		ids = []string{id}
+	if p.device != "" {
+		err = s.deviceExists(lctx, "device", p.device)
+		ids = []string{p.device}
 	} else {
 		var devs []store.Device
 		devs, err = s.st.Devices(lctx)
@@ -344,11 +371,11 @@ func (s *server) exportCSV(w http.ResponseWriter, r *http.Request) {
 	}
 
 	name := "readings"
-	if len(ids) == 1 && q.Has("device") {
-		name = sanitizeFilename(ids[0])
+	if p.device != "" {
+		name = sanitizeFilename(p.device)
 	}
 	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
-	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="%s_%s.csv"`, name, from.Format("20060102T150405Z")))
+	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="%s_%s.csv"`, name, p.from.Format("20060102T150405Z")))
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
 
@@ -361,7 +388,7 @@ func (s *server) exportCSV(w http.ResponseWriter, r *http.Request) {
 		// Each device's read gets its own store timeout: the export as a whole may
 		// legitimately take longer than one store call.
 		dctx, cancel := context.WithTimeout(ctx, s.cfg.storeTimeout)
-		for row, err := range s.scan(dctx, id, from, to, s.cfg.maxLimit) {
+		for row, err := range s.scan(dctx, id, p.from, p.to, s.cfg.maxLimit) {
 			if err != nil {
 				cancel()
 				s.abortStream(r, cw, err)
@@ -369,7 +396,7 @@ func (s *server) exportCSV(w http.ResponseWriter, r *http.Request) {
 			}
 			names = names[:0]
 			for k := range row.Metrics {
-				if metricNm == "" || k == metricNm {
+				if p.metric == "" || k == p.metric {
 					names = append(names, k)
 				}
 			}
