@@ -315,8 +315,6 @@ func compareRows(a, b store.Row) int {
 	return cmp.Compare(a.Seq, b.Seq)
 }
 
-// exportCSV streams readings as CSV (device_id,time,seq,metric,value), one line per
-// metric. Without "device" it exports every device, one after another.
 // exportParams is a checked export request; device "" means every device.
 type exportParams struct {
 	device   string
@@ -342,34 +340,21 @@ func (s *server) parseExport(r *http.Request) (p exportParams, err error) {
 	return p, err
 }
 
+// exportCSV streams readings as CSV (device_id,time,seq,metric,value), one line per
+// metric. Without "device" it exports every device, one after another.
 func (s *server) exportCSV(w http.ResponseWriter, r *http.Request) {
 	p, err := s.parseExport(r)
 	if err != nil {
 		s.fail(w, r, "export", err)
 		return
 	}
-	var ids []string
-	// Resolve the device list before the first byte is written: after that the status
+	// Resolve the devices before the first byte is written: after that the status
 	// is 200 and an error can only cut the stream short.
-	ctx := r.Context()
-	lctx, cancel := context.WithTimeout(ctx, s.cfg.storeTimeout)
-	if p.device != "" {
-		err = s.deviceExists(lctx, "device", p.device)
-		ids = []string{p.device}
-	} else {
-		var devs []store.Device
-		devs, err = s.st.Devices(lctx)
-		for _, d := range devs {
-			ids = append(ids, d.ID)
-		}
-		slices.Sort(ids)
-	}
-	cancel()
+	ids, err := s.exportDevices(r.Context(), p)
 	if err != nil {
 		s.fail(w, r, "export", err)
 		return
 	}
-
 	name := "readings"
 	if p.device != "" {
 		name = sanitizeFilename(p.device)
@@ -378,63 +363,97 @@ func (s *server) exportCSV(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="%s_%s.csv"`, name, p.from.Format("20060102T150405Z")))
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
-
-	rc := http.NewResponseController(w)
-	cw := csv.NewWriter(w)
-	_ = cw.Write([]string{"device_id", "time", "seq", "metric", "value"})
-	rowsSinceFlush := 0
-	var names []string
-	for _, id := range ids {
-		// Each device's read gets its own store timeout: the export as a whole may
-		// legitimately take longer than one store call.
-		dctx, cancel := context.WithTimeout(ctx, s.cfg.storeTimeout)
-		for row, err := range s.scan(dctx, id, p.from, p.to, s.cfg.maxLimit) {
-			if err != nil {
-				cancel()
-				s.abortStream(r, cw, err)
-				return
-			}
-			names = names[:0]
-			for k := range row.Metrics {
-				if p.metric == "" || k == p.metric {
-					names = append(names, k)
-				}
-			}
-			slices.Sort(names)
-			t := row.Time.UTC().Format(time.RFC3339Nano)
-			seq := strconv.FormatUint(row.Seq, 10)
-			for _, k := range names {
-				_ = cw.Write([]string{id, t, seq, k, strconv.FormatFloat(row.Metrics[k], 'g', -1, 64)})
-			}
-			if rowsSinceFlush++; rowsSinceFlush == 1000 {
-				rowsSinceFlush = 0
-				cw.Flush()
-				if err := cw.Error(); err != nil {
-					cancel()
-					s.cfg.logger.DebugContext(ctx, "api export: client write failed", "err", err)
-					return
-				}
-				// A slow reader gets a fresh deadline per chunk instead of one for the
-				// whole, unboundedly long, export.
-				_ = rc.SetWriteDeadline(time.Now().Add(30 * time.Second))
-				_ = rc.Flush()
-			}
+	if err := s.streamCSV(r.Context(), w, p, ids); err != nil {
+		if errors.Is(err, errClientWrite) || r.Context().Err() != nil {
+			s.cfg.logger.DebugContext(r.Context(), "api export: client left", "err", err)
+			return
 		}
-		cancel()
-	}
-	cw.Flush()
-}
-
-// abortStream ends a CSV response that already started: the status is sent, so
-// the only signal left is to break the connection, which clients see as a
-// failed, not a complete, download.
-func (s *server) abortStream(r *http.Request, cw *csv.Writer, err error) {
-	cw.Flush()
-	if r.Context().Err() == nil {
+		// The only signal left is to break the connection, which clients see as a
+		// failed, not a complete, download.
 		s.metrics.storeErrors.WithLabelValues("export").Inc()
 		s.cfg.logger.ErrorContext(r.Context(), "api export aborted", "err", err)
+		panic(http.ErrAbortHandler)
 	}
-	panic(http.ErrAbortHandler)
+}
+
+func (s *server) exportDevices(ctx context.Context, p exportParams) ([]string, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.storeTimeout)
+	defer cancel()
+	if p.device != "" {
+		return []string{p.device}, s.deviceExists(ctx, "device", p.device)
+	}
+	devs, err := s.st.Devices(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list devices: %w", err)
+	}
+	ids := make([]string, 0, len(devs))
+	for _, d := range devs {
+		ids = append(ids, d.ID)
+	}
+	slices.Sort(ids)
+	return ids, nil
+}
+
+// errClientWrite marks a failed write to the client: the client's problem, not
+// the store's.
+var errClientWrite = errors.New("write to client")
+
+// flushEvery is how many readings go out per flush: small enough that a client
+// sees progress, large enough that flushes do not dominate.
+const flushEvery = 1000
+
+func (s *server) streamCSV(ctx context.Context, w http.ResponseWriter, p exportParams, ids []string) error {
+	rc := http.NewResponseController(w)
+	cw := csv.NewWriter(w)
+	flush := func() error {
+		cw.Flush()
+		if err := cw.Error(); err != nil {
+			return fmt.Errorf("%w: %w", errClientWrite, err)
+		}
+		// A slow reader gets a fresh deadline per chunk instead of one for the
+		// whole, unboundedly long, export.
+		_ = rc.SetWriteDeadline(time.Now().Add(30 * time.Second))
+		_ = rc.Flush()
+		return nil
+	}
+	_ = cw.Write([]string{"device_id", "time", "seq", "metric", "value"})
+	pending := 0
+	var names []string
+	for _, id := range ids {
+		if err := func() error {
+			// Each device gets its own store timeout: the export as a whole may
+			// legitimately take longer than one store call.
+			ctx, cancel := context.WithTimeout(ctx, s.cfg.storeTimeout)
+			defer cancel()
+			for row, err := range s.scan(ctx, id, p.from, p.to, s.cfg.maxLimit) {
+				if err != nil {
+					return err
+				}
+				names = names[:0]
+				for k := range row.Metrics {
+					if p.metric == "" || k == p.metric {
+						names = append(names, k)
+					}
+				}
+				slices.Sort(names)
+				t := row.Time.UTC().Format(time.RFC3339Nano)
+				seq := strconv.FormatUint(row.Seq, 10)
+				for _, k := range names {
+					_ = cw.Write([]string{id, t, seq, k, strconv.FormatFloat(row.Metrics[k], 'g', -1, 64)})
+				}
+				if pending++; pending == flushEvery {
+					pending = 0
+					if err := flush(); err != nil {
+						return err
+					}
+				}
+			}
+			return nil
+		}(); err != nil {
+			return err
+		}
+	}
+	return flush()
 }
 
 func sanitizeFilename(s string) string {
