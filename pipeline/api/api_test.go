@@ -370,23 +370,28 @@ func TestReadingsCannotPagePastEqualTimes(t *testing.T) {
 }
 
 func TestExportCSV(t *testing.T) {
-	h, f, _ := newTestAPI(t)
 	from, to := now.Add(-20*time.Minute), now.Add(-10*time.Minute)
 	rng := "&from=" + from.Format(time.RFC3339) + "&to=" + strconv.FormatInt(to.UnixMilli(), 10)
+	all := "&from=" + now.Add(-3*time.Hour).Format(time.RFC3339) + "&to=" + now.Format(time.RFC3339)
 	tests := []struct {
 		name     string
+		opts     []Option
 		target   string
+		from, to time.Time
 		devices  []string
 		metric   string
 		filename string
 	}{
-		{"one device", "/api/v1/export.csv?device=dev-a" + rng, []string{"dev-a"}, "", "dev-a_"},
-		{"one device one metric", "/api/v1/export.csv?device=dev-a&metric=humidity" + rng, []string{"dev-a"}, "humidity", "dev-a_"},
-		{"all devices", "/api/v1/export.csv?" + rng[1:], []string{"dev-a", "dev-b", "dev-c"}, "", "readings_"},
-		{"device without data", "/api/v1/export.csv?device=dev-c" + rng, []string{"dev-c"}, "", "dev-c_"},
+		{"one device", nil, "/api/v1/export.csv?device=dev-a" + rng, from, to, []string{"dev-a"}, "", "dev-a_"},
+		{"one device one metric", nil, "/api/v1/export.csv?device=dev-a&metric=humidity" + rng, from, to, []string{"dev-a"}, "humidity", "dev-a_"},
+		{"all devices", nil, "/api/v1/export.csv?" + rng[1:], from, to, []string{"dev-a", "dev-b", "dev-c"}, "", "readings_"},
+		{"device without data", nil, "/api/v1/export.csv?device=dev-c" + rng, from, to, []string{"dev-c"}, "", "dev-c_"},
+		// Pages of 7 rows: every device's export spans many store reads and flushes.
+		{"all devices, small pages", []Option{WithLimits(5, 7)}, "/api/v1/export.csv?" + all[1:], now.Add(-3 * time.Hour), now, []string{"dev-a", "dev-b", "dev-c"}, "", "readings_"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			h, f, _ := newTestAPI(t, tc.opts...)
 			rec := get(t, h, tc.target)
 			if rec.Code != http.StatusOK {
 				t.Fatalf("status %d: %s", rec.Code, rec.Body)
@@ -406,7 +411,7 @@ func TestExportCSV(t *testing.T) {
 			}
 			var want [][]string
 			for _, id := range tc.devices {
-				for _, r := range f.want(id, from, to, tc.metric) {
+				for _, r := range f.want(id, tc.from, tc.to, tc.metric) {
 					for _, k := range []string{"humidity", "temperature", "co2"} {
 						v, ok := r.Metrics[k]
 						if !ok || (tc.metric != "" && k != tc.metric) {
