@@ -1,5 +1,33 @@
 // Package api serves the reference pipeline's stored readings over HTTP: a JSON
 // REST API, a CSV export, health and Prometheus endpoints, and the dashboard.
+//
+// # Endpoints
+//
+//	GET /api/v1/devices
+//	    JSON list, sorted by id: {id, model, topic, location, last_seen}.
+//	GET /api/v1/devices/{id}/readings?from&to&metric&limit
+//	    JSON ReadingsJSON: readings in [from, to) in (time, seq) order.
+//	    from, to: RFC 3339 or Unix milliseconds; to defaults to now, from to
+//	    to minus 24 h (WithDefaultWindow); to−from at most 31 days (WithMaxRange).
+//	    metric: keep only readings that have it, and only it.
+//	    limit: 1..10000 (WithLimits), default 1000; "truncated" says more match.
+//	GET /api/v1/export.csv?device&from&to&metric
+//	    Streams device_id,time,seq,metric,value, one line per metric; every
+//	    device when device is absent. Same time-range rules as readings.
+//	GET /healthz   the process serves requests.
+//	GET /readyz    the store answers (Ping when the store has it, else Devices).
+//	GET /metrics   Prometheus: pipeline_api_requests_total and
+//	               pipeline_api_request_duration_seconds by route pattern,
+//	               method and code; requests_in_flight; store_errors_total.
+//	GET /          the dashboard (WithoutDashboard leaves it out).
+//
+// # Errors
+//
+// A bad parameter, including an unknown or repeated one, is 400 with
+// {"error": "...", "param": "name"}; an unknown device is 404 with the same
+// shape; a store that timed out or is closed is 503; other store failures are
+// 500 without detail (the detail is logged). A CSV export that fails after its
+// first byte breaks the connection, so it never looks complete.
 package api
 
 import (
