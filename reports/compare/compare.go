@@ -115,11 +115,11 @@ func stageMetrics(stage string) []Metric {
 		lat(KindP999, func(q result.Quantiles) int64 { return q.P999Us }),
 		{Stage: stage, Kind: KindThroughput, Unit: "msg/s", HigherIsBetter: true, value: func(r *result.Result) (float64, bool) {
 			st := r.Stage(stage)
-			window := r.Meta.DurationS - r.Meta.MeasuredFromS
-			if st == nil || window <= 0 {
+			// DurationS is the measured window (after warm-up), as the harness writes it.
+			if st == nil || r.Meta.DurationS <= 0 {
 				return 0, false
 			}
-			return float64(st.Delivery.Delivered) / window, true
+			return float64(st.Delivery.Delivered) / r.Meta.DurationS, true
 		}},
 		{Stage: stage, Kind: KindLoss, Unit: "%", value: func(r *result.Result) (float64, bool) {
 			st := r.Stage(stage)

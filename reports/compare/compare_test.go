@@ -265,3 +265,16 @@ func TestSpectrumChartPoolsRuns(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestThroughputOverMeasuredWindow(t *testing.T) {
+	rs := runs(t, 1, 1) // 20 s run, 5 s warm-up, 300 msg/s
+	rep, err := compare.Compare(rs, rs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := row(t, rep, "store.throughput").BaseMedian
+	want := float64(rs[0].Stage("store").Delivery.Delivered) / 15
+	if math.Abs(got-want) > 1e-9 || math.Abs(got-300) > 3 {
+		t.Errorf("throughput %v msg/s, want %v (about the offered 300)", got, want)
+	}
+}

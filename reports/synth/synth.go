@@ -112,7 +112,7 @@ func Result(opts ...Option) (*result.Result, error) {
 			StartedAt:     start,
 			EndedAt:       start.Add(time.Duration(c.durationS) * time.Second),
 			MeasuredFromS: float64(c.warmupS),
-			DurationS:     float64(c.durationS),
+			DurationS:     float64(c.durationS - c.warmupS), // the measured window, as the harness writes it
 			Devices:       c.rate,
 			QoS:           []int{1},
 		},
