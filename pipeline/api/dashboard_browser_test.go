@@ -79,6 +79,9 @@ type chartState struct {
 	Points  int      `json:"points"`
 	From    int64    `json:"from"`
 	To      int64    `json:"to"`
+	First   int64    `json:"first"` // times of the first and last points drawn
+	Last    int64    `json:"last"`
+	Caption string   `json:"caption"`
 	// What was drawn: path commands, dots, and the path's box in SVG units.
 	PathCommands int     `json:"pathCommands"`
 	Dots         int     `json:"dots"`
@@ -101,6 +104,9 @@ const chartStateJS = `(() => {
     points: Number(svg.dataset.points || 0),
     from: Number(svg.dataset.from || 0),
     to: Number(svg.dataset.to || 0),
+    first: Number(svg.dataset.first || 0),
+    last: Number(svg.dataset.last || 0),
+    caption: document.getElementById('caption').textContent,
     pathCommands: path ? (path.getAttribute('d').match(/[ML]/g) || []).length : 0,
     dots: svg.querySelectorAll('circle.dot').length,
     boxW: box.width, boxH: box.height,
@@ -196,6 +202,34 @@ func TestDashboardInBrowser(t *testing.T) {
 	browserCtx := startBrowser(t)
 	t.Run("seeded", func(t *testing.T) { testSeededDashboard(t, browserCtx) })
 	t.Run("empty store", func(t *testing.T) { testEmptyDashboard(t, browserCtx) })
+	t.Run("window beyond the limit", func(t *testing.T) { testTruncatedDashboard(t, browserCtx) })
+}
+
+// testTruncatedDashboard: when the window holds more readings than one request
+// may return, the chart shows the latest ones, all of them, and says so.
+func testTruncatedDashboard(t *testing.T, browserCtx context.Context) {
+	st := newTestStore()
+	f := seed(t, st, time.Now().Truncate(time.Millisecond))
+	const maxLimit = 100
+	srv := newLoopbackServer(t, New(st, WithRegistry(prometheus.NewRegistry()), WithLimits(maxLimit, maxLimit), WithLogger(discard())))
+	p := openPage(t, browserCtx, srv+"/")
+	p.waitFor("chart", `Number(document.getElementById('chart').dataset.points || 0) > 0`)
+	s := p.state()
+	inWindow := f.want(s.Device, time.UnixMilli(s.From), time.UnixMilli(s.To), s.Metric)
+	if len(inWindow) <= maxLimit {
+		t.Fatalf("seed has %d readings in the window, want more than %d; test is broken", len(inWindow), maxLimit)
+	}
+	shown := f.want(s.Device, time.UnixMilli(s.First), time.UnixMilli(s.To), s.Metric)
+	if s.Points == 0 || s.Points > maxLimit || s.Points != len(shown) {
+		t.Errorf("%d points drawn from %d; want all %d readings from the first drawn one on, at most %d", s.Points, len(inWindow), len(shown), maxLimit)
+	}
+	if latest := inWindow[len(inWindow)-1].Time.UnixMilli(); s.Last != latest {
+		t.Errorf("last point at %d, want the latest reading at %d", s.Last, latest)
+	}
+	if !strings.Contains(s.Caption, "latest only") {
+		t.Errorf("caption %q does not say only the latest readings are shown", s.Caption)
+	}
+	p.checkConsole()
 }
 
 func testEmptyDashboard(t *testing.T, browserCtx context.Context) {

@@ -18,6 +18,7 @@
     devices: [],
     readings: [],
     truncated: false,
+    partial: false, // only the latest part of the window is shown
     range: null, // {from, to} in ms of the data shown
     timer: null,
     inflight: null, // AbortController of the running refresh
@@ -99,8 +100,21 @@
       return;
     }
     const r = windowRange(dev);
-    const url = `/api/v1/devices/${encodeURIComponent(dev.id)}/readings?from=${r.from}&to=${r.to}&limit=${MAX_LIMIT}`;
-    const body = await getJSON(url, signal);
+    const url = (from) => `/api/v1/devices/${encodeURIComponent(dev.id)}/readings?from=${from}&to=${r.to}&limit=${MAX_LIMIT}`;
+    let body = await getJSON(url(r.from), signal);
+    state.partial = false;
+    if (body.truncated && body.readings.length > 1) {
+      // The API returns the oldest readings first, but a dashboard is about the
+      // latest. Ask again for the tail of the window that the limit can cover at
+      // the rate just seen.
+      const first = parseTime(body.readings[0].time);
+      const last = parseTime(body.readings[body.readings.length - 1].time);
+      const span = Math.floor((last - first) * 0.95);
+      if (span > 0) {
+        body = await getJSON(url(r.to - span), signal);
+        state.partial = true;
+      }
+    }
     state.readings = body.readings.map((x) => ({t: parseTime(x.time), seq: x.seq, m: x.metrics}));
     state.truncated = body.truncated;
     state.range = r;
@@ -202,10 +216,12 @@
     svg.dataset.from = state.range ? String(state.range.from) : '';
     svg.dataset.to = state.range ? String(state.range.to) : '';
     const dev = selectedDevice();
-    $('caption').textContent = pts.length
-      ? `${pts.length} readings of ${metric} from ${dev ? dev.id : ''}` +
-        (state.truncated ? ` — truncated at ${MAX_LIMIT}; narrow the window to see all` : '')
-      : '';
+    let note = '';
+    if (state.partial) note = ` — the latest only: the window holds more than ${MAX_LIMIT} readings; narrow it to see all`;
+    if (state.truncated) note = ` — more than ${MAX_LIMIT} readings; narrow the window to see all`;
+    $('caption').textContent = pts.length ? `${pts.length} readings of ${metric} from ${dev ? dev.id : ''}${note}` : '';
+    svg.dataset.first = pts.length ? String(pts[0].t) : '';
+    svg.dataset.last = pts.length ? String(pts[pts.length - 1].t) : '';
     if (!dev || pts.length === 0) {
       const t = el('text', {x: W / 2, y: H / 2, 'text-anchor': 'middle', class: 'empty'}, svg);
       t.textContent = dev ? 'No readings in this window' : 'No devices yet';
