@@ -166,6 +166,8 @@ type Report struct {
 	Alpha                       float64
 	MinRuns                     int
 	Rows                        []Row
+	// Warnings name runs whose figures deserve less trust (partial, generator-saturated).
+	Warnings []string
 }
 
 // Regressions returns the rows that regressed.
@@ -224,7 +226,8 @@ func Compare(baseline, candidate []*result.Result, opts ...Option) (*Report, err
 	if len(stages) == 0 {
 		stages = commonStages(baseline, candidate)
 	}
-	rep := &Report{BaselineRuns: len(baseline), CandidateRuns: len(candidate), Alpha: c.alpha, MinRuns: c.minRuns}
+	rep := &Report{BaselineRuns: len(baseline), CandidateRuns: len(candidate), Alpha: c.alpha, MinRuns: c.minRuns,
+		Warnings: append(warnings("baseline", baseline), warnings("candidate", candidate)...)}
 	useU := len(baseline) >= c.minRuns && len(candidate) >= c.minRuns
 	for _, stage := range stages {
 		for _, m := range stageMetrics(stage) {
@@ -237,6 +240,24 @@ func Compare(baseline, candidate []*result.Result, opts ...Option) (*Report, err
 		}
 	}
 	return rep, nil
+}
+
+// warnings counts the runs a gate should trust less: a partial run covers less than
+// planned, and a saturated generator measured the harness rather than the system.
+func warnings(side string, runs []*result.Result) []string {
+	var out []string
+	for _, flag := range []string{result.FlagPartial, result.FlagGeneratorSaturated} {
+		n := 0
+		for _, r := range runs {
+			if r.HasFlag(flag) {
+				n++
+			}
+		}
+		if n > 0 {
+			out = append(out, fmt.Sprintf("%d of %d %s run(s) flagged %s", n, len(runs), side, flag))
+		}
+	}
+	return out
 }
 
 func (c config) limitFor(m Metric) Limit {

@@ -9,9 +9,9 @@ import (
 	"testing"
 
 	"github.com/citybench/citybench/reports/compare"
-	"github.com/citybench/citybench/reports/synth"
 	"github.com/citybench/citybench/reports/plots"
 	"github.com/citybench/citybench/reports/result"
+	"github.com/citybench/citybench/reports/synth"
 )
 
 // runs generates n repeated steady runs of one build, seeds from first.
@@ -196,6 +196,25 @@ func TestUTestPValue(t *testing.T) {
 	}
 	if p := row(t, rep, "store.p99").P; math.Abs(p-2.0/252) > 1e-9 {
 		t.Errorf("p = %v, want %v", p, 2.0/252)
+	}
+}
+
+func TestWarnsAboutUntrustworthyRuns(t *testing.T) {
+	base, cand := runs(t, 1, 2), runs(t, 3, 2)
+	cand[1].Flags = append(cand[1].Flags, result.FlagGeneratorSaturated)
+	rep, err := compare.Compare(base, cand)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Warnings) != 1 || !strings.Contains(rep.Warnings[0], "1 of 2 candidate run(s) flagged generator_saturated") {
+		t.Errorf("warnings %q", rep.Warnings)
+	}
+	var buf bytes.Buffer
+	if err := compare.WriteMarkdown(&buf, rep); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(buf.String(), "warning: 1 of 2 candidate") {
+		t.Errorf("markdown lacks the warning:\n%s", buf.String())
 	}
 }
 

@@ -76,7 +76,11 @@ func (rep *Report) summary() string {
 	if n := len(rep.Regressions()); n > 0 {
 		verdict = fmt.Sprintf("%d regression(s)", n)
 	}
-	return fmt.Sprintf("%d baseline run(s) vs %d candidate run(s); medians compared; %s: %s", rep.BaselineRuns, rep.CandidateRuns, how, verdict)
+	out := fmt.Sprintf("%d baseline run(s) vs %d candidate run(s); medians compared; %s: %s", rep.BaselineRuns, rep.CandidateRuns, how, verdict)
+	for _, w := range rep.Warnings {
+		out += "\nwarning: " + w
+	}
+	return out
 }
 
 // WriteText writes the comparison as an aligned plain-text table.
