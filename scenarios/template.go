@@ -2,15 +2,16 @@ package scenarios
 
 import (
 	"errors"
-	"fmt"
 	"strings"
+
+	"github.com/citybench/citybench/pipeline/topics"
 )
 
 // Placeholders the harness fills from the device itself; any other placeholder
 // must be a Locations key.
 const (
 	PlaceholderDevice = "device"
-	PlaceholderMetric = "metric"
+	PlaceholderMetric = topics.MetricVar
 	PlaceholderFleet  = "fleet"
 	PlaceholderIndex  = "index"
 )
@@ -26,30 +27,22 @@ func isBuiltinPlaceholder(name string) bool {
 	return false
 }
 
-// Placeholders returns the names inside {…} in a topic template, in order of
-// appearance, or why the template is malformed.
+// Placeholders returns the names inside {…} in a topic template, in order, or
+// why the template is malformed. The rules are the pipeline's own (whole-level
+// placeholders, each used once), so any topic a scenario publishes on is one the
+// bridge and codecs can read back.
 func Placeholders(template string) ([]string, error) {
-	var names []string
-	rest := template
-	for {
-		open := strings.IndexAny(rest, "{}")
-		if open < 0 {
-			return names, nil
-		}
-		if rest[open] == '}' {
-			return nil, errors.New("'}' without a matching '{'")
-		}
-		end := strings.IndexAny(rest[open+1:], "{}/")
-		if end < 0 || rest[open+1+end] != '}' {
-			return nil, fmt.Errorf("unclosed '{' at %q", rest[open:])
-		}
-		name := rest[open+1 : open+1+end]
-		if !isIdent(name) {
-			return nil, fmt.Errorf("placeholder {%s}: want letters, digits or _", name)
-		}
-		names = append(names, name)
-		rest = rest[open+1+end+1:]
+	t, err := topics.Parse(template)
+	if err != nil {
+		return nil, err
 	}
+	return t.Vars(), nil
+}
+
+// lastLevelIsMetric reports whether the template's last level is {metric}, where
+// the text codec looks for the metric name.
+func lastLevelIsMetric(template string) bool {
+	return template[strings.LastIndexByte(template, '/')+1:] == "{"+PlaceholderMetric+"}"
 }
 
 func isIdent(s string) bool {
@@ -77,8 +70,6 @@ func checkPublishTopic(t string) error {
 		return errors.New("topics starting with $ are reserved for the broker")
 	case strings.ContainsRune(t, 0):
 		return errors.New("topic contains a NUL character")
-	case len(t) > 65535:
-		return errors.New("topic longer than MQTT's 65535 bytes")
 	}
 	return nil
 }

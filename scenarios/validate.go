@@ -132,8 +132,8 @@ func (v *validator) fleet(p string, f *Fleet) {
 		v.add(p+".keep_alive", "MQTT keep-alive is whole seconds, got %s", f.KeepAlive)
 	}
 	v.topic(p+".topic", f.Topic, f)
-	if f.Codec == CodecText && !slices.Contains(mustPlaceholders(f.Topic), PlaceholderMetric) {
-		v.add(p+".topic", "the text codec carries no metric name, so the topic must contain {metric}")
+	if f.Codec == CodecText && !lastLevelIsMetric(f.Topic) {
+		v.add(p+".topic", "the text codec carries no metric name, so the topic's last level must be {metric}")
 	}
 	for key, vals := range f.Locations {
 		lp := p + ".locations." + key
@@ -178,7 +178,7 @@ func (v *validator) topic(p, t string, f *Fleet) {
 	}
 	names, err := Placeholders(t)
 	if err != nil {
-		v.add(p, "topic %q: %v", t, err)
+		v.add(p, "%v", err)
 		return
 	}
 	for _, n := range names {
@@ -296,11 +296,16 @@ func (v *validator) target() {
 	default:
 		v.add("target.security", "unknown security %q (want none or tls)", t.Security)
 	}
-	if t.KafkaBrokers < 1 {
-		v.add("target.kafka_brokers", "need at least 1 broker, got %d", t.KafkaBrokers)
-	}
-	if t.Partitions < 1 {
-		v.add("target.partitions", "need at least 1 partition, got %d", t.Partitions)
+	for _, c := range []struct {
+		field string
+		n     int
+	}{
+		{"kafka_brokers", t.KafkaBrokers}, {"partitions", t.Partitions}, {"cassandra_nodes", t.CassandraNodes},
+		{"bridge_replicas", t.BridgeReplicas}, {"sink_replicas", t.SinkReplicas},
+	} {
+		if c.n < 1 {
+			v.add("target."+c.field, "must be at least 1, got %d", c.n)
+		}
 	}
 	if t.ReplicationFactor < 1 {
 		v.add("target.replication_factor", "must be at least 1, got %d", t.ReplicationFactor)
@@ -311,15 +316,6 @@ func (v *validator) target() {
 		v.add("target.min_insync_replicas", "must be at least 1, got %d", t.MinInsyncReplicas)
 	} else if t.ReplicationFactor >= 1 && t.MinInsyncReplicas > t.ReplicationFactor {
 		v.add("target.min_insync_replicas", "min in-sync replicas %d exceeds the replication factor %d: every acks=all write would fail", t.MinInsyncReplicas, t.ReplicationFactor)
-	}
-	if t.CassandraNodes < 1 {
-		v.add("target.cassandra_nodes", "need at least 1 node, got %d", t.CassandraNodes)
-	}
-	if t.BridgeReplicas < 1 {
-		v.add("target.bridge_replicas", "need at least 1 replica, got %d", t.BridgeReplicas)
-	}
-	if t.SinkReplicas < 1 {
-		v.add("target.sink_replicas", "need at least 1 replica, got %d", t.SinkReplicas)
 	}
 	if !kafkaTopicRE.MatchString(t.KafkaTopic) || t.KafkaTopic == "." || t.KafkaTopic == ".." {
 		v.add("target.kafka_topic", "invalid Kafka topic %q (letters, digits, '.', '_', '-'; at most 249)", t.KafkaTopic)
