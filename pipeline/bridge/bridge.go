@@ -142,6 +142,7 @@ func WithRegistry(reg *prometheus.Registry) Option { return func(c *config) { c.
 func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
 
 // WithKafkaTransport replaces the Kafka transport (TLS, SASL, dial timeouts).
+// Keep its MetadataTTL short (see MetadataTTL).
 func WithKafkaTransport(t *kafka.Transport) Option { return func(c *config) { c.transport = t } }
 
 // Stats are the bridge's counters since it started.
@@ -260,9 +261,21 @@ func newWriter(cfg config) *kafka.Writer {
 	if cfg.transport != nil {
 		w.Transport = cfg.transport
 	} else {
-		w.Transport = &kafka.Transport{DialTimeout: 5 * time.Second, MetadataTTL: 30 * time.Second}
+		w.Transport = newTransport()
 	}
 	return w
+}
+
+// MetadataTTL bounds how long kafka-go routes writes on stale partition
+// leaders. kafka-go refreshes metadata only on this timer, never on
+// NOT_LEADER_FOR_PARTITION (kafka-go issues 1221 and 1413), so after a leader
+// change, e.g. a broker restart, every write fails until the next refresh; at
+// the 30 s we started with that stalled the bridge for seconds. A refresh is one
+// small Metadata request.
+const MetadataTTL = 2 * time.Second
+
+func newTransport() *kafka.Transport {
+	return &kafka.Transport{DialTimeout: 5 * time.Second, MetadataTTL: MetadataTTL}
 }
 
 // Registry returns the registry holding the bridge's metrics.
@@ -472,7 +485,7 @@ func (b *Bridge) process(ctx context.Context, batch []mqtt.Message) {
 	isDead := make([]bool, len(batch))
 	for i, m := range batch {
 		var ok bool
-		records[i], ok = b.toRecord(m)
+		records[i], ok = b.toRecord(m.Topic(), m.Payload())
 		isDead[i] = !ok
 	}
 	start := time.Now()
@@ -496,9 +509,7 @@ func (b *Bridge) process(ctx context.Context, batch []mqtt.Message) {
 
 // toRecord validates one payload and builds its Kafka record: the reading keyed by
 // device id, or a dead letter carrying the reason. ok is false for dead letters.
-func (b *Bridge) toRecord(m mqtt.Message) (kafka.Message, bool) {
-	topic := m.Topic()
-	payload := m.Payload()
+func (b *Bridge) toRecord(topic string, payload []byte) (kafka.Message, bool) {
 	headers := []kafka.Header{
 		{Key: HeaderSourceTopic, Value: []byte(topic)},
 		{Key: HeaderCodec, Value: []byte(b.cfg.codec.Name())},
@@ -560,6 +571,7 @@ func (b *Bridge) writeWithRetry(ctx context.Context, records []kafka.Message) []
 		pending[i] = i
 	}
 	backoff := 50 * time.Millisecond
+	start := time.Now()
 	for attempt := 0; ; attempt++ {
 		msgs := make([]kafka.Message, len(pending))
 		for j, i := range pending {
@@ -567,6 +579,9 @@ func (b *Bridge) writeWithRetry(ctx context.Context, records []kafka.Message) []
 		}
 		err := b.writer.WriteMessages(ctx, msgs...)
 		if err == nil {
+			if attempt > 0 {
+				b.cfg.logger.Info("bridge kafka write recovered", "attempts", attempt+1, "took", time.Since(start))
+			}
 			return failed
 		}
 		b.errs.Add(1)
@@ -584,6 +599,7 @@ func (b *Bridge) writeWithRetry(ctx context.Context, records []kafka.Message) []
 		if len(pending) == 0 {
 			return failed
 		}
+		b.cfg.logger.Debug("bridge kafka write failed", "attempt", attempt+1, "err", err)
 		if attempt%20 == 0 {
 			b.cfg.logger.Warn("bridge kafka write failed, retrying", "records", len(pending), "attempt", attempt+1, "err", err)
 		}
@@ -595,7 +611,7 @@ func (b *Bridge) writeWithRetry(ctx context.Context, records []kafka.Message) []
 			return failed
 		case <-time.After(backoff):
 		}
-		backoff = min(backoff*2, 2*time.Second)
+		backoff = min(backoff*2, time.Second)
 	}
 }
 

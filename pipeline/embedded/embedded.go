@@ -217,6 +217,7 @@ func (p *Pipeline) StartKafka(ctx context.Context) error {
 		if err == nil || p.ports == nil {
 			break
 		}
+		p.cfg.logger.Debug("embedded: kafka restart failed, retrying", "err", err)
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("embedded: restart kafka: %w (last error: %w)", ctx.Err(), err)
@@ -492,15 +493,18 @@ func (p *Pipeline) Close(ctx context.Context) error {
 
 func (p *Pipeline) close(ctx context.Context) error {
 	var errs []error
+	start := time.Now()
 	if p.bridgeStop != nil {
 		p.bridgeStop()
 		if err := waitGroup(ctx, &p.bridgeWG, "bridges"); err != nil {
 			errs = append(errs, err)
 		}
 	}
+	p.cfg.logger.Debug("embedded: bridges stopped", "took", time.Since(start))
 	if err := p.StopSinks(ctx); err != nil {
 		errs = append(errs, err)
 	}
+	p.cfg.logger.Debug("embedded: sinks stopped", "took", time.Since(start))
 	if p.apiSrv != nil {
 		if err := p.apiSrv.Shutdown(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("embedded: api shutdown: %w", err))

@@ -160,7 +160,8 @@ func New(st store.Store, opts ...Option) (*Sink, error) {
 	if err != nil {
 		return nil, err
 	}
-	transport := &kafka.Transport{DialTimeout: cfg.dialer.Timeout, TLS: cfg.dialer.TLS, SASL: cfg.dialer.SASLMechanism}
+	transport := &kafka.Transport{DialTimeout: cfg.dialer.Timeout, TLS: cfg.dialer.TLS, SASL: cfg.dialer.SASLMechanism,
+		MetadataTTL: bridge.MetadataTTL}
 	return &Sink{
 		cfg:     cfg,
 		store:   st,
