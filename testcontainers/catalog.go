@@ -133,6 +133,9 @@ func ResolveCatalog(ctx context.Context, api imageAPI, flavour Flavour, componen
 	var missing []string
 	for _, c := range components {
 		ref := cat.Image(c)
+		if ref == "" {
+			return cat, fmt.Errorf("image catalog: unknown component %q", c)
+		}
 		if have(ref) {
 			continue
 		}

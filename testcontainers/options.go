@@ -20,6 +20,9 @@ type config struct {
 	cassandraNewGen string
 	services        bool
 	keyspace        string
+	// brokerOnly starts just the MQTT broker: broker tests need nothing else, and a
+	// full topology costs a minute of Cassandra start on a 2-core machine.
+	brokerOnly bool
 }
 
 func defaults() config {

@@ -3,6 +3,7 @@ package testcontainers
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -12,6 +13,7 @@ import (
 
 	gocql "github.com/apache/cassandra-gocql-driver/v2"
 	mqtt "github.com/eclipse/paho.mqtt.golang"
+	"github.com/eclipse/paho.mqtt.golang/packets"
 	"github.com/segmentio/kafka-go"
 )
 
@@ -26,6 +28,10 @@ func poll(ctx context.Context, what string, interval time.Duration, check func(c
 		if last == nil {
 			return nil
 		}
+		var perm *permanentError
+		if errors.As(last, &perm) {
+			return fmt.Errorf("%s refused: %w", what, last)
+		}
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("%s not ready: %w (last error: %v)", what, ctx.Err(), last)
@@ -33,6 +39,13 @@ func poll(ctx context.Context, what string, interval time.Duration, check func(c
 		}
 	}
 }
+
+// permanentError marks a failure that waiting cannot fix (a broker that answers
+// and refuses), so a start fails in seconds instead of at its deadline.
+type permanentError struct{ err error }
+
+func (e *permanentError) Error() string { return e.err.Error() }
+func (e *permanentError) Unwrap() error { return e.err }
 
 // MQTTConnect connects a real MQTT client and waits for CONNACK; readiness for a
 // broker means exactly that. It disconnects at once.
@@ -57,10 +70,28 @@ func MQTTConnect(ctx context.Context, url string, tlsCfg *tls.Config, user, pass
 		return ctx.Err()
 	}
 	if err := tok.Error(); err != nil {
-		return fmt.Errorf("mqtt connect %s: %w", url, err)
+		err = fmt.Errorf("mqtt connect %s: %w", url, err)
+		if refused(err) {
+			return &permanentError{err}
+		}
+		return err
 	}
 	c.Disconnect(100)
 	return nil
+}
+
+// refused reports a CONNACK refusal or a certificate the client rejects: the broker
+// is up and said no.
+func refused(err error) bool {
+	for _, r := range []error{packets.ErrorRefusedNotAuthorised, packets.ErrorRefusedBadUsernameOrPassword,
+		packets.ErrorRefusedIDRejected, packets.ErrorRefusedBadProtocolVersion} {
+		if errors.Is(err, r) {
+			return true
+		}
+	}
+	var unknownCA x509.UnknownAuthorityError
+	var hostname x509.HostnameError
+	return errors.As(err, &unknownCA) || errors.As(err, &hostname)
 }
 
 // KafkaBrokers returns the broker ids the cluster's metadata lists, asked of bootstrap.

@@ -135,8 +135,11 @@ func (t *Target) Start(ctx context.Context) (ep target.Endpoints, err error) {
 		return err == nil
 	})
 
-	comps := []string{t.top.Broker, CompKafka, CompCassandra}
-	if t.cfg.services {
+	comps := []string{t.top.Broker}
+	if !t.cfg.brokerOnly {
+		comps = append(comps, CompKafka, CompCassandra)
+	}
+	if t.cfg.services && !t.cfg.brokerOnly {
 		comps = append(comps, CompServices)
 	}
 	cat, err := ResolveCatalog(ctx, dc, t.cfg.flavour, comps, t.cfg.pullTimeout)
@@ -172,8 +175,10 @@ func (t *Target) Start(ctx context.Context) (ep target.Endpoints, err error) {
 	// start together: Cassandra's minute-long start hides Kafka's and the broker's.
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() (err error) { broker, err = t.startBroker(gctx); return err })
-	g.Go(func() (err error) { kafkaEP, err = t.startKafka(gctx); return err })
-	g.Go(func() (err error) { cqlEP, err = t.startCassandra(gctx); return err })
+	if !t.cfg.brokerOnly {
+		g.Go(func() (err error) { kafkaEP, err = t.startKafka(gctx); return err })
+		g.Go(func() (err error) { cqlEP, err = t.startCassandra(gctx); return err })
+	}
 	if err := g.Wait(); err != nil {
 		return ep, err
 	}
@@ -193,7 +198,7 @@ func (t *Target) Start(ctx context.Context) (ep target.Endpoints, err error) {
 			return ep, err
 		}
 	}
-	if t.cfg.services {
+	if t.cfg.services && !t.cfg.brokerOnly {
 		if ep.APIURL, err = t.startServices(ctx, broker); err != nil {
 			return ep, err
 		}

@@ -38,11 +38,12 @@ have_image() {
 	[ "$got" = "$2" ]
 }
 
-# hash_of FILES... prints a short sha256 over the files' contents and any extra words in $HASH_EXTRA.
+# hash_of PATHS... prints a short sha256 over the contents of the files under PATHS (in a
+# stable order) and any extra words in $HASH_EXTRA.
 hash_of() {
 	{
 		printf '%s\n' "${HASH_EXTRA:-}"
-		cat "$@"
+		find "$@" -type f -print0 | sort -z | xargs -0 cat
 	} | sha256sum | cut -c1-16
 }
 
@@ -139,7 +140,7 @@ build_java() {
 	local name="$1" tag="$2" version="$3"
 	shift 3
 	local h
-	h="$(HASH_EXTRA="$version $* $(base_image_id)" hash_of "$here/$name"/*)"
+	h="$(HASH_EXTRA="$version $* $(base_image_id)" hash_of "$here/$name")"
 	if have_image "$tag" "$h"; then
 		log "$name: $tag up to date ($h)"
 		return
@@ -149,6 +150,13 @@ build_java() {
 	mkdir -p "$ctx"
 	cp -a "$here/$name/." "$ctx/"
 	fetch_jars "$ctx/lib" "$@"
+	if [ -x "$here/$name/prepare.sh" ]; then
+		"$here/$name/prepare.sh" "$ctx" >"$work/$name-prepare.log" 2>&1 || {
+			log "$name: prepare failed; see $work/$name-prepare.log"
+			tail -n 20 "$work/$name-prepare.log" >&2
+			exit 1
+		}
+	fi
 	log "$name: building $tag"
 	DOCKER_BUILDKIT=0 docker build -q --build-arg BASE="$BASE_TAG" --build-arg VERSION="$version" \
 		--label "$HASH_LABEL=$h" --label org.citybench.flavour=offline -t "$tag" "$ctx" >/dev/null
@@ -174,7 +182,7 @@ build_hivemq() {
 
 build_mosquitto() {
 	local h
-	h="$(HASH_EXTRA="$(base_image_id)" hash_of "$here/mosquitto"/*)"
+	h="$(HASH_EXTRA="$(base_image_id)" hash_of "$here/mosquitto")"
 	if have_image "$MOSQUITTO_TAG" "$h"; then
 		log "mosquitto: $MOSQUITTO_TAG up to date ($h)"
 		return

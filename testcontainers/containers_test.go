@@ -1,0 +1,351 @@
+//go:build containers
+
+package testcontainers
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+	"github.com/segmentio/kafka-go"
+
+	"github.com/citybench/citybench/harness/target"
+	"github.com/citybench/citybench/scenarios"
+)
+
+// These tests need a Docker engine (scripts/docker-engine.sh start) and the offline
+// images (make images) or a reachable registry.
+
+func testLogger(t *testing.T) *slog.Logger {
+	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+// startTarget starts tg and registers a Stop that also asserts nothing of the run is left.
+func startTarget(t *testing.T, tg *Target) target.Endpoints {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	defer cancel()
+	t.Cleanup(func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		if err := tg.Stop(sctx); err != nil {
+			t.Errorf("stop: %v", err)
+		}
+		left, err := Leftovers(sctx, tg.RunID())
+		if err != nil {
+			t.Errorf("leftovers: %v", err)
+		}
+		if len(left) > 0 {
+			t.Errorf("left after stop: %v", left)
+		}
+	})
+	began := time.Now()
+	ep, err := tg.Start(ctx)
+	if err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	t.Logf("start took %s", time.Since(began).Round(time.Millisecond))
+	return ep
+}
+
+// mqttRoundTrip subscribes and publishes one QoS 1 message through url.
+func mqttRoundTrip(ctx context.Context, url string, tlsCfg *tls.Config, user, pass string) error {
+	opts := func(id string) *mqtt.ClientOptions {
+		o := mqtt.NewClientOptions().AddBroker(url).SetClientID(id).SetConnectTimeout(5 * time.Second).SetAutoReconnect(false)
+		if tlsCfg != nil {
+			o.SetTLSConfig(tlsCfg)
+		}
+		if user != "" {
+			o.SetUsername(user).SetPassword(pass)
+		}
+		return o
+	}
+	got := make(chan string, 1)
+	sub := mqtt.NewClient(opts("rt-sub"))
+	if tok := sub.Connect(); tok.Wait() && tok.Error() != nil {
+		return fmt.Errorf("sub connect: %w", tok.Error())
+	}
+	defer sub.Disconnect(100)
+	if tok := sub.Subscribe("citybench/rt", 1, func(_ mqtt.Client, m mqtt.Message) {
+		select {
+		case got <- string(m.Payload()):
+		default:
+		}
+	}); tok.Wait() && tok.Error() != nil {
+		return fmt.Errorf("subscribe: %w", tok.Error())
+	}
+	pub := mqtt.NewClient(opts("rt-pub"))
+	if tok := pub.Connect(); tok.Wait() && tok.Error() != nil {
+		return fmt.Errorf("pub connect: %w", tok.Error())
+	}
+	defer pub.Disconnect(100)
+	want := fmt.Sprintf("hello-%d", time.Now().UnixNano())
+	if tok := pub.Publish("citybench/rt", 1, false, want); tok.Wait() && tok.Error() != nil {
+		return fmt.Errorf("publish: %w", tok.Error())
+	}
+	select {
+	case p := <-got:
+		if p != want {
+			return fmt.Errorf("got %q, want %q", p, want)
+		}
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("no message within deadline: %w", ctx.Err())
+	}
+}
+
+func TestInfrastructureTopology(t *testing.T) {
+	dir := t.TempDir()
+	tg := NewTarget(scenarios.Target{Kind: "containers"}, WithoutServices(), WithRunDir(dir), WithLogger(testLogger(t)))
+	ep := startTarget(t, tg)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+
+	if err := mqttRoundTrip(ctx, ep.MQTTURLs[0], nil, "", ""); err != nil {
+		t.Errorf("mqtt: %v", err)
+	}
+
+	// Metadata must list every broker, asked of each one.
+	for _, b := range ep.KafkaBrokers {
+		ids, err := KafkaBrokers(ctx, b)
+		if err != nil {
+			t.Fatalf("kafka metadata: %v", err)
+		}
+		if len(ids) != 3 {
+			t.Errorf("%s lists brokers %v, want 3", b, ids)
+		}
+	}
+	if err := kafkaProduceConsume(ctx, ep.KafkaBrokers, ep.KafkaTopic); err != nil {
+		t.Errorf("kafka: %v", err)
+	}
+	parts, err := kafkaPartitions(ctx, ep.KafkaBrokers[0], ep.KafkaTopic)
+	if err != nil {
+		t.Fatalf("partitions: %v", err)
+	}
+	if len(parts) != 6 {
+		t.Errorf("topic has %d partitions, want 6", len(parts))
+	}
+	for _, p := range parts {
+		if len(p.Replicas) != 3 {
+			t.Errorf("partition %d has %d replicas, want 3", p.ID, len(p.Replicas))
+		}
+	}
+
+	hosts := tg.CassandraHosts()
+	if len(hosts) != 1 {
+		t.Fatalf("cassandra hosts %v, want 1", hosts)
+	}
+	v, err := CQLQuery(ctx, hosts[0])
+	if err != nil {
+		t.Errorf("cql: %v", err)
+	} else if !strings.HasPrefix(v, "5.0") {
+		t.Errorf("cassandra release %q, want 5.0.x", v)
+	}
+
+	// Resource samples arrive for every container.
+	sctx, scancel := context.WithTimeout(ctx, 4*time.Second)
+	defer scancel()
+	ch, err := tg.SampleResources(sctx, time.Now())
+	if err != nil {
+		t.Fatalf("sample resources: %v", err)
+	}
+	seen := map[string]bool{}
+	for s := range ch {
+		if s.MemoryBytes <= 0 {
+			t.Errorf("%s: memory %d", s.Component, s.MemoryBytes)
+		}
+		seen[s.Component] = true
+	}
+	for name := range tg.Containers() {
+		if !seen[name] {
+			t.Errorf("no resource sample for %s", name)
+		}
+	}
+
+	// Logs are saved at Stop: stop now and look.
+	sctx2, c2 := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer c2()
+	if err := tg.Stop(sctx2); err != nil {
+		t.Fatalf("stop: %v", err)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "containers", "kafka-1.log"))
+	if err != nil {
+		t.Fatalf("kafka log: %v", err)
+	}
+	if !strings.Contains(string(b), "Kafka Server started") {
+		t.Errorf("kafka-1.log lacks the start line (%d bytes)", len(b))
+	}
+}
+
+// kafkaProduceConsume checks kafka-go against this Kafka: acks=all produce, then a
+// consumer group reads the message back and commits.
+func kafkaProduceConsume(ctx context.Context, brokers []string, topic string) error {
+	w := &kafka.Writer{Addr: kafka.TCP(brokers...), Topic: topic, RequiredAcks: kafka.RequireAll, BatchTimeout: 10 * time.Millisecond}
+	defer w.Close()
+	want := fmt.Sprintf("probe-%d", time.Now().UnixNano())
+	if err := w.WriteMessages(ctx, kafka.Message{Key: []byte("k"), Value: []byte(want)}); err != nil {
+		return fmt.Errorf("produce: %w", err)
+	}
+	r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: topic, GroupID: "citybench-probe", StartOffset: kafka.FirstOffset, MaxWait: 200 * time.Millisecond})
+	defer r.Close()
+	rctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	for {
+		m, err := r.FetchMessage(rctx)
+		if err != nil {
+			return fmt.Errorf("consume: %w", err)
+		}
+		if err := r.CommitMessages(rctx, m); err != nil {
+			return fmt.Errorf("commit: %w", err)
+		}
+		if string(m.Value) == want {
+			return nil
+		}
+	}
+}
+
+func kafkaPartitions(ctx context.Context, bootstrap, topic string) ([]kafka.Partition, error) {
+	var d kafka.Dialer
+	conn, err := d.DialContext(ctx, "tcp", bootstrap)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	return conn.ReadPartitions(topic)
+}
+
+func TestBrokers(t *testing.T) {
+	for _, broker := range []string{CompMosquitto, CompHiveMQ} {
+		t.Run(broker, func(t *testing.T) {
+			tg := NewTarget(scenarios.Target{Kind: "containers", Broker: broker}, WithLogger(testLogger(t)))
+			tg.cfg.brokerOnly = true
+			ep := startTarget(t, tg)
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			if err := mqttRoundTrip(ctx, ep.MQTTURLs[0], nil, "", ""); err != nil {
+				t.Errorf("round trip: %v", err)
+			}
+		})
+	}
+}
+
+func TestTLSRefusesStrangers(t *testing.T) {
+	tg := NewTarget(scenarios.Target{Kind: "containers", Security: "tls"}, WithLogger(testLogger(t)))
+	tg.cfg.brokerOnly = true
+	ep := startTarget(t, tg)
+	if !strings.HasPrefix(ep.MQTTURLs[0], "ssl://") || ep.TLS == nil || ep.MQTTUsername == "" {
+		t.Fatalf("tls endpoints incomplete: %+v", ep)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+
+	// A client from another CA: its own certificate, and it trusts the run's CA so
+	// the only reason to refuse it is its certificate.
+	other, err := NewTLSMaterial([]string{"localhost"}, "stranger")
+	if err != nil {
+		t.Fatal(err)
+	}
+	strangerPair, err := tls.X509KeyPair(other.Client.Cert, other.Client.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(tg.TLS().CA.Cert)
+	noCert := &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	stranger := &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{strangerPair}, MinVersion: tls.VersionTLS12}
+
+	cases := []struct {
+		name       string
+		tls        *tls.Config
+		user, pass string
+		wantOK     bool
+	}{
+		{"run client with credentials", ep.TLS, ep.MQTTUsername, ep.MQTTPassword, true},
+		{"anonymous with client certificate", ep.TLS, "", "", false},
+		{"credentials without client certificate", noCert, ep.MQTTUsername, ep.MQTTPassword, false},
+		{"certificate from another CA", stranger, ep.MQTTUsername, ep.MQTTPassword, false},
+		{"wrong password", ep.TLS, ep.MQTTUsername, "not-the-password", false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			err := MQTTConnect(ctx, ep.MQTTURLs[0], c.tls, c.user, c.pass)
+			if c.wantOK && err != nil {
+				t.Errorf("refused: %v", err)
+			}
+			if !c.wantOK && err == nil {
+				t.Errorf("accepted; want refused")
+			}
+		})
+	}
+	if err := mqttRoundTrip(ctx, ep.MQTTURLs[0], ep.TLS, ep.MQTTUsername, ep.MQTTPassword); err != nil {
+		t.Errorf("round trip over tls: %v", err)
+	}
+	// The plaintext listener is off: nothing answers MQTT on 1883 inside the network,
+	// and the only mapped port is the TLS one.
+	if err := MQTTConnect(ctx, strings.Replace(ep.MQTTURLs[0], "ssl://", "tcp://", 1), nil, "", ""); err == nil {
+		t.Errorf("plaintext MQTT accepted on the TLS port")
+	}
+}
+
+func TestMissingImageFailsFast(t *testing.T) {
+	dc, err := newDocker(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dc.Close()
+	cases := []struct {
+		name       string
+		components []string
+	}{
+		{"broker", []string{CompMosquitto}},
+		{"kafka and cassandra", []string{CompKafka, CompCassandra}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			// Upstream images are never built here, and no registry answers on this
+			// machine: resolution must give up within the pull deadline, with advice.
+			began := time.Now()
+			_, err := ResolveCatalog(context.Background(), dc, Upstream, c.components, 10*time.Second)
+			if err == nil {
+				t.Skip("upstream images are present or pullable here; nothing to fail")
+			}
+			if !errors.Is(err, ErrImageMissing) {
+				t.Fatalf("err = %v, want ErrImageMissing", err)
+			}
+			if !strings.Contains(err.Error(), "make images") {
+				t.Errorf("error gives no advice: %v", err)
+			}
+			if d := time.Since(began); d > time.Duration(len(c.components))*12*time.Second {
+				t.Errorf("took %s; want a fast failure", d)
+			}
+		})
+	}
+}
+
+// TestNoCitybenchLeftovers runs last (file order) and checks the whole engine, not
+// one run: no citybench-labelled container or network may survive the tests.
+func TestNoCitybenchLeftovers(t *testing.T) {
+	left, err := Leftovers(context.Background(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(left) > 0 {
+		t.Errorf("citybench resources left on the engine: %v", left)
+	}
+}
