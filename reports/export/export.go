@@ -99,6 +99,9 @@ func WriteHlog(w io.Writer, r *result.Result, stage string) (int, error) {
 		func() error {
 			return lw.OutputComment(fmt.Sprintf("[citybench %s, stage %s: latency = observed - intended, in microseconds]", r.Meta.Scenario, stage))
 		},
+		func() error {
+			return lw.OutputComment(fmt.Sprintf("[intervals cover the whole run; result.json's summary covers only the measured window from %gs]", r.Meta.MeasuredFromS))
+		},
 		lw.OutputLogFormatVersion,
 		func() error { return lw.OutputStartTime(startMs) },
 		func() error { return lw.OutputBaseTime(startMs) },
