@@ -357,13 +357,20 @@ func (s *Sink) handleBatch(ctx context.Context, batch []kafka.Message) error {
 			continue
 		}
 		t := time.Unix(0, r.SampleTimeNs).UTC()
-		rows = append(rows, store.Row{
+		row, err := store.Normalize(store.Row{
 			DeviceID: r.DeviceID,
-			Day:      t.Format("2006-01-02"),
+			Day:      store.DayOf(t),
 			Time:     t,
 			Seq:      r.Seq,
 			Metrics:  r.Metrics,
 		})
+		if err != nil {
+			// A row the store would refuse would be retried forever and block
+			// its partition; it is a dead letter instead.
+			dead = append(dead, s.deadLetter(m, &codec.RejectError{Reason: "unstorable", Detail: err.Error()}))
+			continue
+		}
+		rows = append(rows, row)
 		d, seen := devices[r.DeviceID]
 		if !seen || t.After(d.LastSeen) {
 			d = store.Device{ID: r.DeviceID, Model: r.Model, Topic: srcTopic, LastSeen: t}
