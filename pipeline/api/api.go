@@ -146,6 +146,16 @@ func New(st store.Store, opts ...Option) http.Handler {
 	if cfg.defaultLimit <= 0 || cfg.defaultLimit > cfg.maxLimit {
 		cfg.defaultLimit = min(DefaultLimit, cfg.maxLimit)
 	}
+	// Ranges beyond what the store accepts would turn into 500s; refuse them as 400s.
+	if maxStore := store.MaxQueryDays * 24 * time.Hour; cfg.maxRange <= 0 || cfg.maxRange > maxStore {
+		cfg.maxRange = min(DefaultMaxRange, maxStore)
+	}
+	if cfg.window <= 0 || cfg.window > cfg.maxRange {
+		cfg.window = min(DefaultWindow, cfg.maxRange)
+	}
+	if cfg.storeTimeout <= 0 {
+		cfg.storeTimeout = DefaultStoreTimeout
+	}
 	if cfg.poll < 100*time.Millisecond {
 		cfg.poll = DefaultDashboardPoll
 	}

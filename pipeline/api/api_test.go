@@ -751,3 +751,32 @@ func TestLimitsOptions(t *testing.T) {
 		})
 	}
 }
+
+// TestRangeOptions: the configured range cap applies, and one beyond what the
+// store accepts is clamped so that such ranges are 400s, not store errors.
+func TestRangeOptions(t *testing.T) {
+	storeMax := store.MaxQueryDays * 24 * time.Hour
+	tests := []struct {
+		name string
+		opts []Option
+		from time.Time // zero: no from parameter
+		code int
+	}{
+		{"within WithMaxRange", []Option{WithMaxRange(time.Hour)}, now.Add(-time.Hour), 200},
+		{"beyond WithMaxRange", []Option{WithMaxRange(time.Hour)}, now.Add(-time.Hour - time.Millisecond), 400},
+		{"max range clamped to the store's", []Option{WithMaxRange(10 * storeMax)}, now.Add(-storeMax - time.Hour), 400},
+		{"default window cut to the max range", []Option{WithMaxRange(time.Hour), WithDefaultWindow(48 * time.Hour)}, time.Time{}, 200},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h, _, _ := newTestAPI(t, tc.opts...)
+			target := "/api/v1/devices/dev-b/readings"
+			if !tc.from.IsZero() {
+				target += "?from=" + tc.from.Format(time.RFC3339Nano)
+			}
+			if rec := get(t, h, target); rec.Code != tc.code {
+				t.Errorf("status %d, want %d: %s", rec.Code, tc.code, rec.Body)
+			}
+		})
+	}
+}
