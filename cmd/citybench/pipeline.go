@@ -36,7 +36,9 @@ func newPipelineServeCmd() *cobra.Command {
 		Long: "Run one pipeline component until SIGTERM/SIGINT. Every flag falls back to the CITYBENCH_* " +
 			"environment variable named in its help, then to its default. On a signal the component stops " +
 			"taking work and finishes what it holds within --drain-timeout.",
-		Args:      cobra.ExactArgs(1),
+		Args: func(cmd *cobra.Command, args []string) error {
+			return withCode(exitInvalid, cobra.ExactArgs(1)(cmd, args))
+		},
 		ValidArgs: []string{service.Bridge, service.Sink, service.API},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			logger, err := pipelineLogger(cmd, logLevel)
@@ -71,7 +73,9 @@ func newPipelineUpCmd() *cobra.Command {
 		Long: "Start the embedded pipeline (mochi-mqtt broker, three in-process Kafka brokers, bridge, sink, " +
 			"in-memory store, web API) on random loopback ports and print its endpoints. For trying " +
 			"citybench out and for development: it says nothing about production capacity.",
-		Args: cobra.NoArgs,
+		Args: func(cmd *cobra.Command, args []string) error {
+			return withCode(exitInvalid, cobra.NoArgs(cmd, args))
+		},
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			logger, err := pipelineLogger(cmd, logLevel)
 			if err != nil {
