@@ -167,3 +167,34 @@ func pull(ctx context.Context, api imageAPI, ref string, timeout time.Duration) 
 	}
 	return nil
 }
+
+// ImageInfo is one catalog entry and whether the engine has it.
+type ImageInfo struct {
+	Component string
+	Flavour   Flavour
+	Ref       string
+	Present   bool
+}
+
+// ImageStatus lists both catalogs and which images are present locally.
+func ImageStatus(ctx context.Context) ([]ImageInfo, error) {
+	dc, err := newDocker(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer dc.Close()
+	var out []ImageInfo
+	for _, cat := range []ImageCatalog{OfflineCatalog(), UpstreamCatalog()} {
+		comps := make([]string, 0, len(cat.Images))
+		for c := range cat.Images {
+			comps = append(comps, c)
+		}
+		sort.Strings(comps)
+		for _, c := range comps {
+			ref := cat.Image(c)
+			_, err := dc.ImageInspect(ctx, ref)
+			out = append(out, ImageInfo{Component: c, Flavour: cat.Flavour, Ref: ref, Present: err == nil})
+		}
+	}
+	return out, nil
+}
