@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -59,6 +60,7 @@ type compareFlags struct {
 	out        string
 	alpha      float64
 	minRuns    int
+	floor      time.Duration
 }
 
 func newCompareCmd() *cobra.Command {
@@ -75,7 +77,8 @@ With at least --min-runs runs on each side a change counts only when a Mann-Whit
 and single runs are noisy — repeat runs (5 a side) for a trustworthy gate.
 
 A regression is a significant change for the worse beyond its limit. Default limits:
-p50=10%, p99=15%, p99.9=25%, throughput=5% (drop), loss=0.1 (percentage points).
+p50=10%, p99=15%, p99.9=25%, throughput=5% (drop), loss=0.1 (percentage points);
+a latency change under --latency-floor (1ms) never counts.
 Override by kind or for one stage: --max-regression p99=10%,store.p99.9=20%.
 
 Writes compare.md (a Markdown table for a pull request) and compare-spectrum.png/.svg
@@ -93,6 +96,7 @@ Exit status: 0 no regression, 1 regression (or error), 2 bad input.`,
 	cmd.Flags().StringVar(&f.out, "out", "compare", "folder for compare.md and the spectrum plot (\"\" writes none)")
 	cmd.Flags().Float64Var(&f.alpha, "alpha", 0.05, "significance level of the U test")
 	cmd.Flags().IntVar(&f.minRuns, "min-runs", 5, "runs needed on each side for the U test")
+	cmd.Flags().DurationVar(&f.floor, "latency-floor", time.Duration(compare.DefaultLatencyFloorMs*float64(time.Millisecond)), "latency changes smaller than this are never regressions (host noise)")
 	return cmd
 }
 
@@ -119,7 +123,8 @@ func runCompare(cmd *cobra.Command, args []string, f compareFlags) error {
 	if err != nil {
 		return withCode(exitInvalid, fmt.Errorf("candidate: %w", err))
 	}
-	opts := []compare.Option{compare.WithLimits(limits), compare.WithAlpha(f.alpha), compare.WithMinRuns(f.minRuns)}
+	opts := []compare.Option{compare.WithLimits(limits), compare.WithAlpha(f.alpha), compare.WithMinRuns(f.minRuns),
+		compare.WithLatencyFloor(float64(f.floor) / float64(time.Millisecond))}
 	if len(f.stages) > 0 {
 		opts = append(opts, compare.WithStages(f.stages...))
 	}

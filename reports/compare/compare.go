@@ -158,6 +158,8 @@ type Row struct {
 	// threshold-only comparisons every difference counts.
 	Significant bool
 	Regression  bool
+	// BelowFloor is true when a latency moved less than the floor: never a regression.
+	BelowFloor bool
 }
 
 // Report is the whole comparison.
@@ -186,6 +188,7 @@ type config struct {
 	alpha   float64
 	minRuns int
 	stages  []string
+	floorMs float64
 }
 
 // Option changes how Compare judges.
@@ -207,12 +210,20 @@ func WithAlpha(a float64) Option { return func(c *config) { c.alpha = a } }
 // with fewer, only the thresholds decide.
 func WithMinRuns(n int) Option { return func(c *config) { c.minRuns = n } }
 
+// DefaultLatencyFloorMs is the smallest latency change that can be a regression. On a
+// shared host, scheduler noise moves a 1 ms median by a tenth of a millisecond between
+// batches of runs — a significant "+10 %" that no user would ever notice.
+const DefaultLatencyFloorMs = 1.0
+
+// WithLatencyFloor sets the smallest latency change (ms) that counts as a regression.
+func WithLatencyFloor(ms float64) Option { return func(c *config) { c.floorMs = ms } }
+
 // WithStages restricts the comparison to these stages.
 func WithStages(stages ...string) Option { return func(c *config) { c.stages = stages } }
 
 // Compare judges candidate runs against baseline runs.
 func Compare(baseline, candidate []*result.Result, opts ...Option) (*Report, error) {
-	c := config{limits: DefaultLimits(), alpha: 0.05, minRuns: 5}
+	c := config{limits: DefaultLimits(), alpha: 0.05, minRuns: 5, floorMs: DefaultLatencyFloorMs}
 	for _, o := range opts {
 		o(&c)
 	}
@@ -236,7 +247,12 @@ func Compare(baseline, candidate []*result.Result, opts ...Option) (*Report, err
 			if !bok || !cok {
 				continue
 			}
-			rep.Rows = append(rep.Rows, judge(m, base, cand, c.limitFor(m), useU, c.alpha))
+			row := judge(m, base, cand, c.limitFor(m), useU, c.alpha)
+			if m.Unit == "ms" && math.Abs(row.CandMedian-row.BaseMedian) < c.floorMs {
+				row.Regression = false
+				row.BelowFloor = true
+			}
+			rep.Rows = append(rep.Rows, row)
 		}
 	}
 	return rep, nil

@@ -297,3 +297,100 @@ func TestThroughputOverMeasuredWindow(t *testing.T) {
 		t.Errorf("throughput %v msg/s, want %v (about the offered 300)", got, want)
 	}
 }
+
+// recorded holds 2 batches of 5 smoke runs of one build on the embedded target,
+// recorded one batch after the other on a shared 2-core machine (generator-saturated:
+// the noise is real and large).
+const recorded = "testdata/embedded-smoke-2x5"
+
+func TestRecordedSameBuildIsNotFlagged(t *testing.T) {
+	a, err := compare.Load([]string{filepath.Join(recorded, "a")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := compare.Load([]string{filepath.Join(recorded, "b")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name       string
+		base, cand []*result.Result
+	}{{"a then b", a, b}, {"b then a", b, a}} {
+		t.Run(tc.name, func(t *testing.T) {
+			rep, err := compare.Compare(tc.base, tc.cand)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range rep.Regressions() {
+				t.Errorf("false positive on %s: %.3f → %.3f %s (%+.1f%%, p=%.3f)", r.Name(), r.BaseMedian, r.CandMedian, r.Unit, r.DeltaPercent, r.P)
+			}
+			// Batch b ran while the host was quieter: acked's 1 ms median differs
+			// significantly by a tenth of a millisecond (+10.4 % from b to a). The floor,
+			// not luck, keeps that host drift from failing the gate.
+			if r := row(t, rep, "acked.p50"); !r.Significant || !r.BelowFloor {
+				t.Errorf("acked.p50: significant=%v below floor=%v, want both (recorded drift)", r.Significant, r.BelowFloor)
+			}
+		})
+	}
+}
+
+// On these recordings a run's store p99 ranges from 48 ms to 604 ms: with 5 runs a
+// side no test can see a 30 % shift, and the gate must say "no significant change"
+// rather than guess. A shift larger than the spread is flagged.
+func TestRecordedNoiseDecidesWhatIsDetectable(t *testing.T) {
+	tests := []struct {
+		factor int64 // ×10
+		flag   bool
+	}{
+		{13, false},
+		{100, true},
+	}
+	for _, tc := range tests {
+		base, err := compare.Load([]string{filepath.Join(recorded, "a")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cand, err := compare.Load([]string{filepath.Join(recorded, "a")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range cand {
+			st := r.Stage("store")
+			st.Latency.P99Us = st.Latency.P99Us * tc.factor / 10
+		}
+		rep, err := compare.Compare(base, cand)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := row(t, rep, "store.p99")
+		if r.Regression != tc.flag {
+			t.Errorf("store.p99 ×%.1f: regression=%v, want %v (%+.0f%%, p=%.3f)", float64(tc.factor)/10, r.Regression, tc.flag, r.DeltaPercent, r.P)
+		}
+		for _, other := range rep.Regressions() {
+			if other.Name() != "store.p99" {
+				t.Errorf("unplanted %s flagged", other.Name())
+			}
+		}
+	}
+}
+
+func TestLatencyFloor(t *testing.T) {
+	base := runs(t, 1, 5)
+	cand := runs(t, 11, 5, plantedP99)
+	tests := []struct {
+		floorMs float64
+		flagged bool
+	}{
+		{compare.DefaultLatencyFloorMs, true},
+		{1000, false}, // the planted shift is tens of ms: under a 1 s floor it never counts
+	}
+	for _, tc := range tests {
+		rep, err := compare.Compare(base, cand, compare.WithLatencyFloor(tc.floorMs))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r := row(t, rep, "store.p99"); r.Regression != tc.flagged {
+			t.Errorf("floor %v ms: store.p99 regression=%v, want %v", tc.floorMs, r.Regression, tc.flagged)
+		}
+	}
+}

@@ -19,6 +19,8 @@ func (r Row) Verdict() string {
 	switch {
 	case r.Regression:
 		return "REGRESSION"
+	case r.BelowFloor && r.Significant && r.Worse > 0:
+		return "worse, below floor"
 	case r.Significant && r.Worse < 0:
 		return "improved"
 	case r.Significant && r.Worse > 0:
