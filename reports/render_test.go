@@ -14,8 +14,8 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/citybench/citybench/reports"
-	"github.com/citybench/citybench/reports/synth"
 	"github.com/citybench/citybench/reports/result"
+	"github.com/citybench/citybench/reports/synth"
 )
 
 // recordedResult is a real embedded run committed by the harness.

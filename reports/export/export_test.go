@@ -13,8 +13,8 @@ import (
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
 
 	"github.com/citybench/citybench/reports/export"
-	"github.com/citybench/citybench/reports/synth"
 	"github.com/citybench/citybench/reports/result"
+	"github.com/citybench/citybench/reports/synth"
 )
 
 func synthetic(t *testing.T) *result.Result {
