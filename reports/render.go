@@ -125,8 +125,18 @@ feed:
 	return out, errors.Join(errs...)
 }
 
-func renderOne(c plots.Chart, dir string) (htmlreport.Chart, error) {
-	hc := htmlreport.Chart{Name: c.Name, Title: c.Title}
+func renderOne(c plots.Chart, dir string) (hc htmlreport.Chart, err error) {
+	// gonum/plot panics on some degenerate axes; one odd chart must not take down
+	// the process that has just finished a long run.
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("chart %s: render panicked: %v", c.Name, p)
+		}
+	}()
+	hc = htmlreport.Chart{Name: c.Name, Title: c.Title}
+	if c.Empty() {
+		hc.Title += " (no data)"
+	}
 	for _, format := range []string{"png", "svg"} {
 		b, err := plots.Render(c, format)
 		if err != nil {

@@ -244,3 +244,19 @@ func TestReportInBrowser(t *testing.T) {
 		}
 	}
 }
+
+func TestRenderEmptyResult(t *testing.T) {
+	// A run interrupted before its first interval still gets a page, not a panic.
+	r := &result.Result{SchemaVersion: result.SchemaVersion, Flags: []string{result.FlagPartial}}
+	dir := t.TempDir()
+	if err := reports.Render(context.Background(), r, dir); err != nil {
+		t.Fatal(err)
+	}
+	page, err := os.ReadFile(filepath.Join(dir, "index.html"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(page), `id="partial"`) || !strings.Contains(string(page), "(no data)") {
+		t.Error("an empty partial run should show the partial banner and empty charts")
+	}
+}

@@ -298,3 +298,37 @@ func TestIntervalCharts(t *testing.T) {
 		}
 	}
 }
+
+func TestEveryChartOfAnEmptyResultRenders(t *testing.T) {
+	charts, errs := plots.All(&result.Result{})
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	for _, c := range charts {
+		if !c.Empty() {
+			t.Errorf("%s has data from an empty result", c.Name)
+		}
+		for _, format := range []string{"png", "svg"} {
+			if _, err := plots.Render(c, format); err != nil {
+				t.Errorf("%s.%s: %v", c.Name, format, err)
+			}
+		}
+	}
+}
+
+func TestRenderSurvivesAwkwardData(t *testing.T) {
+	tests := []plots.Chart{
+		{Name: "log-all-zero", LogY: true, Lines: []plots.Series{{Label: "p50", Points: []plots.Point{{0, 0}, {1, 0}}}}},
+		{Name: "one-point", Lines: []plots.Series{{Label: "x", Points: []plots.Point{{3, 7}}}}},
+		{Name: "flat-zero", Lines: []plots.Series{{Label: "x", Points: []plots.Point{{0, 0}, {1, 0}}}}, Markers: []plots.Marker{{AtS: 0.5, Label: "fault", Kind: plots.MarkerFault, EndS: 5}}},
+		{Name: "negative-bars", X: plots.XCategory, Categories: []string{"a→b"}, Bars: []plots.Bars{{Label: "p99 added", Values: []float64{-2}}}},
+		{Name: "nines-one-point", X: plots.XNines, LogY: true, Lines: []plots.Series{{Label: "x", Points: []plots.Point{{1, 5}}}}},
+	}
+	for _, c := range tests {
+		for _, format := range []string{"png", "svg"} {
+			if _, err := plots.Render(c, format); err != nil {
+				t.Errorf("%s.%s: %v", c.Name, format, err)
+			}
+		}
+	}
+}

@@ -90,7 +90,9 @@ func build(c Chart) (*plot.Plot, *plot.Legend, error) {
 	case XNines:
 		p.X.Tick.Marker = ninesTicks{}
 	case XCategory:
-		p.NominalX(c.Categories...)
+		if len(c.Categories) > 0 { // NominalX panics on none
+			p.NominalX(c.Categories...)
+		}
 	}
 	if c.LogY {
 		p.Y.Scale = plot.LogScale{}
