@@ -62,10 +62,15 @@ func Render(ctx context.Context, r *result.Result, outDir string, opts ...Option
 		o.log.Warn("chart left out of report", "err", err)
 	}
 
-	rendered, err := renderCharts(ctx, charts, outDir, o.workers)
+	rendered, renderErrs, err := renderCharts(ctx, charts, outDir, o.workers)
 	if err != nil {
 		return fmt.Errorf("render report: %w", err)
 	}
+	for _, err := range renderErrs {
+		problems = append(problems, err.Error())
+		o.log.Warn("chart left out of report", "err", err)
+	}
+	chartErrs = append(chartErrs, renderErrs...)
 	if err := export.WriteAll(r, outDir); err != nil {
 		return fmt.Errorf("render report: %w", err)
 	}
@@ -94,8 +99,8 @@ func Render(ctx context.Context, r *result.Result, outDir string, opts ...Option
 }
 
 // renderCharts draws every chart as PNG and SVG into dir, at most workers at a time,
-// and returns them in the input order for the page.
-func renderCharts(ctx context.Context, charts []plots.Chart, dir string, workers int) ([]htmlreport.Chart, error) {
+// and returns those that rendered in the input order for the page, and why the others did not.
+func renderCharts(ctx context.Context, charts []plots.Chart, dir string, workers int) ([]htmlreport.Chart, []error, error) {
 	out := make([]htmlreport.Chart, len(charts))
 	errs := make([]error, len(charts))
 	jobs := make(chan int)
@@ -120,9 +125,18 @@ feed:
 	close(jobs)
 	wg.Wait()
 	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("render charts: %w", err)
+		return nil, nil, fmt.Errorf("render charts: %w", err)
 	}
-	return out, errors.Join(errs...)
+	var ok []htmlreport.Chart
+	var failed []error
+	for i := range charts {
+		if errs[i] != nil {
+			failed = append(failed, errs[i])
+			continue
+		}
+		ok = append(ok, out[i])
+	}
+	return ok, failed, nil
 }
 
 func renderOne(c plots.Chart, dir string) (hc htmlreport.Chart, err error) {
