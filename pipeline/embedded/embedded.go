@@ -28,6 +28,7 @@ import (
 	"github.com/citybench/citybench/pipeline/codec"
 	"github.com/citybench/citybench/pipeline/sink"
 	"github.com/citybench/citybench/pipeline/store/memory"
+	"github.com/citybench/citybench/pipeline/topics"
 )
 
 // Defaults.
@@ -46,6 +47,7 @@ type config struct {
 	bridges    int
 	sinks      int
 	readyWait  time.Duration
+	template   topics.Template
 }
 
 // Option configures Start.
@@ -59,6 +61,12 @@ func WithCodec(cd codec.Codec) Option { return func(c *config) { c.codec = cd } 
 
 // WithLogger sets the logger for every component (default: discard).
 func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
+
+// WithTopicTemplate makes the bridges route only topics of the city's layout
+// (others become "unroutable" dead letters) and attach each topic's variables as
+// the device's location. Pair it with a codec configured for the same template
+// when the codec reads identity from topics (text, protobuf Environment).
+func WithTopicTemplate(t topics.Template) Option { return func(c *config) { c.template = t } }
 
 // WithBridges runs n bridge instances in one MQTT share group (default 1).
 func WithBridges(n int) Option { return func(c *config) { c.bridges = n } }
@@ -347,6 +355,14 @@ func waitGroup(ctx context.Context, wg *sync.WaitGroup, what string) error {
 }
 
 func (p *Pipeline) startBridges(ctx context.Context) error {
+	var routes *topics.Router
+	if !p.cfg.template.IsZero() {
+		var err error
+		routes, err = topics.NewRouter([]topics.Route{{Filters: []string{"#"}, KafkaTopic: p.Topic, Template: p.cfg.template.String()}})
+		if err != nil {
+			return fmt.Errorf("embedded: routes: %w", err)
+		}
+	}
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	p.bridgeStop = cancel
 	for i := range p.cfg.bridges {
@@ -359,6 +375,7 @@ func (p *Pipeline) startBridges(ctx context.Context) error {
 			bridge.WithTopic(p.Topic),
 			bridge.WithDeadLetterTopic(p.DeadLetterTopic),
 			bridge.WithCodec(p.cfg.codec),
+			bridge.WithRoutes(routes),
 			bridge.WithLogger(p.cfg.logger.With("component", "bridge", "instance", i)),
 		)
 		if err != nil {

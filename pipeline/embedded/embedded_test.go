@@ -15,6 +15,7 @@ import (
 	"github.com/citybench/citybench/pipeline/bridge"
 	"github.com/citybench/citybench/pipeline/codec"
 	"github.com/citybench/citybench/pipeline/store"
+	"github.com/citybench/citybench/pipeline/topics"
 )
 
 func testLogger(t *testing.T) *slog.Logger {
@@ -254,6 +255,75 @@ func TestEndToEnd(t *testing.T) {
 	for i, b := range p.Bridges {
 		if b.Stats().Received == 0 {
 			t.Errorf("bridge %d received nothing: the share group did not split the load", i)
+		}
+	}
+}
+
+// TestTemplateLocationReachesDevices sends the smart-city blog's plain text
+// payloads on its topic layout: the device id and metric come from the topic,
+// the location travels bridge → Kafka header → sink → store, and a topic outside
+// the layout is dead-lettered as unroutable rather than guessed at.
+func TestTemplateLocationReachesDevices(t *testing.T) {
+	tpl := topics.MustParse(topics.HypoCityPattern)
+	p := start(t, WithTopicTemplate(tpl), WithCodec(codec.Text(codec.WithTemplate(tpl))))
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+
+	c := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(p.MQTTURL).SetClientID("blog-device"))
+	if tok := c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("connect: %v", tok.Error())
+	}
+	defer c.Disconnect(100)
+	ts := time.Now().Unix()
+	msgs := []struct{ topic, payload string }{
+		{"hypo_city/rome/via_roma/g7/temperature", fmt.Sprintf("%d\t28.7", ts)},
+		{"hypo_city/rome/via_roma/g7/no2", fmt.Sprintf("%d\t87.3", ts+1)},
+		{"hypo_city/turin/via_po/g1/temperature", fmt.Sprintf("%d\t25.1", ts)},
+		{"elsewhere/g1/temperature", fmt.Sprintf("%d\t1", ts)},
+	}
+	for _, m := range msgs {
+		if tok := c.Publish(m.topic, 1, false, m.payload); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+			t.Fatalf("publish: %v", tok.Error())
+		}
+	}
+	waitRows(ctx, t, p, 3)
+	for p.Counters()["bridge_dead_lettered"] < 1 && ctx.Err() == nil {
+		time.Sleep(10 * time.Millisecond)
+	}
+	dl := deadLetters(ctx, t, p)
+	if len(dl) != 1 || header(dl[0], bridge.HeaderReason) != "unroutable" {
+		t.Fatalf("dead letters %v, want one unroutable", dl)
+	}
+	var devs []store.Device
+	for ctx.Err() == nil {
+		var err error
+		if devs, err = p.Store.Devices(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if len(devs) == 2 {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	want := map[string]map[string]string{
+		"rome/via_roma/g7": {"city": "rome", "street": "via_roma", "group": "g7"},
+		"turin/via_po/g1":  {"city": "turin", "street": "via_po", "group": "g1"},
+	}
+	if len(devs) != len(want) {
+		t.Fatalf("devices %+v, want %d", devs, len(want))
+	}
+	for _, d := range devs {
+		w, ok := want[d.ID]
+		if !ok {
+			t.Fatalf("unexpected device %q", d.ID)
+		}
+		for k, v := range w {
+			if d.Location[k] != v {
+				t.Errorf("device %s location %v, want %v", d.ID, d.Location, w)
+			}
+		}
+		if _, has := d.Location[topics.MetricVar]; has {
+			t.Errorf("device %s location carries the metric: %v", d.ID, d.Location)
 		}
 	}
 }

@@ -29,6 +29,7 @@ import (
 	"github.com/citybench/citybench/pipeline/store"
 	"github.com/citybench/citybench/pipeline/store/cassandra"
 	"github.com/citybench/citybench/pipeline/store/memory"
+	"github.com/citybench/citybench/pipeline/topics"
 )
 
 // Components that can be served.
@@ -61,9 +62,15 @@ type Config struct {
 	CassandraKeyspace    string
 	CassandraReplication string
 
-	Listen       string
-	Codec        string
-	DrainTimeout time.Duration
+	Listen string
+	Codec  string
+	// TopicTemplate is the city's topic layout: a built-in name (building,
+	// hypo_city, testbench) or a pattern such as "/{zip}/{building}/{node}/env".
+	// The bridge then sends only matching topics on (others are dead letters)
+	// with their variables as the device's location, and the text and protobuf
+	// codecs take device ids and metric names from it.
+	TopicTemplate string
+	DrainTimeout  time.Duration
 }
 
 // envVar names one setting: its flag, environment variable and help.
@@ -96,6 +103,7 @@ func (c *Config) vars() []envVar {
 		{flag: "cassandra-replication", env: "CITYBENCH_CASSANDRA_REPLICATION", def: cassandra.DefaultReplication, str: &c.CassandraReplication, help: "Cassandra keyspace replication map (CQL)"},
 		{flag: "listen", env: "CITYBENCH_LISTEN", def: ":8080", str: &c.Listen, help: "HTTP listen address (/metrics, /healthz, /readyz; the API itself for api)"},
 		{flag: "codec", env: "CITYBENCH_CODEC", def: "json", str: &c.Codec, help: "payload codec: " + strings.Join(codec.Names(), ", ")},
+		{flag: "topic-template", env: "CITYBENCH_TOPIC_TEMPLATE", str: &c.TopicTemplate, help: "topic layout: building, hypo_city, testbench or a {var} pattern; empty for none"},
 		{flag: "drain-timeout", env: "CITYBENCH_DRAIN_TIMEOUT", def: "20s", dur: &c.DrainTimeout, help: "how long to finish in-flight work after SIGTERM"},
 	}
 }
@@ -163,7 +171,7 @@ func (c Config) Validate(component string) error {
 		errs = append(errs, fmt.Errorf("unknown component %q (want bridge, sink or api)", component))
 	}
 	if component == Bridge || component == Sink {
-		if _, err := codec.ByName(c.Codec); err != nil {
+		if _, err := c.PayloadCodec(); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -183,6 +191,46 @@ func (c Config) validateStore() []error {
 		return nil
 	}
 	return []error{fmt.Errorf("store %q unknown (want memory or cassandra)", c.Store)}
+}
+
+// Template returns the parsed topic template; the zero Template when none is set.
+func (c Config) Template() (topics.Template, error) {
+	if c.TopicTemplate == "" {
+		return topics.Template{}, nil
+	}
+	if !strings.ContainsAny(c.TopicTemplate, "/{") {
+		return topics.Builtin(c.TopicTemplate)
+	}
+	return topics.Parse(c.TopicTemplate)
+}
+
+// PayloadCodec builds the configured codec, reading topics through the template
+// when one is set.
+func (c Config) PayloadCodec() (codec.Codec, error) {
+	tpl, err := c.Template()
+	if err != nil {
+		return nil, fmt.Errorf("topic template: %w", err)
+	}
+	if tpl.IsZero() {
+		return codec.ByName(c.Codec)
+	}
+	switch c.Codec {
+	case "text":
+		return codec.Text(codec.WithTemplate(tpl)), nil
+	case "protobuf":
+		return codec.Protobuf(codec.WithEnvironmentTemplate(tpl)), nil
+	}
+	return codec.ByName(c.Codec)
+}
+
+// Routes returns the bridge's routing: every topic of the template under the
+// filter goes to the readings topic. nil when no template is set.
+func (c Config) Routes() (*topics.Router, error) {
+	tpl, err := c.Template()
+	if err != nil || tpl.IsZero() {
+		return nil, err
+	}
+	return topics.NewRouter([]topics.Route{{Filters: []string{c.MQTTFilter}, KafkaTopic: c.KafkaTopic, Template: tpl.String()}})
 }
 
 // MQTTTLS builds the TLS config from the CA, certificate and key files; nil when
@@ -237,9 +285,13 @@ func Run(ctx context.Context, component string, cfg Config, logger *slog.Logger,
 }
 
 func runBridge(ctx context.Context, cfg Config, reg *prometheus.Registry, logger *slog.Logger, ready func(string)) error {
-	cd, err := codec.ByName(cfg.Codec)
+	cd, err := cfg.PayloadCodec()
 	if err != nil {
 		return err
+	}
+	routes, err := cfg.Routes()
+	if err != nil {
+		return fmt.Errorf("routes: %w", err)
 	}
 	tlsCfg, err := cfg.MQTTTLS()
 	if err != nil {
@@ -255,6 +307,7 @@ func runBridge(ctx context.Context, cfg Config, reg *prometheus.Registry, logger
 		bridge.WithTopic(cfg.KafkaTopic),
 		bridge.WithDeadLetterTopic(cfg.KafkaDLQTopic),
 		bridge.WithCodec(cd),
+		bridge.WithRoutes(routes),
 		bridge.WithDrainTimeout(cfg.DrainTimeout),
 		bridge.WithRegistry(reg),
 		bridge.WithLogger(logger),
@@ -270,7 +323,7 @@ func runBridge(ctx context.Context, cfg Config, reg *prometheus.Registry, logger
 }
 
 func runSink(ctx context.Context, cfg Config, reg *prometheus.Registry, logger *slog.Logger, ready func(string)) error {
-	cd, err := codec.ByName(cfg.Codec)
+	cd, err := cfg.PayloadCodec()
 	if err != nil {
 		return err
 	}

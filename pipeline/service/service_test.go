@@ -92,6 +92,10 @@ func TestValidate(t *testing.T) {
 		{component: Bridge, args: []string{"--mqtt-cert=c.pem"}, want: []string{"together"}},
 		{component: Sink, args: []string{"--store=postgres", "--kafka-group="}, want: []string{"postgres", "kafka-group"}},
 		{component: API, args: []string{"--store=cassandra", "--cassandra-hosts="}, want: []string{"cassandra-hosts"}},
+		{component: Bridge, args: []string{"--topic-template=hypo_city", "--codec=text"}},
+		{component: Sink, args: []string{"--topic-template=/{zip}/{building}/env", "--codec=protobuf"}},
+		{component: Bridge, args: []string{"--topic-template=harbour"}, want: []string{"harbour"}},
+		{component: Sink, args: []string{"--topic-template=/{a}/{a}"}, want: []string{"twice"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.component+strings.Join(tc.args, ","), func(t *testing.T) {
@@ -115,6 +119,45 @@ func TestValidate(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestTemplateShapesCodecAndRoutes checks that the topic template reaches the
+// text codec (device and metric from the topic) and the bridge's routes.
+func TestTemplateShapesCodecAndRoutes(t *testing.T) {
+	c, err := bind(t, map[string]string{"CITYBENCH_TOPIC_TEMPLATE": "hypo_city", "CITYBENCH_CODEC": "text"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cd, err := c.PayloadCodec()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const topic = "hypo_city/rome/via_roma/g7/temperature"
+	r, err := cd.Decode(topic, []byte("1700000000\t28.7"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.DeviceID != "rome/via_roma/g7" || r.Metrics["temperature"] != 28.7 {
+		t.Fatalf("decoded %+v, want device rome/via_roma/g7 with temperature 28.7", r)
+	}
+	routes, err := c.Routes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, ok := routes.Route(topic)
+	if !ok || m.KafkaTopic != "readings" || m.Vars["street"] != "via_roma" {
+		t.Fatalf("route %+v ok=%v", m, ok)
+	}
+	if _, ok := routes.Route("other/layout"); ok {
+		t.Fatal("a topic outside the template was routed")
+	}
+	none, err := bind(t, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, err := none.Routes(); err != nil || r != nil {
+		t.Fatalf("routes without a template: %v, %v", r, err)
 	}
 }
 
