@@ -155,7 +155,7 @@ type Row struct {
 	P      float64
 	Method Method
 	// Significant is true when the difference is unlikely to be noise (p < alpha); with
-	// threshold-only comparisons every difference counts.
+	// threshold-only comparisons, when it exceeds the limit in either direction.
 	Significant bool
 	Regression  bool
 	// BelowFloor is true when a latency moved less than the floor: never a regression.
@@ -312,7 +312,8 @@ func judge(m Metric, base, cand []float64, limit Limit, useU bool, alpha float64
 		}
 	} else {
 		row.Method = MethodThreshold
-		row.Significant = row.BaseMedian != row.CandMedian
+		// Without a test, only a change beyond the limit (either way) is taken as real.
+		row.Significant = math.Abs(row.Worse) > limit.Percent
 	}
 	row.Regression = row.Significant && row.Worse > limit.Percent
 	return row
