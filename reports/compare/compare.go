@@ -255,6 +255,15 @@ func Compare(baseline, candidate []*result.Result, opts ...Option) (*Report, err
 			rep.Rows = append(rep.Rows, row)
 		}
 	}
+	// A gate that compared nothing must not pass silently (e.g. a misspelt --stages).
+	for _, stage := range stages {
+		if !slices.ContainsFunc(rep.Rows, func(r Row) bool { return r.Stage == stage }) {
+			return nil, fmt.Errorf("compare: stage %q has no figures in every run (stages here: %s)", stage, strings.Join(commonStages(baseline, candidate), ", "))
+		}
+	}
+	if len(rep.Rows) == 0 {
+		return nil, errors.New("compare: the runs share no stage with figures")
+	}
 	return rep, nil
 }
 

@@ -218,6 +218,23 @@ func TestWarnsAboutUntrustworthyRuns(t *testing.T) {
 	}
 }
 
+func TestRefusesToCompareNothing(t *testing.T) {
+	rs := runs(t, 1, 1)
+	tests := []struct {
+		name string
+		opts []compare.Option
+		runs []*result.Result
+	}{
+		{"misspelt stage", []compare.Option{compare.WithStages("stor")}, rs},
+		{"no stages at all", nil, []*result.Result{{Meta: rs[0].Meta}}},
+	}
+	for _, tc := range tests {
+		if _, err := compare.Compare(tc.runs, tc.runs, tc.opts...); err == nil {
+			t.Errorf("%s: want an error, a gate that compares nothing must not pass", tc.name)
+		}
+	}
+}
+
 func TestRefusesDifferentScenarios(t *testing.T) {
 	a, b := runs(t, 1, 1), runs(t, 2, 1)
 	b[0].Meta.ScenarioHash = "different"
