@@ -28,8 +28,8 @@ func Load(path string) (*Scenario, error) {
 }
 
 // Parse decodes a scenario from data; name is used in error messages and as the
-// scenario's File. Unknown fields, malformed values and every validation problem
-// are reported together as ValidationErrors.
+// scenario's File. Errors are ValidationErrors: every unknown field and malformed
+// value at once or, when there are none, every validation problem at once.
 func Parse(name string, data []byte) (*Scenario, error) {
 	doc, err := parseDocument(name, data)
 	if err != nil {
@@ -40,7 +40,7 @@ func Parse(name string, data []byte) (*Scenario, error) {
 	idx := &pathIndex{lines: map[string]int{"": doc.Line}, leafAt: map[int]string{}}
 	var errs ValidationErrors
 	idx.walk(doc, reflect.TypeOf(Scenario{}), "", name, &errs)
-	if idx.budget < 0 {
+	if idx.visited > maxNodes {
 		return nil, ValidationErrors{{File: name, Line: doc.Line, Msg: "document too large or too many aliases"}}
 	}
 	if len(errs) > 0 {
@@ -148,10 +148,9 @@ func friendlyType(goType string) string {
 // pathIndex remembers where each field path sits in the file, so that errors found
 // after decoding (validation) still point at a line.
 type pathIndex struct {
-	lines  map[string]int // field path → line of its key (or item)
-	leafAt map[int]string // line → first scalar field path on it
-	budget int            // nodes left to visit; negative when exhausted
-	used   int
+	lines   map[string]int // field path → line of its key (or item)
+	leafAt  map[int]string // line → first scalar field path on it
+	visited int            // nodes walked, bounded by maxNodes
 }
 
 // maxNodes bounds the walk: aliases can make a small file expand enormously.
@@ -161,8 +160,7 @@ var unmarshalerType = reflect.TypeOf((*yaml.Unmarshaler)(nil)).Elem()
 
 // walk records every path in n and reports keys that t has no field for.
 func (p *pathIndex) walk(n *yaml.Node, t reflect.Type, path, file string, errs *ValidationErrors) {
-	if p.used++; p.used > maxNodes {
-		p.budget = -1
+	if p.visited++; p.visited > maxNodes {
 		return
 	}
 	if n.Kind == yaml.AliasNode && n.Alias != nil {
