@@ -204,8 +204,11 @@ func (t *Target) startKafka(ctx context.Context) ([]string, error) {
 	if err := waitKafka(ctx, bootstrap, n); err != nil {
 		return nil, err
 	}
-	if err := createTopic(ctx, bootstrap[0], t.top.KafkaTopic, t.top.Partitions, t.top.ReplicationFactor, t.top.MinInsyncReplicas); err != nil {
-		return nil, err
+	// The pipeline never auto-creates topics, so the dead-letter topic is made here too.
+	for _, topic := range []string{t.top.KafkaTopic, t.dlqTopic()} {
+		if err := createTopic(ctx, bootstrap[0], topic, t.top.Partitions, t.top.ReplicationFactor, t.top.MinInsyncReplicas); err != nil {
+			return nil, err
+		}
 	}
 	return bootstrap, nil
 }
@@ -260,11 +263,12 @@ func (t *Target) startServices(ctx context.Context, broker brokerInfo) (string, 
 		internalCQL = append(internalCQL, fmt.Sprintf("cassandra-%d:9042", i+1))
 	}
 	common := map[string]string{
-		"CITYBENCH_KAFKA_BROKERS":      strings.Join(internalKafka, ","),
-		"CITYBENCH_KAFKA_TOPIC":        t.top.KafkaTopic,
-		"CITYBENCH_STORE":              "cassandra",
-		"CITYBENCH_CASSANDRA_HOSTS":    strings.Join(internalCQL, ","),
-		"CITYBENCH_CASSANDRA_KEYSPACE": t.cfg.keyspace,
+		"CITYBENCH_KAFKA_BROKERS":         strings.Join(internalKafka, ","),
+		"CITYBENCH_KAFKA_TOPIC":           t.top.KafkaTopic,
+		"CITYBENCH_STORE":                 "cassandra",
+		"CITYBENCH_CASSANDRA_HOSTS":       strings.Join(internalCQL, ","),
+		"CITYBENCH_CASSANDRA_KEYSPACE":    t.cfg.keyspace,
+		"CITYBENCH_CASSANDRA_REPLICATION": t.replication(),
 	}
 	with := func(extra map[string]string) map[string]string {
 		env := make(map[string]string, len(common)+len(extra))
@@ -290,11 +294,9 @@ func (t *Target) startServices(ctx context.Context, broker brokerInfo) (string, 
 			{Reader: strings.NewReader(string(t.tls.Client.Key)), ContainerFilePath: "/certs/client.key", FileMode: 0o600},
 		}
 	}
-	if t.top.BridgeReplicas > 1 {
-		// Replicas share the broker's stream through a shared subscription instead of each
-		// receiving (and forwarding) every message.
-		bridgeEnv["CITYBENCH_MQTT_SHARE_GROUP"] = "citybench-bridge"
-	}
+	// Replicas share the broker's stream through a shared subscription instead of each
+	// receiving (and forwarding) every message.
+	bridgeEnv["CITYBENCH_MQTT_SHARE_GROUP"] = "citybench-bridges"
 	image := t.catalog.Image(CompServices)
 	var started []*managed
 	for i := range t.top.BridgeReplicas {
@@ -348,6 +350,9 @@ func (t *Target) startServices(ctx context.Context, broker brokerInfo) (string, 
 	}
 	return url, nil
 }
+
+// dlqTopic is where the bridge puts payloads it refuses.
+func (t *Target) dlqTopic() string { return t.top.KafkaTopic + ".dlq" }
 
 func randomHex(n int) string {
 	b := make([]byte, n)

@@ -19,6 +19,8 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/citybench/citybench/harness/target"
+	"github.com/citybench/citybench/pipeline/codec"
+	"github.com/citybench/citybench/pipeline/store"
 	"github.com/citybench/citybench/scenarios"
 )
 
@@ -347,5 +349,55 @@ func TestNoCitybenchLeftovers(t *testing.T) {
 	}
 	if len(left) > 0 {
 		t.Errorf("citybench resources left on the engine: %v", left)
+	}
+}
+
+// TestFullPipeline drives one reading through every container: MQTT → bridge →
+// Kafka → sink → Cassandra, and reads it back from the store and the API.
+func TestFullPipeline(t *testing.T) {
+	dir := t.TempDir()
+	tg := NewTarget(scenarios.Target{Kind: "containers"}, WithRunDir(dir), WithLogger(testLogger(t)))
+	ep := startTarget(t, tg)
+	if ep.Store == nil || ep.APIURL == "" {
+		t.Fatalf("endpoints lack store or API: %+v", ep)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+
+	now := time.Now().UTC()
+	dev := fmt.Sprintf("dev-%d", now.UnixNano())
+	payload, err := codec.JSON().Encode(codec.Reading{DeviceID: dev, Seq: 1, SampleTimeNs: now.UnixNano(), Metrics: map[string]float64{"temperature": 28.7}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(ep.MQTTURLs[0]).SetClientID("full-pub"))
+	if tok := pub.Connect(); tok.Wait() && tok.Error() != nil {
+		t.Fatalf("connect: %v", tok.Error())
+	}
+	defer pub.Disconnect(100)
+	if tok := pub.Publish("hypo_city/c1/s1/g1/"+dev, 1, false, payload); tok.Wait() && tok.Error() != nil {
+		t.Fatalf("publish: %v", tok.Error())
+	}
+
+	var rows []store.Row
+	err = poll(ctx, "stored reading", 500*time.Millisecond, func(ctx context.Context) error {
+		rows, err = ep.Store.Readings(ctx, store.Query{DeviceID: dev, From: now.Add(-time.Minute), To: now.Add(time.Minute)})
+		if err != nil {
+			return err
+		}
+		if len(rows) == 0 {
+			return errors.New("not stored yet")
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rows[0].Seq != 1 || rows[0].Metrics["temperature"] != 28.7 || rows[0].WriteTime.IsZero() {
+		t.Errorf("stored row %+v", rows[0])
+	}
+	t.Logf("store latency %s", rows[0].WriteTime.Sub(now))
+	if err := httpOK(ctx, ep.APIURL+"/api/v1/devices/"+dev+"/readings"); err != nil {
+		t.Errorf("api: %v", err)
 	}
 }

@@ -25,6 +25,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/citybench/citybench/harness/target"
+	"github.com/citybench/citybench/pipeline/store/cassandra"
 	"github.com/citybench/citybench/reports/result"
 	"github.com/citybench/citybench/scenarios"
 )
@@ -47,6 +48,13 @@ type Target struct {
 	stopped    bool
 	// cassandraHosts are the nodes' CQL addresses on the host (loopback, mapped ports).
 	cassandraHosts []string
+	store          *cassandra.Store
+}
+
+// replication is the keyspace's replication map: RF 3 where the cluster allows,
+// so a Cassandra node fault is survivable, as in production.
+func (t *Target) replication() string {
+	return fmt.Sprintf("{'class': 'SimpleStrategy', 'replication_factor': %d}", min(3, t.top.CassandraNodes))
 }
 
 // managed is one container this target started.
@@ -189,10 +197,7 @@ func (t *Target) Start(ctx context.Context) (ep target.Endpoints, err error) {
 		MQTTPassword: broker.pass,
 		KafkaBrokers: kafkaEP,
 		KafkaTopic:   t.top.KafkaTopic,
-		// TODO(store): Store = cassandra.Open(ctx, cassandra.Config{Hosts: cqlEP, Keyspace: t.cfg.keyspace})
-		// once pipeline/store/cassandra lands; CassandraHosts() exposes the addresses meanwhile.
 	}
-	_ = cqlEP
 	if t.tls != nil {
 		if ep.TLS, err = t.tls.ClientConfig(); err != nil {
 			return ep, err
@@ -202,6 +207,24 @@ func (t *Target) Start(ctx context.Context) (ep target.Endpoints, err error) {
 		if ep.APIURL, err = t.startServices(ctx, broker); err != nil {
 			return ep, err
 		}
+	}
+	if !t.cfg.brokerOnly {
+		// Opened after the services so the schema is theirs; the host reaches the nodes
+		// through the addresses they advertise (container IPs on the engine's bridge).
+		st, err := cassandra.Open(ctx, cassandra.Config{
+			Hosts:       cqlEP,
+			Keyspace:    t.cfg.keyspace,
+			Replication: t.replication(),
+			Consistency: "LOCAL_QUORUM",
+			Logger:      t.cfg.log,
+		})
+		if err != nil {
+			return ep, fmt.Errorf("open cassandra store: %w", err)
+		}
+		ep.Store = st
+		t.mu.Lock()
+		t.store = st
+		t.mu.Unlock()
 	}
 	t.mu.Lock()
 	t.endpoints = ep
@@ -386,12 +409,19 @@ func (t *Target) Stop(ctx context.Context) error {
 	t.mu.Lock()
 	dc := t.docker
 	ms := t.containers
+	st := t.store
 	t.containers = nil
+	t.store = nil
 	t.mu.Unlock()
-	if dc == nil {
-		return nil // Start never reached the engine
-	}
 	var errs []error
+	if st != nil {
+		if err := st.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close store: %w", err))
+		}
+	}
+	if dc == nil {
+		return errors.Join(errs...) // Start never reached the engine
+	}
 	if t.cfg.runDir != "" {
 		if err := saveLogs(ctx, filepath.Join(t.cfg.runDir, "containers"), ms); err != nil {
 			errs = append(errs, err)

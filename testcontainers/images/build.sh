@@ -10,6 +10,7 @@
 #   CITYBENCH_IMAGES_WORK  scratch folder for rootfs and downloads (default .cache/images)
 #   DEBIAN_MIRROR          Debian mirror for debootstrap (default: the first one apt uses here)
 #   CITYBENCH_IMAGES_FORCE=1 rebuilds even when the hash matches
+#   CITYBENCH_SERVICES_BIN a prebuilt static citybench binary for the services image
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -199,7 +200,12 @@ build_services() {
 	cp -a "$here/services/." "$ctx/"
 	# -trimpath and no VCS stamp make the binary a function of the source, so its hash decides
 	# whether the image is stale.
-	(cd "$repo" && CGO_ENABLED=0 go build -trimpath -buildvcs=false -ldflags='-s -w' -o "$ctx/citybench" ./cmd/citybench)
+	if [ -n "${CITYBENCH_SERVICES_BIN:-}" ]; then
+		# A prebuilt static binary (e.g. from CI's build step) instead of building here.
+		cp "$CITYBENCH_SERVICES_BIN" "$ctx/citybench"
+	else
+		(cd "$repo" && CGO_ENABLED=0 go build -trimpath -buildvcs=false -ldflags='-s -w' -o "$ctx/citybench" ./cmd/citybench)
+	fi
 	local h
 	h="$(hash_of "$ctx/Dockerfile" "$ctx/citybench")"
 	if have_image "$SERVICES_TAG" "$h"; then

@@ -1,0 +1,348 @@
+// Package external is the target for a pipeline someone else runs (a staging
+// cluster): it takes user-supplied endpoints, checks before a run what answers,
+// and refuses with a clear message when something configured does not.
+package external
+
+import (
+	"cmp"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/citybench/citybench/harness/target"
+	"github.com/citybench/citybench/pipeline/store/cassandra"
+	"github.com/citybench/citybench/reports/result"
+	"github.com/citybench/citybench/testcontainers"
+)
+
+// Config holds the endpoints of the user's pipeline. Only MQTT is required; a
+// stage left empty is not measured (and not checked).
+type Config struct {
+	MQTTURLs     []string
+	MQTTUsername string
+	MQTTPassword string
+	// MQTTCA, MQTTCert and MQTTKey are PEM files for ssl:// brokers.
+	MQTTCA, MQTTCert, MQTTKey string
+	KafkaBrokers              []string
+	KafkaTopic                string // default readings
+	CassandraHosts            []string
+	CassandraKeyspace         string // default citybench
+	APIURL                    string
+}
+
+// ConfigFromEnv reads the same CITYBENCH_* variables the pipeline services use,
+// plus CITYBENCH_API_URL; lists are comma separated.
+func ConfigFromEnv(getenv func(string) string) Config {
+	list := func(k string) []string {
+		var out []string
+		for _, s := range strings.Split(getenv(k), ",") {
+			if s = strings.TrimSpace(s); s != "" {
+				out = append(out, s)
+			}
+		}
+		return out
+	}
+	return Config{
+		MQTTURLs:          list("CITYBENCH_MQTT_URL"),
+		MQTTUsername:      getenv("CITYBENCH_MQTT_USERNAME"),
+		MQTTPassword:      getenv("CITYBENCH_MQTT_PASSWORD"),
+		MQTTCA:            getenv("CITYBENCH_MQTT_CA"),
+		MQTTCert:          getenv("CITYBENCH_MQTT_CERT"),
+		MQTTKey:           getenv("CITYBENCH_MQTT_KEY"),
+		KafkaBrokers:      list("CITYBENCH_KAFKA_BROKERS"),
+		KafkaTopic:        getenv("CITYBENCH_KAFKA_TOPIC"),
+		CassandraHosts:    list("CITYBENCH_CASSANDRA_HOSTS"),
+		CassandraKeyspace: getenv("CITYBENCH_CASSANDRA_KEYSPACE"),
+		APIURL:            getenv("CITYBENCH_API_URL"),
+	}
+}
+
+// Check is the outcome of probing one endpoint.
+type Check struct {
+	Stage   string // mqtt | kafka | cassandra | api
+	Address string
+	OK      bool
+	Detail  string // what answered, or why not
+}
+
+// Report is a preflight's outcome.
+type Report struct{ Checks []Check }
+
+// OK reports whether every check passed.
+func (r Report) OK() bool {
+	for _, c := range r.Checks {
+		if !c.OK {
+			return false
+		}
+	}
+	return len(r.Checks) > 0
+}
+
+// String is the report as a person reads it, one line per check.
+func (r Report) String() string {
+	var b strings.Builder
+	for _, c := range r.Checks {
+		mark := "ok  "
+		if !c.OK {
+			mark = "FAIL"
+		}
+		fmt.Fprintf(&b, "%s %-9s %s: %s\n", mark, c.Stage, c.Address, c.Detail)
+	}
+	return b.String()
+}
+
+// Option configures the target.
+type Option func(*Target)
+
+// WithLogger sends progress logs to log.
+func WithLogger(log *slog.Logger) Option { return func(t *Target) { t.log = log } }
+
+// WithCheckTimeout bounds each probe (default 5 s).
+func WithCheckTimeout(d time.Duration) Option { return func(t *Target) { t.checkTimeout = d } }
+
+// Target is the external target. It implements target.Target.
+type Target struct {
+	cfg          Config
+	log          *slog.Logger
+	checkTimeout time.Duration
+
+	mu    sync.Mutex
+	store *cassandra.Store
+	last  Report
+}
+
+var _ target.Target = (*Target)(nil)
+
+// New returns an external target for cfg.
+func New(cfg Config, opts ...Option) *Target {
+	cfg.KafkaTopic = cmp.Or(cfg.KafkaTopic, "readings")
+	cfg.CassandraKeyspace = cmp.Or(cfg.CassandraKeyspace, cassandra.DefaultKeyspace)
+	t := &Target{cfg: cfg, log: slog.Default(), checkTimeout: 5 * time.Second}
+	for _, o := range opts {
+		o(t)
+	}
+	return t
+}
+
+// tlsConfig builds the MQTT client TLS configuration from the PEM files, if any.
+func (t *Target) tlsConfig() (*tls.Config, error) {
+	c := t.cfg
+	if c.MQTTCA == "" && c.MQTTCert == "" {
+		return nil, nil
+	}
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	if c.MQTTCA != "" {
+		b, err := os.ReadFile(c.MQTTCA)
+		if err != nil {
+			return nil, fmt.Errorf("mqtt CA: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(b) {
+			return nil, fmt.Errorf("mqtt CA %s: no PEM certificates", c.MQTTCA)
+		}
+		cfg.RootCAs = pool
+	}
+	if c.MQTTCert != "" {
+		pair, err := tls.LoadX509KeyPair(c.MQTTCert, c.MQTTKey)
+		if err != nil {
+			return nil, fmt.Errorf("mqtt client certificate: %w", err)
+		}
+		cfg.Certificates = []tls.Certificate{pair}
+	}
+	return cfg, nil
+}
+
+// Preflight probes every configured endpoint with a real request: MQTT CONNACK,
+// Kafka metadata including the topic, a CQL query, the API's /healthz.
+func (t *Target) Preflight(ctx context.Context) Report {
+	var r Report
+	add := func(stage, addr string, err error, ok string) {
+		c := Check{Stage: stage, Address: addr, OK: err == nil, Detail: ok}
+		if err != nil {
+			c.Detail = err.Error()
+		}
+		r.Checks = append(r.Checks, c)
+	}
+	probe := func() (context.Context, context.CancelFunc) { return context.WithTimeout(ctx, t.checkTimeout) }
+
+	if len(t.cfg.MQTTURLs) == 0 {
+		add("mqtt", "-", errors.New("no MQTT URL configured (CITYBENCH_MQTT_URL): devices need a broker"), "")
+	}
+	tlsCfg, tlsErr := t.tlsConfig()
+	for _, u := range t.cfg.MQTTURLs {
+		if tlsErr != nil {
+			add("mqtt", u, tlsErr, "")
+			continue
+		}
+		pctx, cancel := probe()
+		add("mqtt", u, testcontainers.MQTTConnect(pctx, u, tlsCfg, t.cfg.MQTTUsername, t.cfg.MQTTPassword), "CONNACK accepted")
+		cancel()
+	}
+	for _, b := range t.cfg.KafkaBrokers {
+		pctx, cancel := probe()
+		n, err := kafkaTopic(pctx, b, t.cfg.KafkaTopic)
+		add("kafka", b, err, fmt.Sprintf("metadata lists topic %s with %d partitions", t.cfg.KafkaTopic, n))
+		cancel()
+	}
+	for _, h := range t.cfg.CassandraHosts {
+		addr := h
+		if _, _, err := net.SplitHostPort(h); err != nil {
+			addr = net.JoinHostPort(h, "9042")
+		}
+		pctx, cancel := probe()
+		v, err := testcontainers.CQLQuery(pctx, addr)
+		add("cassandra", addr, err, "CQL answers, release "+v)
+		cancel()
+	}
+	if t.cfg.APIURL != "" {
+		pctx, cancel := probe()
+		add("api", t.cfg.APIURL, healthz(pctx, t.cfg.APIURL), "/healthz answers 2xx")
+		cancel()
+	}
+	t.mu.Lock()
+	t.last = r
+	t.mu.Unlock()
+	return r
+}
+
+func kafkaTopic(ctx context.Context, bootstrap, topic string) (int, error) {
+	var d kafka.Dialer
+	conn, err := d.DialContext(ctx, "tcp", bootstrap)
+	if err != nil {
+		return 0, fmt.Errorf("dial: %w", err)
+	}
+	defer conn.Close()
+	if dl, ok := ctx.Deadline(); ok {
+		_ = conn.SetDeadline(dl)
+	}
+	parts, err := conn.ReadPartitions(topic)
+	if err != nil {
+		return 0, fmt.Errorf("topic %s: %w", topic, err)
+	}
+	if len(parts) == 0 {
+		return 0, fmt.Errorf("topic %s does not exist", topic)
+	}
+	return len(parts), nil
+}
+
+func healthz(ctx context.Context, base string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(base, "/")+"/healthz", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("/healthz: %s", resp.Status)
+	}
+	return nil
+}
+
+// ErrUnreachable is returned by Start when a configured endpoint does not answer.
+var ErrUnreachable = errors.New("external target: endpoints not reachable")
+
+// Start runs the preflight and refuses, listing every failed check, unless all
+// configured endpoints answer; then it opens the store for read-back.
+func (t *Target) Start(ctx context.Context) (target.Endpoints, error) {
+	r := t.Preflight(ctx)
+	for _, c := range r.Checks {
+		t.log.Info("preflight", "stage", c.Stage, "address", c.Address, "ok", c.OK, "detail", c.Detail)
+	}
+	if !r.OK() {
+		return target.Endpoints{}, fmt.Errorf("%w:\n%s", ErrUnreachable, r)
+	}
+	tlsCfg, err := t.tlsConfig()
+	if err != nil {
+		return target.Endpoints{}, err
+	}
+	ep := target.Endpoints{
+		MQTTURLs:     t.cfg.MQTTURLs,
+		MQTTUsername: t.cfg.MQTTUsername,
+		MQTTPassword: t.cfg.MQTTPassword,
+		TLS:          tlsCfg,
+		KafkaBrokers: t.cfg.KafkaBrokers,
+		KafkaTopic:   t.cfg.KafkaTopic,
+		APIURL:       t.cfg.APIURL,
+	}
+	if len(t.cfg.KafkaBrokers) == 0 {
+		ep.KafkaTopic = ""
+	}
+	if len(t.cfg.CassandraHosts) > 0 {
+		st, err := cassandra.Open(ctx, cassandra.Config{Hosts: t.cfg.CassandraHosts, Keyspace: t.cfg.CassandraKeyspace, Logger: t.log})
+		if err != nil {
+			return target.Endpoints{}, fmt.Errorf("external target: open store: %w", err)
+		}
+		t.mu.Lock()
+		t.store = st
+		t.mu.Unlock()
+		ep.Store = st
+	}
+	return ep, nil
+}
+
+// Describe says what was measured and how its clock relates.
+func (t *Target) Describe() result.Target {
+	top := map[string]string{"mqtt_urls": strings.Join(t.cfg.MQTTURLs, ",")}
+	if len(t.cfg.KafkaBrokers) > 0 {
+		top["kafka_brokers"] = strings.Join(t.cfg.KafkaBrokers, ",")
+		top["kafka_topic"] = t.cfg.KafkaTopic
+	}
+	if len(t.cfg.CassandraHosts) > 0 {
+		top["cassandra_hosts"] = strings.Join(t.cfg.CassandraHosts, ",")
+		top["cassandra_keyspace"] = t.cfg.CassandraKeyspace
+	}
+	if t.cfg.APIURL != "" {
+		top["api_url"] = t.cfg.APIURL
+	}
+	return result.Target{
+		Kind:     "external",
+		Note:     "user-supplied endpoints; stages not configured are not measured",
+		Topology: top,
+		ClockNote: "taps run on the harness host and timestamp with its clock; the store stage uses the " +
+			"Cassandra coordinators' clocks, so host clock offset shows up in store latency (negative latencies are counted, not dropped)",
+	}
+}
+
+// Components lists what was configured; versions of a system we do not run are unknown.
+func (t *Target) Components() map[string]string {
+	out := map[string]string{"mqtt": "external"}
+	if len(t.cfg.KafkaBrokers) > 0 {
+		out["kafka"] = "external"
+	}
+	if len(t.cfg.CassandraHosts) > 0 {
+		out["cassandra"] = "external"
+	}
+	if t.cfg.APIURL != "" {
+		out["api"] = "external"
+	}
+	return out
+}
+
+// Counters: an external pipeline's own counters are not visible to citybench.
+func (t *Target) Counters(context.Context) map[string]int64 { return map[string]int64{} }
+
+// Stop closes the read-back store; the user's pipeline is left running.
+func (t *Target) Stop(context.Context) error {
+	t.mu.Lock()
+	st := t.store
+	t.store = nil
+	t.mu.Unlock()
+	if st != nil {
+		return st.Close()
+	}
+	return nil
+}
