@@ -1,0 +1,28 @@
+# images.mk: the container engine, offline images and container tests. The top-level
+# Makefile includes it (`include testcontainers/images/images.mk`).
+
+.PHONY: docker-engine docker-engine-stop images images-rebuild test-containers containers-prune
+
+# Start a Docker engine if none answers (installs Debian's docker.io when missing).
+docker-engine:
+	scripts/docker-engine.sh start
+
+docker-engine-stop:
+	scripts/docker-engine.sh stop
+
+# Build the offline images; images whose inputs did not change are skipped.
+images: docker-engine
+	testcontainers/images/build.sh all
+
+images-rebuild: docker-engine
+	CITYBENCH_IMAGES_FORCE=1 testcontainers/images/build.sh all
+
+# Integration tests against real containers (Mosquitto, HiveMQ CE, Kafka x3, Cassandra,
+# bridge/sink/API). The test binary sets the testcontainers environment this machine needs.
+test-containers: images
+	go test -tags containers -count=1 -timeout 30m ./testcontainers/...
+
+# Remove containers and networks left by runs that died before tearing down.
+containers-prune:
+	-docker ps -aq --filter label=org.citybench | xargs -r docker rm -f
+	-docker network ls -q --filter label=org.citybench | xargs -r docker network rm
