@@ -53,7 +53,7 @@ type fleet struct {
 
 func deviceID(d int) string { return fmt.Sprintf("dev-%03d", d) }
 
-func (f fleet) publish(ctx context.Context, t *testing.T, url string, between func(seq int)) {
+func (f fleet) publish(ctx context.Context, t testing.TB, url string, between func(seq int)) {
 	t.Helper()
 	cd := codec.JSON()
 	var wg sync.WaitGroup
@@ -134,7 +134,7 @@ func publishMalformed(t *testing.T, url string, n int) {
 }
 
 // waitRows polls until the store holds want rows or the deadline passes.
-func waitRows(ctx context.Context, t *testing.T, p *Pipeline, want int) {
+func waitRows(ctx context.Context, t testing.TB, p *Pipeline, want int) {
 	t.Helper()
 	for p.Store.Count() < want {
 		select {
