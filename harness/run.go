@@ -16,6 +16,7 @@ import (
 	"github.com/citybench/citybench/harness/devices"
 	"github.com/citybench/citybench/harness/ledger"
 	"github.com/citybench/citybench/harness/schedule"
+	"github.com/citybench/citybench/harness/slo"
 	"github.com/citybench/citybench/harness/taps"
 	"github.com/citybench/citybench/harness/target"
 	"github.com/citybench/citybench/reports/result"
@@ -92,11 +93,15 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (*result.Res
 		return nil, err
 	}
 	defer brokerTap.Stop()
-	kafkaTap, err := taps.StartKafka(ctx, eps.KafkaBrokers, eps.KafkaTopic, led)
-	if err != nil {
-		return nil, err
+	// A target may leave a stage unmeasured (an external pipeline whose Kafka or
+	// store the harness cannot reach); that stage then expects nothing.
+	var kafkaTap *taps.Kafka
+	if len(eps.KafkaBrokers) > 0 {
+		if kafkaTap, err = taps.StartKafka(ctx, eps.KafkaBrokers, eps.KafkaTopic, led); err != nil {
+			return nil, err
+		}
+		defer kafkaTap.Stop()
 	}
-	defer kafkaTap.Stop()
 
 	// Offset 0 is a moment from now, so the first intended sends are not already late.
 	led.SetStart(time.Now().Add(300 * time.Millisecond))
@@ -121,10 +126,18 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (*result.Res
 	// Drain: give the pipeline until the deadline to pass on everything that was sent.
 	drainCtx, cancelDrain := context.WithTimeout(context.WithoutCancel(ctx), sc.Drain.D())
 	defer cancelDrain()
-	waitFor(drainCtx, func() bool { return led.Delivered(ledger.Kafka) >= led.Delivered(ledger.Sent) })
+	var kafkaErr, readErr error
+	var missing int
+	if kafkaTap != nil {
+		waitFor(drainCtx, func() bool { return led.Delivered(ledger.Kafka) >= led.Delivered(ledger.Sent) })
+	}
 	brokerTap.Stop()
-	kafkaErr := kafkaTap.Stop()
-	missing, readErr := taps.ReadBack(drainCtx, eps.Store, led, until, 200*time.Millisecond)
+	if kafkaTap != nil {
+		kafkaErr = kafkaTap.Stop()
+	}
+	if eps.Store != nil {
+		missing, readErr = taps.ReadBack(drainCtx, eps.Store, led, until, 200*time.Millisecond)
+	}
 	var apiFailures int
 	var apiLast error
 	if apiTap != nil {
@@ -135,7 +148,7 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (*result.Res
 	ended := time.Now()
 	tapLate := led.Settle()
 
-	expect := expectFunc(plan, sampled, eps.APIURL != "")
+	expect := expectFunc(plan, sampled, eps)
 	sum, err := led.Summarise(ledger.Window{From: plan.Warmup, Until: until, Deadline: sc.AvailabilityDeadline.D(), Expect: expect, Connections: conns})
 	if err != nil {
 		return nil, err
@@ -192,6 +205,11 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (*result.Res
 	if missing > 0 {
 		res.Warnings = append(res.Warnings, fmt.Sprintf("%d messages were not in the store when the drain deadline (%s) passed", missing, sc.Drain.D()))
 	}
+	if slos, err := sc.ParseSLOs(); err != nil {
+		res.Warnings = append(res.Warnings, fmt.Sprintf("SLOs not judged: %v", err))
+	} else {
+		res.SLOs = slo.Evaluate(slos, res)
+	}
 	if opts.Trace != nil {
 		opts.Trace(led.Traces(opts.TraceSamples))
 	}
@@ -222,7 +240,7 @@ func apiSample(plan *schedule.Plan, fraction float64) []int {
 	return out
 }
 
-func expectFunc(plan *schedule.Plan, sampled []int, api bool) func(ledger.Stage, int) bool {
+func expectFunc(plan *schedule.Plan, sampled []int, eps target.Endpoints) func(ledger.Stage, int) bool {
 	inSample := make(map[int]bool, len(sampled))
 	for _, d := range sampled {
 		inSample[d] = true
@@ -231,8 +249,12 @@ func expectFunc(plan *schedule.Plan, sampled []int, api bool) func(ledger.Stage,
 		switch s {
 		case ledger.Acked:
 			return plan.Devices[dev].Fleet.QoS > 0
+		case ledger.Kafka:
+			return len(eps.KafkaBrokers) > 0
+		case ledger.Store:
+			return eps.Store != nil
 		case ledger.API:
-			return api && inSample[dev]
+			return eps.APIURL != "" && inSample[dev]
 		}
 		return true
 	}

@@ -22,10 +22,13 @@ import (
 	"github.com/citybench/citybench/reports"
 	"github.com/citybench/citybench/reports/result"
 	"github.com/citybench/citybench/scenarios"
+	"github.com/citybench/citybench/testcontainers"
+	"github.com/citybench/citybench/testcontainers/external"
 )
 
 type runFlags struct {
 	target   string
+	broker   string
 	out      string
 	seed     int64
 	noReport bool
@@ -50,13 +53,22 @@ clearly marked result.`,
   citybench run scenarios/district.yaml
 
   # CI-sized run into a chosen folder, no plots
-  citybench run scenarios/smoke.yaml --out results/smoke --no-report`,
+  citybench run scenarios/smoke.yaml --out results/smoke --no-report
+
+  # the same scenario on real Mosquitto, Kafka ×3 and Cassandra (after make images)
+  citybench run scenarios/smoke.yaml --target containers
+  citybench run scenarios/smoke.yaml --target containers --broker hivemq
+
+  # your own pipeline: endpoints from the environment
+  CITYBENCH_MQTT_URL=tcp://mqtt.staging:1883 CITYBENCH_KAFKA_BROKERS=kafka.staging:9092 \
+    citybench run scenarios/smoke.yaml --target external`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runScenario(cmd, args[0], f)
 		},
 	}
 	cmd.Flags().StringVar(&f.target, "target", "", "override the scenario's target: embedded, containers or external")
+	cmd.Flags().StringVar(&f.broker, "broker", "", "override the containers target's MQTT broker: mosquitto or hivemq")
 	cmd.Flags().StringVar(&f.out, "out", "", "run folder (default results/<scenario>-<UTC time>)")
 	cmd.Flags().Int64Var(&f.seed, "seed", 0, "override the scenario's seed (0 keeps it)")
 	cmd.Flags().BoolVar(&f.noReport, "no-report", false, "write result.json only, no plots or HTML")
@@ -73,6 +85,12 @@ func runScenario(cmd *cobra.Command, path string, f runFlags) error {
 	if f.target != "" {
 		sc.Target.Kind = f.target
 	}
+	if f.broker != "" {
+		if f.broker != "mosquitto" && f.broker != "hivemq" {
+			return withCode(exitInvalid, fmt.Errorf("--broker %q: want mosquitto or hivemq", f.broker))
+		}
+		sc.Target.Broker = f.broker
+	}
 	if f.seed != 0 {
 		sc.Seed = f.seed
 	}
@@ -86,13 +104,13 @@ func runScenario(cmd *cobra.Command, path string, f runFlags) error {
 	if f.verbose {
 		pipelineLog = log
 	}
-	tgt, err := newTarget(sc, pipelineLog)
-	if err != nil {
-		return withCode(exitInvalid, err)
-	}
 	out := f.out
 	if out == "" {
 		out = filepath.Join("results", fmt.Sprintf("%s-%s", sc.Name, time.Now().UTC().Format("20060102T150405Z")))
+	}
+	tgt, err := newTarget(sc, out, pipelineLog)
+	if err != nil {
+		return withCode(exitInvalid, err)
 	}
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return fmt.Errorf("create run folder: %w", err)
@@ -138,12 +156,28 @@ func runScenario(cmd *cobra.Command, path string, f runFlags) error {
 	return nil
 }
 
-func newTarget(sc *scenarios.Scenario, log *slog.Logger) (target.Target, error) {
+func newTarget(sc *scenarios.Scenario, out string, log *slog.Logger) (target.Target, error) {
 	switch sc.Target.Kind {
 	case "", "embedded":
 		return embedded.New(sc, log)
+	case "containers":
+		opts := []testcontainers.Option{testcontainers.WithRunDir(out)}
+		if log != nil {
+			opts = append(opts, testcontainers.WithLogger(log))
+		}
+		return testcontainers.NewTarget(sc.Target, opts...), nil
+	case "external":
+		cfg := external.ConfigFromEnv(os.Getenv)
+		if len(cfg.MQTTURLs) == 0 {
+			return nil, errors.New("target external: set CITYBENCH_MQTT_URL (and, for the stages to measure, CITYBENCH_KAFKA_BROKERS, CITYBENCH_CASSANDRA_HOSTS, CITYBENCH_API_URL)")
+		}
+		var opts []external.Option
+		if log != nil {
+			opts = append(opts, external.WithLogger(log))
+		}
+		return external.New(cfg, opts...), nil
 	default:
-		return nil, fmt.Errorf("target %q is not available in this build of citybench (use embedded)", sc.Target.Kind)
+		return nil, fmt.Errorf("unknown target %q (want embedded, containers or external)", sc.Target.Kind)
 	}
 }
 
@@ -169,7 +203,11 @@ func printSummary(w io.Writer, r *result.Result) {
 		if !v.Pass {
 			verdict = "FAIL"
 		}
-		fmt.Fprintf(w, "SLO %s  %s (observed %g%s)\n", verdict, v.Expr, v.Observed, v.Unit)
+		observed := fmt.Sprintf("%g %s", v.Observed, v.Unit)
+		if v.Unit == "us" {
+			observed = us(int64(v.Observed))
+		}
+		fmt.Fprintf(w, "SLO %s  %s (observed %s)\n", verdict, v.Expr, strings.TrimSpace(observed))
 	}
 }
 
