@@ -330,12 +330,13 @@ func (s *Sink) consumePartition(gctx, hard context.Context, gen *kafka.Generatio
 			return
 		}
 		next := batch[len(batch)-1].Offset + 1
-		if err := gen.CommitOffsets(map[string]map[int]int64{s.cfg.topic: {pa.ID: next}}); err != nil {
-			// Usually a rebalance: the rows are stored, so the new owner's replay
-			// overwrites them harmlessly.
-			s.errs.Add(1)
-			s.metrics.errors.WithLabelValues("commit").Inc()
-			s.cfg.logger.Warn("sink: commit failed", "partition", pa.ID, "offset", next, "err", err)
+		// Retried while the generation lives: a transient failure must not leave
+		// the partition idle. When the generation ends (usually a rebalance) the
+		// rows are stored anyway and the new owner's replay overwrites them.
+		if err := retry(gctx, s, "commit", func(context.Context) error {
+			return gen.CommitOffsets(map[string]map[int]int64{s.cfg.topic: {pa.ID: next}})
+		}); err != nil {
+			s.cfg.logger.Warn("sink: offsets not committed, leaving partition", "partition", pa.ID, "offset", next, "err", err)
 			return
 		}
 		s.committed.Add(int64(len(batch)))
