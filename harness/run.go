@@ -173,6 +173,7 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (*result.Res
 		res.Flags = append(res.Flags, result.FlagEmbedded)
 	}
 	if interrupted {
+		res.Meta.DurationS = max(0, (until - plan.Warmup).Seconds())
 		res.Flags = append(res.Flags, result.FlagPartial)
 		res.Warnings = append(res.Warnings, fmt.Sprintf("interrupted after %s of %s: figures cover only messages intended before then", until.Round(time.Second), plan.End))
 	}

@@ -207,7 +207,11 @@ func printSummary(w io.Writer, r *result.Result) {
 		if v.Unit == "us" {
 			observed = us(int64(v.Observed))
 		}
-		fmt.Fprintf(w, "SLO %s  %s (observed %s)\n", verdict, v.Expr, strings.TrimSpace(observed))
+		note := ""
+		if v.Note != "" {
+			note = " — " + v.Note
+		}
+		fmt.Fprintf(w, "SLO %s  %s (observed %s)%s\n", verdict, v.Expr, strings.TrimSpace(observed), note)
 	}
 }
 

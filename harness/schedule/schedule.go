@@ -189,8 +189,9 @@ func planDevice(d *Device, idx int, perMetric bool, rng *rand.Rand, prof *profil
 	f := d.Fleet
 	topics := d.Topics()
 	base := f.Arrival.Interval.D()
-	// Spread the first sends uniformly over one interval so devices don't fire in lockstep.
-	t := prof.start + time.Duration(rng.Int64N(int64(max(base, time.Millisecond))))
+	// Spread the first sends uniformly over one interval of rate-scaled time, so
+	// devices neither fire in lockstep nor bunch up behind a ramp from zero.
+	t := prof.advance(prof.start, time.Duration(rng.Int64N(int64(max(base, time.Millisecond)))))
 	seq := uint64(0)
 	sample := 0
 	for t < prof.end {

@@ -12,7 +12,7 @@ import (
 
 // Evaluate returns one verdict per SLO, in order. Latency figures are in µs as
 // the result stores them; throughput is delivered messages per second of the
-// measured window (Meta.DurationS).
+// measured window (Meta.DurationS, after warm-up).
 func Evaluate(slos []scenarios.SLO, r *result.Result) []result.SLOVerdict {
 	out := make([]result.SLOVerdict, 0, len(slos))
 	for _, s := range slos {

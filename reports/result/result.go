@@ -66,9 +66,11 @@ type Meta struct {
 	EndedAt          time.Time         `json:"ended_at"`
 	// MeasuredFrom is when the measured window began (after warm-up), as seconds since StartedAt.
 	MeasuredFromS float64 `json:"measured_from_s"`
-	DurationS     float64 `json:"duration_s"`
-	Devices       int     `json:"devices"`
-	QoS           []int   `json:"qos,omitempty"`
+	// DurationS is the measured window's length: after warm-up, and for a partial
+	// run only up to the interruption. Throughput is delivered / DurationS.
+	DurationS float64 `json:"duration_s"`
+	Devices   int     `json:"devices"`
+	QoS       []int   `json:"qos,omitempty"`
 }
 
 // Machine is the host the harness ran on.
