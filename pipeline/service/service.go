@@ -236,27 +236,38 @@ func (c Config) Routes() (*topics.Router, error) {
 // MQTTTLS builds the TLS config from the CA, certificate and key files; nil when
 // none is set.
 func (c Config) MQTTTLS() (*tls.Config, error) {
-	if c.MQTTCA == "" && c.MQTTCert == "" {
+	t, err := LoadTLS(c.MQTTCA, c.MQTTCert, c.MQTTKey)
+	if err != nil {
+		return nil, fmt.Errorf("mqtt %w", err)
+	}
+	return t, nil
+}
+
+// LoadTLS builds a client TLS config from PEM files: ca to trust (else the
+// system roots), cert and key to present (both or neither). It returns nil when
+// ca and cert are both empty, meaning plain TCP.
+func LoadTLS(ca, cert, key string) (*tls.Config, error) {
+	if ca == "" && cert == "" {
 		return nil, nil
 	}
 	t := &tls.Config{MinVersion: tls.VersionTLS12}
-	if c.MQTTCA != "" {
-		pem, err := os.ReadFile(c.MQTTCA)
+	if ca != "" {
+		pem, err := os.ReadFile(ca)
 		if err != nil {
-			return nil, fmt.Errorf("mqtt CA: %w", err)
+			return nil, fmt.Errorf("CA: %w", err)
 		}
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("mqtt CA %s: no PEM certificates", c.MQTTCA)
+			return nil, fmt.Errorf("CA %s: no PEM certificates", ca)
 		}
 		t.RootCAs = pool
 	}
-	if c.MQTTCert != "" {
-		cert, err := tls.LoadX509KeyPair(c.MQTTCert, c.MQTTKey)
+	if cert != "" {
+		pair, err := tls.LoadX509KeyPair(cert, key)
 		if err != nil {
-			return nil, fmt.Errorf("mqtt client certificate: %w", err)
+			return nil, fmt.Errorf("client certificate: %w", err)
 		}
-		t.Certificates = []tls.Certificate{cert}
+		t.Certificates = []tls.Certificate{pair}
 	}
 	return t, nil
 }
