@@ -330,6 +330,13 @@ func (p *Pipeline) StartSinks(ctx context.Context) error {
 	})
 }
 
+// sinkInstances returns every sink started so far, stopped ones included.
+func (p *Pipeline) sinkInstances() []*sink.Sink {
+	p.sinkMu.Lock()
+	defer p.sinkMu.Unlock()
+	return append([]*sink.Sink(nil), p.sinks...)
+}
+
 // StopSinks stops the sinks gracefully (the batches in hand are stored and
 // committed) and waits for them, as a deployment scaling the sink to zero would.
 func (p *Pipeline) StopSinks(ctx context.Context) error {
@@ -487,10 +494,7 @@ func (p *Pipeline) Counters() map[string]int64 {
 		out["bridge_dead_lettered"] += st.DeadLettered
 		out["bridge_errors"] += st.Errors
 	}
-	p.sinkMu.Lock()
-	sinks := append([]*sink.Sink(nil), p.sinks...)
-	p.sinkMu.Unlock()
-	for _, s := range sinks {
+	for _, s := range p.sinkInstances() {
 		st := s.Stats()
 		out["sink_consumed"] += st.Consumed
 		out["sink_written"] += st.Written

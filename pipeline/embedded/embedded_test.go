@@ -208,7 +208,7 @@ func header(m kafka.Message, key string) string {
 
 func TestEndToEnd(t *testing.T) {
 	const devices, msgs, malformed = 100, 100, 50
-	p := start(t, WithBridges(2))
+	p := start(t, WithBridges(2), WithSinks(2))
 	ctx, cancel := context.WithTimeout(t.Context(), 45*time.Second)
 	defer cancel()
 
@@ -255,6 +255,11 @@ func TestEndToEnd(t *testing.T) {
 	for i, b := range p.Bridges {
 		if b.Stats().Received == 0 {
 			t.Errorf("bridge %d received nothing: the share group did not split the load", i)
+		}
+	}
+	for i, s := range p.sinkInstances() {
+		if s.Stats().Written == 0 {
+			t.Errorf("sink %d wrote nothing: the consumer group did not split the partitions", i)
 		}
 	}
 }
