@@ -39,7 +39,7 @@ func (t *Target) startBroker(ctx context.Context) (brokerInfo, error) {
 func mosquittoConf(tls bool) string {
 	var b strings.Builder
 	b.WriteString("persistence false\nlog_dest stdout\nlog_type error\nlog_type warning\nlog_type notice\n")
-	b.WriteString("max_queued_messages 100000\nmax_inflight_messages 0\nset_tcp_nodelay true\n")
+	b.WriteString("max_queued_messages 100000\nmax_inflight_messages 0\nset_tcp_nodelay true\nsys_interval 1\n")
 	if tls {
 		b.WriteString("per_listener_settings false\nallow_anonymous false\npassword_file /mosquitto/config/passwd\n")
 		b.WriteString("listener 8883\ncafile /mosquitto/config/certs/ca.crt\ncertfile /mosquitto/config/certs/server.crt\n")

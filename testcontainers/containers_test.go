@@ -243,6 +243,18 @@ func TestBrokers(t *testing.T) {
 			if err := mqttRoundTrip(ctx, ep.MQTTURLs[0], nil, "", ""); err != nil {
 				t.Errorf("round trip: %v", err)
 			}
+			if broker != CompMosquitto {
+				return
+			}
+			// The round trip's publish must show in the broker's own counters.
+			time.Sleep(1500 * time.Millisecond) // sys_interval is 1 s
+			c := tg.Counters(ctx)
+			if c["broker_messages_received"] < 1 {
+				t.Errorf("broker counters %v: want the round trip's message", c)
+			}
+			if _, ok := c["broker_messages_dropped"]; !ok {
+				t.Errorf("broker counters %v lack broker_messages_dropped", c)
+			}
 		})
 	}
 }
@@ -337,6 +349,29 @@ func TestMissingImageFailsFast(t *testing.T) {
 				t.Errorf("took %s; want a fast failure", d)
 			}
 		})
+	}
+}
+
+// TestCancelledStartLeavesNothing cancels a start midway: Start must return the
+// cancellation and remove what it had created.
+func TestCancelledStartLeavesNothing(t *testing.T) {
+	tg := NewTarget(scenarios.Target{Kind: "containers"}, WithoutServices(), WithLogger(testLogger(t)))
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, err := tg.Start(ctx)
+	if err == nil {
+		tg.Stop(context.Background())
+		t.Fatal("start succeeded within 5 s; cannot test cancellation")
+	}
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("err = %v, want the deadline", err)
+	}
+	left, lerr := Leftovers(context.Background(), tg.RunID())
+	if lerr != nil {
+		t.Fatal(lerr)
+	}
+	if len(left) > 0 {
+		t.Errorf("left after cancelled start: %v", left)
 	}
 }
 

@@ -366,10 +366,24 @@ func (t *Target) Components() map[string]string {
 	return out
 }
 
-// Counters reports what the target itself knows: containers that exited or
-// restarted during the run.
+// Counters reports what the target itself knows: Mosquitto's $SYS counters
+// (dropped, received, sent messages; most clients at once) and containers that
+// exited or were OOM-killed during the run.
 func (t *Target) Counters(ctx context.Context) map[string]int64 {
 	out := map[string]int64{}
+	t.mu.Lock()
+	ep := t.endpoints
+	t.mu.Unlock()
+	if t.top.Broker == CompMosquitto && len(ep.MQTTURLs) > 0 {
+		sys, err := brokerSysCounters(ctx, ep.MQTTURLs[0], ep.TLS, ep.MQTTUsername, ep.MQTTPassword, 3*time.Second)
+		if err != nil {
+			t.cfg.log.Warn("broker counters unavailable", "err", err)
+			out["broker_counter_errors"]++
+		}
+		for k, v := range sys {
+			out[k] = v
+		}
+	}
 	for _, m := range t.snapshot() {
 		st, err := m.c.State(ctx)
 		if err != nil {
