@@ -240,8 +240,12 @@ func New(opts ...Option) (*Bridge, error) {
 func newWriter(cfg config) *kafka.Writer {
 	w := &kafka.Writer{
 		Addr: kafka.TCP(cfg.brokers...),
-		// Murmur2 is the Java client's default partitioner: a device lands on the
-		// same partition whichever client produced it, so its readings stay in order.
+		// Hashing the key (device id) keeps each device on one partition, so
+		// consumers see its readings in the order the bridge wrote them. Murmur2 is
+		// the Java client's default partitioner: a device lands on the same
+		// partition whichever client produced it. The MQTT hop itself does not
+		// promise order (QoS 1 redelivery, concurrent handlers); the envelope's
+		// seq lets consumers tell.
 		Balancer:     &kafka.Murmur2Balancer{},
 		RequiredAcks: kafka.RequireAll,
 		BatchSize:    cfg.batchSize,
