@@ -352,6 +352,57 @@ func TestMissingImageFailsFast(t *testing.T) {
 	}
 }
 
+// TestScaledTopology exercises the multi-instance paths: a second Cassandra node
+// joining the first, a single Kafka broker with RF 1, bridge and sink replicas.
+func TestScaledTopology(t *testing.T) {
+	tg := NewTarget(scenarios.Target{Kind: "containers", KafkaBrokers: 1, Partitions: 2, CassandraNodes: 2, BridgeReplicas: 2, SinkReplicas: 2},
+		WithLogger(testLogger(t)), WithCassandraHeap("512M", "96M"))
+	ep := startTarget(t, tg)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if len(tg.CassandraHosts()) != 2 {
+		t.Fatalf("cassandra hosts %v, want 2", tg.CassandraHosts())
+	}
+	for _, h := range tg.CassandraHosts() {
+		if _, err := CQLQuery(ctx, h); err != nil {
+			t.Errorf("cql %s: %v", h, err)
+		}
+	}
+	names := tg.Containers()
+	for _, want := range []string{"bridge-1", "bridge-2", "sink-1", "sink-2", "api", "kafka-1", "cassandra-2"} {
+		if _, ok := names[want]; !ok {
+			t.Errorf("no container %s in %v", want, names)
+		}
+	}
+	now := time.Now().UTC()
+	dev := fmt.Sprintf("dev-%d", now.UnixNano())
+	payload, err := codec.JSON().Encode(codec.Reading{DeviceID: dev, Seq: 1, SampleTimeNs: now.UnixNano(), Metrics: map[string]float64{"no2": 87.3}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(ep.MQTTURLs[0]).SetClientID("scaled-pub"))
+	if tok := pub.Connect(); tok.Wait() && tok.Error() != nil {
+		t.Fatalf("connect: %v", tok.Error())
+	}
+	defer pub.Disconnect(100)
+	if tok := pub.Publish("hypo_city/c1/s1/g1/"+dev, 1, false, payload); tok.Wait() && tok.Error() != nil {
+		t.Fatalf("publish: %v", tok.Error())
+	}
+	err = poll(ctx, "stored reading", 500*time.Millisecond, func(ctx context.Context) error {
+		rows, err := ep.Store.Readings(ctx, store.Query{DeviceID: dev, From: now.Add(-time.Minute), To: now.Add(time.Minute)})
+		if err != nil {
+			return err
+		}
+		if len(rows) != 1 {
+			return fmt.Errorf("%d rows stored, want 1", len(rows))
+		}
+		return nil
+	})
+	if err != nil {
+		t.Error(err)
+	}
+}
+
 // TestCancelledStartLeavesNothing cancels a start midway: Start must return the
 // cancellation and remove what it had created.
 func TestCancelledStartLeavesNothing(t *testing.T) {
