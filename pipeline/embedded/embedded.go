@@ -83,9 +83,8 @@ type Pipeline struct {
 	DeadLetterTopic string
 	APIURL          string
 	// Store is what the sinks write and the API reads; it can Stall.
-	Store   *memory.Store
-	Bridges []*bridge.Bridge
-	Sinks   []*sink.Sink
+	Store *memory.Store
+	Sinks []*sink.Sink
 
 	cfg      config
 	broker   *mochi.Server
@@ -97,6 +96,8 @@ type Pipeline struct {
 	kafkaMu sync.Mutex
 	kafka   *kfake.Cluster // nil while stopped
 
+	bridgeMu   sync.Mutex
+	bridges    []*bridge.Bridge // running and stopped, for cumulative counters
 	bridgeStop context.CancelFunc
 	bridgeWG   sync.WaitGroup
 
@@ -157,13 +158,10 @@ func Start(ctx context.Context, opts ...Option) (_ *Pipeline, err error) {
 	if err := p.StartSinks(ctx); err != nil {
 		return nil, err
 	}
-	if err := p.startBridges(ctx); err != nil {
+	if err := p.StartBridges(ctx); err != nil {
 		return nil, err
 	}
 	if err := p.startAPI(); err != nil {
-		return nil, err
-	}
-	if err := p.waitReady(ctx); err != nil {
 		return nil, err
 	}
 	return p, nil
@@ -361,7 +359,15 @@ func waitGroup(ctx context.Context, wg *sync.WaitGroup, what string) error {
 	}
 }
 
-func (p *Pipeline) startBridges(ctx context.Context) error {
+// StartBridges starts the configured number of bridges in the share group, with
+// the same client ids as before so they resume their broker sessions, and waits
+// until they are subscribed. It does nothing if they are running.
+func (p *Pipeline) StartBridges(ctx context.Context) error {
+	p.bridgeMu.Lock()
+	defer p.bridgeMu.Unlock()
+	if p.bridgeStop != nil {
+		return nil
+	}
 	var routes *topics.Router
 	if !p.cfg.template.IsZero() {
 		var err error
@@ -372,6 +378,7 @@ func (p *Pipeline) startBridges(ctx context.Context) error {
 	}
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	p.bridgeStop = cancel
+	var started []*bridge.Bridge
 	for i := range p.cfg.bridges {
 		b, err := bridge.New(
 			bridge.WithMQTT(p.MQTTURL),
@@ -388,14 +395,43 @@ func (p *Pipeline) startBridges(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("embedded: %w", err)
 		}
-		p.Bridges = append(p.Bridges, b)
+		p.bridges = append(p.bridges, b)
+		started = append(started, b)
 		p.bridgeWG.Add(1)
 		go func() {
 			defer p.bridgeWG.Done()
 			p.recordRunErr(b.Run(runCtx))
 		}()
 	}
-	return nil
+	return p.waitFor(ctx, func() bool {
+		for _, b := range started {
+			if !b.Ready() {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// StopBridges stops the bridges gracefully (in-flight messages are written and
+// acknowledged), as a crash-free redeploy would. Their broker sessions stay, so
+// messages published meanwhile wait at the broker for StartBridges.
+func (p *Pipeline) StopBridges(ctx context.Context) error {
+	p.bridgeMu.Lock()
+	defer p.bridgeMu.Unlock()
+	if p.bridgeStop == nil {
+		return nil
+	}
+	p.bridgeStop()
+	p.bridgeStop = nil
+	return waitGroup(ctx, &p.bridgeWG, "bridges")
+}
+
+// bridgeInstances returns every bridge started so far, stopped ones included.
+func (p *Pipeline) bridgeInstances() []*bridge.Bridge {
+	p.bridgeMu.Lock()
+	defer p.bridgeMu.Unlock()
+	return append([]*bridge.Bridge(nil), p.bridges...)
 }
 
 func (p *Pipeline) startAPI() error {
@@ -412,17 +448,6 @@ func (p *Pipeline) startAPI() error {
 		}
 	}()
 	return nil
-}
-
-func (p *Pipeline) waitReady(ctx context.Context) error {
-	return p.waitFor(ctx, func() bool {
-		for _, b := range p.Bridges {
-			if !b.Ready() {
-				return false
-			}
-		}
-		return true
-	})
 }
 
 // waitFor polls cond until it holds, a component fails, ctx ends or the ready
@@ -487,7 +512,7 @@ func (p *Pipeline) Counters() map[string]int64 {
 		"broker_inflight_dropped": p.InflightDropped(),
 		"broker_messages_dropped": p.MessagesDropped(),
 	}
-	for _, b := range p.Bridges {
+	for _, b := range p.bridgeInstances() {
 		st := b.Stats()
 		out["bridge_received"] += st.Received
 		out["bridge_produced"] += st.Produced
@@ -515,11 +540,8 @@ func (p *Pipeline) Close(ctx context.Context) error {
 func (p *Pipeline) close(ctx context.Context) error {
 	var errs []error
 	start := time.Now()
-	if p.bridgeStop != nil {
-		p.bridgeStop()
-		if err := waitGroup(ctx, &p.bridgeWG, "bridges"); err != nil {
-			errs = append(errs, err)
-		}
+	if err := p.StopBridges(ctx); err != nil {
+		errs = append(errs, err)
 	}
 	p.cfg.logger.Debug("embedded: bridges stopped", "took", time.Since(start))
 	if err := p.StopSinks(ctx); err != nil {

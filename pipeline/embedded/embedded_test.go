@@ -252,7 +252,7 @@ func TestEndToEnd(t *testing.T) {
 	if c["bridge_received"] < devices*msgs+malformed {
 		t.Fatalf("bridges received %d messages, want at least %d", c["bridge_received"], devices*msgs+malformed)
 	}
-	for i, b := range p.Bridges {
+	for i, b := range p.bridgeInstances() {
 		if b.Stats().Received == 0 {
 			t.Errorf("bridge %d received nothing: the share group did not split the load", i)
 		}

@@ -126,3 +126,30 @@ func resetGroup(ctx context.Context, t *testing.T, p *Pipeline) {
 		}
 	}
 }
+
+// TestMessagesWaitForStoppedBridges stops every bridge, publishes, and starts
+// them again: the broker must have kept the messages in the bridges' persistent
+// sessions, so every reading is stored.
+func TestMessagesWaitForStoppedBridges(t *testing.T) {
+	const devices, msgs = 10, 50
+	p := start(t, WithBridges(2))
+	ctx, cancel := context.WithTimeout(t.Context(), 40*time.Second)
+	defer cancel()
+	if err := p.StopBridges(ctx); err != nil {
+		t.Fatalf("stop bridges: %v", err)
+	}
+	base := time.Now().UTC().Truncate(time.Hour)
+	fleet{devices: devices, msgs: msgs, base: base, firstSeq: 1}.publish(ctx, t, p.MQTTURL, nil)
+	time.Sleep(200 * time.Millisecond)
+	if n := p.Store.Count(); n != 0 {
+		t.Fatalf("%d rows stored with no bridge running", n)
+	}
+	if err := p.StartBridges(ctx); err != nil {
+		t.Fatalf("start bridges: %v", err)
+	}
+	waitRows(ctx, t, p, devices*msgs)
+	checkEachOnce(ctx, t, p.Store, devices, msgs, base)
+	if d := p.InflightDropped(); d != 0 {
+		t.Fatalf("broker dropped %d in-flight messages", d)
+	}
+}
