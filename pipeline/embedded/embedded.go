@@ -6,6 +6,7 @@ package embedded
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -48,6 +49,7 @@ type config struct {
 	sinks      int
 	readyWait  time.Duration
 	template   topics.Template
+	tls        bool
 }
 
 // Option configures Start.
@@ -68,6 +70,11 @@ func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l }
 // when the codec reads identity from topics (text, protobuf Environment).
 func WithTopicTemplate(t topics.Template) Option { return func(c *config) { c.template = t } }
 
+// WithTLS serves MQTT over mutual TLS only (ssl://): a fresh in-memory CA signs
+// the broker's certificate and one client certificate, which the bridges use
+// and Pipeline.ClientTLS hands to devices and taps.
+func WithTLS() Option { return func(c *config) { c.tls = true } }
+
 // WithBridges runs n bridge instances in one MQTT share group (default 1).
 func WithBridges(n int) Option { return func(c *config) { c.bridges = n } }
 
@@ -82,6 +89,9 @@ type Pipeline struct {
 	Topic           string
 	DeadLetterTopic string
 	APIURL          string
+	// ClientTLS is the client configuration (CA and client certificate) for the
+	// broker when started WithTLS; nil otherwise. Clone it before changing it.
+	ClientTLS *tls.Config
 	// Store is what the sinks write and the API reads; it can Stall.
 	Store *memory.Store
 	Sinks []*sink.Sink
@@ -183,7 +193,16 @@ func (p *Pipeline) startBroker() error {
 	if err := b.AddHook(new(auth.AllowHook), nil); err != nil {
 		return fmt.Errorf("embedded: broker auth hook: %w", err)
 	}
-	ln := listeners.NewTCP(listeners.Config{ID: "tcp", Address: "127.0.0.1:0"})
+	lcfg := listeners.Config{ID: "tcp", Address: "127.0.0.1:0"}
+	scheme := "tcp://"
+	if p.cfg.tls {
+		certs, err := newPKI()
+		if err != nil {
+			return err
+		}
+		lcfg.TLSConfig, p.ClientTLS, scheme = certs.server, certs.client, "ssl://"
+	}
+	ln := listeners.NewTCP(lcfg)
 	if err := b.AddListener(ln); err != nil {
 		return fmt.Errorf("embedded: broker listener: %w", err)
 	}
@@ -191,7 +210,7 @@ func (p *Pipeline) startBroker() error {
 		return fmt.Errorf("embedded: broker serve: %w", err)
 	}
 	p.broker = b
-	p.MQTTURL = "tcp://" + ln.Address()
+	p.MQTTURL = scheme + ln.Address()
 	return nil
 }
 
@@ -390,6 +409,7 @@ func (p *Pipeline) StartBridges(ctx context.Context) error {
 			bridge.WithDeadLetterTopic(p.DeadLetterTopic),
 			bridge.WithCodec(p.cfg.codec),
 			bridge.WithRoutes(routes),
+			bridge.WithTLS(p.clientTLS()),
 			bridge.WithLogger(p.cfg.logger.With("component", "bridge", "instance", i)),
 		)
 		if err != nil {
@@ -425,6 +445,13 @@ func (p *Pipeline) StopBridges(ctx context.Context) error {
 	p.bridgeStop()
 	p.bridgeStop = nil
 	return waitGroup(ctx, &p.bridgeWG, "bridges")
+}
+
+func (p *Pipeline) clientTLS() *tls.Config {
+	if p.ClientTLS == nil {
+		return nil
+	}
+	return p.ClientTLS.Clone()
 }
 
 // bridgeInstances returns every bridge started so far, stopped ones included.

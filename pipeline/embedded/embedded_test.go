@@ -2,9 +2,11 @@ package embedded
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -49,6 +51,7 @@ type fleet struct {
 	devices, msgs int
 	base          time.Time
 	firstSeq      int
+	tls           *tls.Config
 }
 
 func deviceID(d int) string { return fmt.Sprintf("dev-%03d", d) }
@@ -65,6 +68,9 @@ func (f fleet) publish(ctx context.Context, t testing.TB, url string, between fu
 			opts := mqtt.NewClientOptions().AddBroker(url).
 				SetClientID(fmt.Sprintf("test-%s-%d", deviceID(d), f.firstSeq)).
 				SetCleanSession(true).SetAutoReconnect(false).SetConnectTimeout(10 * time.Second)
+			if f.tls != nil {
+				opts.SetTLSConfig(f.tls.Clone())
+			}
 			c := mqtt.NewClient(opts)
 			if tok := c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
 				errs <- fmt.Errorf("connect %s: %v", deviceID(d), tok.Error())
@@ -331,4 +337,29 @@ func TestTemplateLocationReachesDevices(t *testing.T) {
 			t.Errorf("device %s location carries the metric: %v", d.ID, d.Location)
 		}
 	}
+}
+
+// TestMutualTLS runs the pipeline with an mTLS-only broker: devices with the
+// client certificate get through to the store, a client without one is refused.
+func TestMutualTLS(t *testing.T) {
+	p := start(t, WithTLS())
+	if !strings.HasPrefix(p.MQTTURL, "ssl://") || p.ClientTLS == nil {
+		t.Fatalf("MQTT URL %q, client TLS %v: want ssl:// and a client config", p.MQTTURL, p.ClientTLS)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+
+	anon := p.ClientTLS.Clone()
+	anon.Certificates = nil
+	c := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(p.MQTTURL).SetClientID("no-cert").
+		SetTLSConfig(anon).SetConnectTimeout(5 * time.Second).SetAutoReconnect(false))
+	if tok := c.Connect(); tok.WaitTimeout(10*time.Second) && tok.Error() == nil {
+		c.Disconnect(0)
+		t.Fatal("a client without a certificate was let in")
+	}
+
+	base := time.Now().UTC().Truncate(time.Hour)
+	fleet{devices: 5, msgs: 20, base: base, firstSeq: 1, tls: p.ClientTLS}.publish(ctx, t, p.MQTTURL, nil)
+	waitRows(ctx, t, p, 100)
+	checkEachOnce(ctx, t, p.Store, 5, 20, base)
 }
