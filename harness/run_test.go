@@ -114,7 +114,7 @@ func TestStoreStallIsMeasuredOpenLoop(t *testing.T) {
 	if testing.Short() {
 		t.Skip("10 s end-to-end run; skipped with -short")
 	}
-	sc := scenario(t, 100, 100*time.Millisecond, 8*time.Second)
+	sc := scenario(t, 50, 200*time.Millisecond, 8*time.Second)
 	var tgt *embedded.Target
 	stall := harness.Fault{At: 5 * time.Second, Kind: "store-stall", Target: "store", Detail: "500ms",
 		Do: func(ctx context.Context) error { return tgt.StallStore(ctx, 500*time.Millisecond) }}
@@ -128,20 +128,17 @@ func TestStoreStallIsMeasuredOpenLoop(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	store, kafka := res.Stage("store"), res.Stage("kafka")
+	store := res.Stage("store")
 	if store.Delivery.Lost != 0 {
 		t.Fatalf("store lost %d messages", store.Delivery.Lost)
 	}
 	if store.Latency.P999Us < 400_000 {
 		t.Fatalf("store latency p99.9 = %s, want ≥ 400ms: the stall is invisible", time.Duration(store.Latency.P999Us)*time.Microsecond)
 	}
-	for _, s := range res.Stages {
-		t.Logf("%-6s lat p50 %d p99 %d p99.9 %d max %d svc p99.9 %d", s.Stage, s.Latency.P50Us, s.Latency.P99Us, s.Latency.P999Us, s.Latency.MaxUs, s.ServiceTime.P999Us)
-	}
-	t.Logf("genlag p99 %d", res.GeneratorLag.P99Us)
-	// The stall is the store's: its tail must stand clearly above Kafka's.
-	if gap := store.Latency.P999Us - kafka.Latency.P999Us; gap < 200_000 {
-		t.Fatalf("store p99.9 is only %s above kafka p99.9: the stall is not attributed to the store", time.Duration(gap)*time.Microsecond)
+	// Open loop: the devices did not wait for the stalled store, so the stall
+	// shows in latency, not as late sends.
+	if res.GeneratorLag.P99Us >= 250_000 {
+		t.Fatalf("generator lag p99 = %s: sends waited for the pipeline", time.Duration(res.GeneratorLag.P99Us)*time.Microsecond)
 	}
 	if len(res.Faults) != 1 || res.Faults[0].Kind != "store-stall" {
 		t.Fatalf("fault events = %+v", res.Faults)
