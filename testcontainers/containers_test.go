@@ -403,6 +403,54 @@ func TestScaledTopology(t *testing.T) {
 	}
 }
 
+// TestFaults pauses and stops the broker: while paused it must not answer, while
+// stopped it must refuse, and afterwards it must serve again.
+func TestFaults(t *testing.T) {
+	tg := NewTarget(scenarios.Target{Kind: "containers"}, WithLogger(testLogger(t)))
+	tg.cfg.brokerOnly = true
+	ep := startTarget(t, tg)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	url := ep.MQTTURLs[0]
+
+	paused := make(chan error, 1)
+	go func() { paused <- tg.Pause(ctx, "mqtt", 4*time.Second) }()
+	time.Sleep(500 * time.Millisecond)
+	cctx, ccancel := context.WithTimeout(ctx, 2*time.Second)
+	if err := MQTTConnect(cctx, url, nil, "", ""); err == nil {
+		t.Errorf("paused broker accepted a connection")
+	}
+	ccancel()
+	if err := <-paused; err != nil {
+		t.Fatalf("pause: %v", err)
+	}
+	if err := poll(ctx, "broker after pause", 200*time.Millisecond, func(ctx context.Context) error {
+		return MQTTConnect(ctx, url, nil, "", "")
+	}); err != nil {
+		t.Errorf("after pause: %v", err)
+	}
+
+	if err := tg.StopContainer(ctx, "mqtt", time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := MQTTConnect(ctx, url, nil, "", ""); err == nil {
+		t.Errorf("stopped broker accepted a connection")
+	}
+	if err := tg.StartContainer(ctx, "mqtt"); err != nil {
+		t.Fatal(err)
+	}
+	// Docker may map a new host port on restart; the endpoint must still be valid for
+	// the harness, so the same URL is used.
+	if err := poll(ctx, "broker after restart", 200*time.Millisecond, func(ctx context.Context) error {
+		return MQTTConnect(ctx, url, nil, "", "")
+	}); err != nil {
+		t.Errorf("after restart: %v", err)
+	}
+	if err := tg.Pause(ctx, "no-such", time.Millisecond); err == nil || !strings.Contains(err.Error(), "mqtt") {
+		t.Errorf("unknown container: err %v, want one listing the containers", err)
+	}
+}
+
 // TestCancelledStartLeavesNothing cancels a start midway: Start must return the
 // cancellation and remove what it had created.
 func TestCancelledStartLeavesNothing(t *testing.T) {

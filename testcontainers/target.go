@@ -291,7 +291,9 @@ func hostPort(ctx context.Context, m *managed, port string) (string, error) {
 }
 
 // loopbackOnly binds the listed container ports to 127.0.0.1 only: load tests must
-// not open the pipeline to the network.
+// not open the pipeline to the network. A port given as 0 gets a free port chosen
+// now rather than by Docker, which would pick a new one when a fault action
+// restarts the container and so invalidate the endpoints the harness holds.
 func loopbackOnly(fixed map[string]int) func(*container.HostConfig) {
 	return func(hc *container.HostConfig) {
 		if hc.PortBindings == nil {
@@ -299,6 +301,9 @@ func loopbackOnly(fixed map[string]int) func(*container.HostConfig) {
 		}
 		for p, host := range fixed {
 			port := network.MustParsePort(p)
+			if host == 0 {
+				host, _ = freePort() // on failure 0 remains: Docker picks, restarts lose the port
+			}
 			hp := "0"
 			if host > 0 {
 				hp = strconv.Itoa(host)
