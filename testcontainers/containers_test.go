@@ -22,6 +22,7 @@ import (
 	"github.com/citybench/citybench/pipeline/codec"
 	"github.com/citybench/citybench/pipeline/store"
 	"github.com/citybench/citybench/scenarios"
+	"github.com/citybench/citybench/testcontainers/pki"
 )
 
 // These tests need a Docker engine (scripts/docker-engine.sh start) and the offline
@@ -271,7 +272,7 @@ func TestTLSRefusesStrangers(t *testing.T) {
 
 	// A client from another CA: its own certificate, and it trusts the run's CA so
 	// the only reason to refuse it is its certificate.
-	other, err := NewTLSMaterial([]string{"localhost"}, "stranger")
+	other, err := pki.New([]string{"localhost"}, "stranger")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -28,6 +28,7 @@ import (
 	"github.com/citybench/citybench/pipeline/store/cassandra"
 	"github.com/citybench/citybench/reports/result"
 	"github.com/citybench/citybench/scenarios"
+	"github.com/citybench/citybench/testcontainers/pki"
 )
 
 // Target runs the reference pipeline in containers. It implements target.Target.
@@ -42,7 +43,7 @@ type Target struct {
 	catalog    ImageCatalog
 	netName    string
 	containers []*managed
-	tls        *TLSMaterial
+	tls        *pki.Material
 	endpoints  target.Endpoints
 	startTook  time.Duration
 	stopped    bool
@@ -106,7 +107,7 @@ func (t *Target) StartDuration() time.Duration {
 
 // TLS returns the run's throwaway PKI when security is tls (nil otherwise), e.g. to
 // mint a client certificate from another CA in tests.
-func (t *Target) TLS() *TLSMaterial {
+func (t *Target) TLS() *pki.Material {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.tls
@@ -165,7 +166,7 @@ func (t *Target) Start(ctx context.Context) (ep target.Endpoints, err error) {
 	}
 
 	if t.top.Security == "tls" {
-		m, err := NewTLSMaterial([]string{"mqtt", "localhost", "127.0.0.1"}, "citybench-client")
+		m, err := pki.New([]string{"mqtt", "localhost", "127.0.0.1"}, "citybench-client")
 		if err != nil {
 			return ep, fmt.Errorf("tls material: %w", err)
 		}

@@ -1,4 +1,7 @@
-package testcontainers
+// Package pki makes throwaway certificate authorities for one run: a CA, a server
+// certificate for the broker and client certificates for devices, taps and
+// bridges, all in memory. Targets use it for mutual-TLS security profiles.
+package pki
 
 import (
 	"crypto/ecdsa"
@@ -20,9 +23,9 @@ type PEM struct {
 	Key  []byte
 }
 
-// TLSMaterial is a throwaway PKI for one run: a CA, a server certificate for the
+// Material is a throwaway PKI for one run: a CA, a server certificate for the
 // broker and a client certificate for devices, taps and the bridge.
-type TLSMaterial struct {
+type Material struct {
 	CA     PEM
 	Server PEM
 	Client PEM
@@ -31,10 +34,10 @@ type TLSMaterial struct {
 	caKey  *ecdsa.PrivateKey
 }
 
-// NewTLSMaterial creates a CA and signs a server certificate valid for hosts (DNS
+// New creates a CA and signs a server certificate valid for hosts (DNS
 // names or IPs) and a client certificate with common name clientCN. Keys are P-256:
 // fast to generate on every run and accepted by Mosquitto's OpenSSL.
-func NewTLSMaterial(hosts []string, clientCN string) (*TLSMaterial, error) {
+func New(hosts []string, clientCN string) (*Material, error) {
 	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, fmt.Errorf("generate CA key: %w", err)
@@ -57,7 +60,7 @@ func NewTLSMaterial(hosts []string, clientCN string) (*TLSMaterial, error) {
 	if err != nil {
 		return nil, fmt.Errorf("parse CA: %w", err)
 	}
-	m := &TLSMaterial{caCert: caCert, caKey: caKey}
+	m := &Material{caCert: caCert, caKey: caKey}
 	if m.CA, err = encode(caDER, caKey); err != nil {
 		return nil, err
 	}
@@ -71,7 +74,7 @@ func NewTLSMaterial(hosts []string, clientCN string) (*TLSMaterial, error) {
 }
 
 // Issue signs a new leaf certificate with this CA.
-func (m *TLSMaterial) Issue(cn string, hosts []string, usage x509.ExtKeyUsage) (PEM, error) {
+func (m *Material) Issue(cn string, hosts []string, usage x509.ExtKeyUsage) (PEM, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return PEM{}, fmt.Errorf("generate key: %w", err)
@@ -99,9 +102,21 @@ func (m *TLSMaterial) Issue(cn string, hosts []string, usage x509.ExtKeyUsage) (
 	return encode(der, key)
 }
 
+// ServerConfig is a broker's TLS configuration: this CA's server certificate, and
+// client certificates required and verified against this CA.
+func (m *Material) ServerConfig() (*tls.Config, error) {
+	pair, err := tls.X509KeyPair(m.Server.Cert, m.Server.Key)
+	if err != nil {
+		return nil, fmt.Errorf("server key pair: %w", err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(m.caCert)
+	return &tls.Config{Certificates: []tls.Certificate{pair}, ClientCAs: pool, ClientAuth: tls.RequireAndVerifyClientCert, MinVersion: tls.VersionTLS12}, nil
+}
+
 // ClientConfig is the TLS configuration devices and taps use: trust this CA only,
 // present the client certificate.
-func (m *TLSMaterial) ClientConfig() (*tls.Config, error) {
+func (m *Material) ClientConfig() (*tls.Config, error) {
 	pool := x509.NewCertPool()
 	if !pool.AppendCertsFromPEM(m.CA.Cert) {
 		return nil, fmt.Errorf("CA certificate does not parse")

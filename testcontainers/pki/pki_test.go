@@ -1,4 +1,4 @@
-package testcontainers
+package pki
 
 import (
 	"crypto/tls"
@@ -21,11 +21,11 @@ func parseCert(t *testing.T, b []byte) *x509.Certificate {
 }
 
 func TestTLSMaterialChains(t *testing.T) {
-	run, err := NewTLSMaterial([]string{"mqtt", "127.0.0.1"}, "citybench-client")
+	run, err := New([]string{"mqtt", "127.0.0.1"}, "citybench-client")
 	if err != nil {
 		t.Fatal(err)
 	}
-	other, err := NewTLSMaterial([]string{"mqtt"}, "stranger")
+	other, err := New([]string{"mqtt"}, "stranger")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,23 +61,19 @@ func TestTLSMaterialChains(t *testing.T) {
 // TestTLSHandshake runs a real handshake with the material: the server demands a
 // client certificate from the run's CA, as the broker does.
 func TestTLSHandshake(t *testing.T) {
-	run, err := NewTLSMaterial([]string{"127.0.0.1"}, "citybench-client")
+	run, err := New([]string{"127.0.0.1"}, "citybench-client")
 	if err != nil {
 		t.Fatal(err)
 	}
-	other, err := NewTLSMaterial([]string{"127.0.0.1"}, "stranger")
+	other, err := New([]string{"127.0.0.1"}, "stranger")
 	if err != nil {
 		t.Fatal(err)
 	}
-	serverPair, err := tls.X509KeyPair(run.Server.Cert, run.Server.Key)
+	serverCfg, err := run.ServerConfig()
 	if err != nil {
 		t.Fatal(err)
 	}
-	clientCAs := x509.NewCertPool()
-	clientCAs.AppendCertsFromPEM(run.CA.Cert)
-	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{
-		Certificates: []tls.Certificate{serverPair}, ClientCAs: clientCAs, ClientAuth: tls.RequireAndVerifyClientCert,
-	})
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", serverCfg)
 	if err != nil {
 		t.Fatal(err)
 	}
