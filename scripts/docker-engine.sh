@@ -47,14 +47,17 @@ start() {
 	fi
 	install_engine
 	mkdir -p "$state_dir"
+	local launcher=""
 	if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
 		log "dockerd (pid $(cat "$pidfile")) is running but not answering yet; waiting"
 	else
 		log "starting dockerd (log: $logfile)"
-		# setsid detaches dockerd from this shell so it outlives the script; its pid goes to the pidfile
-		# so `stop` ends exactly this process and nothing else.
-		as_root setsid dockerd >"$logfile" 2>&1 </dev/null &
-		echo $! >"$pidfile"
+		rm -f "$pidfile"
+		# setsid detaches dockerd from this shell so it outlives the script. dockerd writes its
+		# own pid to the pidfile (the background job's pid would be a wrapper's), so `stop`
+		# ends exactly that process and nothing else.
+		as_root setsid dockerd --pidfile "$pidfile" >"$logfile" 2>&1 </dev/null &
+		launcher=$!
 	fi
 	local deadline=$((SECONDS + wait_s))
 	while [ "$SECONDS" -lt "$deadline" ]; do
@@ -62,7 +65,7 @@ start() {
 			log "engine answers after $((SECONDS))s: $(docker version --format '{{.Server.Version}}' 2>/dev/null)"
 			return 0
 		fi
-		if ! kill -0 "$(cat "$pidfile")" 2>/dev/null; then
+		if [ -n "${launcher:-}" ] && ! kill -0 "$launcher" 2>/dev/null; then
 			log "dockerd exited; last log lines:"
 			tail -n 20 "$logfile" >&2 || true
 			return 1

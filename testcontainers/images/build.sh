@@ -206,6 +206,12 @@ build_services() {
 	else
 		(cd "$repo" && CGO_ENABLED=0 go build -trimpath -buildvcs=false -ldflags='-s -w' -o "$ctx/citybench" ./cmd/citybench)
 	fi
+	# The image is useless without the services subcommand; say so now rather than
+	# when a bridge container exits at the start of a run.
+	if ! "$ctx/citybench" pipeline serve --help >/dev/null 2>&1; then
+		log "services: the citybench binary has no \`pipeline serve\` command (is it wired into the root command?)"
+		exit 1
+	fi
 	local h
 	h="$(hash_of "$ctx/Dockerfile" "$ctx/citybench")"
 	if have_image "$SERVICES_TAG" "$h"; then
