@@ -12,6 +12,7 @@ import (
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
 
+	"github.com/citybench/citybench/harness/target"
 	"github.com/citybench/citybench/reports/result"
 )
 
@@ -104,3 +105,5 @@ func memoryUsed(m container.MemoryStats) uint64 {
 	}
 	return m.Usage - cache
 }
+
+var _ target.ResourceSampler = (*Target)(nil)

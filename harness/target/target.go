@@ -53,3 +53,11 @@ type Target interface {
 type Staller interface {
 	StallStore(ctx context.Context, d time.Duration) error
 }
+
+// ResourceSampler is implemented by targets that can measure their components'
+// CPU and memory (the containers target, through the Docker stats API). Samples
+// arrive about once a second per component until ctx ends; AtS is seconds since
+// origin.
+type ResourceSampler interface {
+	SampleResources(ctx context.Context, origin time.Time) (<-chan result.ResourceSample, error)
+}
