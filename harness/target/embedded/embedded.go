@@ -3,6 +3,7 @@
 package embedded
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 	"github.com/citybench/citybench/harness/target"
 	"github.com/citybench/citybench/pipeline/codec"
 	"github.com/citybench/citybench/pipeline/embedded"
+	"github.com/citybench/citybench/pipeline/topics"
 	"github.com/citybench/citybench/reports/result"
 	"github.com/citybench/citybench/scenarios"
 )
@@ -23,6 +25,8 @@ const Note = "embedded — not representative of production capacity: broker, Ka
 // Target runs pipeline/embedded.
 type Target struct {
 	codec      string
+	template   string // the fleets' common topic template ("" when they differ)
+	tls        bool
 	partitions int
 	bridges    int
 	sinks      int
@@ -37,11 +41,17 @@ func New(sc *scenarios.Scenario, log *slog.Logger) (*Target, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	t := &Target{partitions: sc.Target.Partitions, bridges: max(sc.Target.BridgeReplicas, 1), sinks: max(sc.Target.SinkReplicas, 1), log: log}
-	for _, f := range sc.Fleets {
+	t.tls = sc.Target.Security == "tls"
+	for i, f := range sc.Fleets {
 		if t.codec != "" && f.Codec != t.codec {
 			return nil, fmt.Errorf("embedded target: fleets use codecs %q and %q; the reference pipeline runs one codec per deployment — split the scenario", t.codec, f.Codec)
 		}
 		t.codec = f.Codec
+		if i == 0 {
+			t.template = f.Topic
+		} else if f.Topic != t.template {
+			t.template = ""
+		}
 	}
 	return t, nil
 }
@@ -56,6 +66,18 @@ func (t *Target) Start(ctx context.Context) (target.Endpoints, error) {
 	if t.partitions > 0 {
 		opts = append(opts, embedded.WithPartitions(t.partitions))
 	}
+	if t.tls {
+		opts = append(opts, embedded.WithTLS())
+	}
+	// A city deploys its bridge for its topic layout: with one layout across the
+	// fleets the bridge routes by it and carries the location to the device table.
+	if t.template != "" {
+		tpl, err := topics.Parse(t.template)
+		if err != nil {
+			return target.Endpoints{}, fmt.Errorf("embedded target: topic template %q: %w", t.template, err)
+		}
+		opts = append(opts, embedded.WithTopicTemplate(tpl))
+	}
 	p, err := embedded.Start(ctx, opts...)
 	if err != nil {
 		return target.Endpoints{}, fmt.Errorf("start embedded pipeline: %w", err)
@@ -67,6 +89,7 @@ func (t *Target) Start(ctx context.Context) (target.Endpoints, error) {
 		KafkaTopic:   p.Topic,
 		Store:        p.Store,
 		APIURL:       p.APIURL,
+		TLS:          p.ClientTLS,
 	}, nil
 }
 
@@ -80,7 +103,8 @@ func (t *Target) Describe() result.Target {
 			"kafka":              "franz-go kfake (in process)",
 			"kafka_brokers":      "3",
 			"replication_factor": "3",
-			"partitions":         strconv.Itoa(max(t.partitions, embedded.DefaultPartitions)),
+			"partitions":         strconv.Itoa(cmp.Or(t.partitions, embedded.DefaultPartitions)),
+			"security":           map[bool]string{true: "tls", false: "none"}[t.tls],
 			"store":              "memory",
 			"bridges":            strconv.Itoa(t.bridges),
 			"sinks":              strconv.Itoa(t.sinks),
