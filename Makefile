@@ -36,10 +36,6 @@ chromium: ## install Debian's headless Chromium for the browser tests
 clean: ## remove build output and run folders
 	rm -rf bin $(RESULTS)
 
+
 include pipeline/codec/pb/proto.mk
-
-docker: ## make sure a Docker engine answers (installs Debian's docker.io and starts dockerd if needed)
-	scripts/docker-engine.sh start
-
-images: docker ## build the offline images (base, Mosquitto, Kafka, Cassandra, HiveMQ CE, citybench services); reuses what is built
-	testcontainers/images/build.sh all
+include testcontainers/images/images.mk
