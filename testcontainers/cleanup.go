@@ -33,21 +33,30 @@ func newDocker(ctx context.Context) (*client.Client, error) {
 // Leftovers lists citybench-labelled containers and networks, of one run when runID
 // is set, else of any run. An empty answer after Stop is what "torn down" means.
 func Leftovers(ctx context.Context, runID string) ([]string, error) {
+	return LeftoversLabelled(ctx, runFilter(runID))
+}
+
+// LeftoversLabelled lists citybench containers and networks carrying label
+// ("key" or "key=value"), e.g. one set with WithRunLabel.
+func LeftoversLabelled(ctx context.Context, label string) ([]string, error) {
 	dc, err := newDocker(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer dc.Close()
-	return leftovers(ctx, dc, runID)
+	return leftovers(ctx, dc, label)
 }
 
-func leftovers(ctx context.Context, dc *client.Client, runID string) ([]string, error) {
-	f := client.Filters{}
-	if runID != "" {
-		f = f.Add("label", LabelRun+"="+runID)
-	} else {
-		f = f.Add("label", LabelManaged)
+// runFilter is the label filter for one run, or for every citybench run.
+func runFilter(runID string) string {
+	if runID == "" {
+		return LabelManaged
 	}
+	return LabelRun + "=" + runID
+}
+
+func leftovers(ctx context.Context, dc *client.Client, label string) ([]string, error) {
+	f := client.Filters{}.Add("label", LabelManaged).Add("label", label)
 	var out []string
 	cs, err := dc.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f})
 	if err != nil {
@@ -74,16 +83,11 @@ func Prune(ctx context.Context, runID string) error {
 		return err
 	}
 	defer dc.Close()
-	return prune(ctx, dc, runID)
+	return prune(ctx, dc, runFilter(runID))
 }
 
-func prune(ctx context.Context, dc *client.Client, runID string) error {
-	f := client.Filters{}
-	if runID != "" {
-		f = f.Add("label", LabelRun+"="+runID)
-	} else {
-		f = f.Add("label", LabelManaged)
-	}
+func prune(ctx context.Context, dc *client.Client, label string) error {
+	f := client.Filters{}.Add("label", LabelManaged).Add("label", label)
 	var errs []error
 	cs, err := dc.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f})
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -115,7 +116,7 @@ func mqttRoundTrip(ctx context.Context, url string, tlsCfg *tls.Config, user, pa
 
 func TestInfrastructureTopology(t *testing.T) {
 	dir := t.TempDir()
-	tg := NewTarget(scenarios.Target{Kind: "containers"}, WithoutServices(), WithRunDir(dir), WithLogger(testLogger(t)))
+	tg := NewTarget(scenarios.Target{Kind: "containers"}, WithoutServices(), WithRunDir(dir), WithLogger(testLogger(t)), withTestLabel())
 	ep := startTarget(t, tg)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -236,7 +237,7 @@ func kafkaPartitions(ctx context.Context, bootstrap, topic string) ([]kafka.Part
 func TestBrokers(t *testing.T) {
 	for _, broker := range []string{CompMosquitto, CompHiveMQ} {
 		t.Run(broker, func(t *testing.T) {
-			tg := NewTarget(scenarios.Target{Kind: "containers", Broker: broker}, WithLogger(testLogger(t)))
+			tg := NewTarget(scenarios.Target{Kind: "containers", Broker: broker}, WithLogger(testLogger(t)), withTestLabel())
 			tg.cfg.brokerOnly = true
 			ep := startTarget(t, tg)
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -261,7 +262,7 @@ func TestBrokers(t *testing.T) {
 }
 
 func TestTLSRefusesStrangers(t *testing.T) {
-	tg := NewTarget(scenarios.Target{Kind: "containers", Security: "tls"}, WithLogger(testLogger(t)))
+	tg := NewTarget(scenarios.Target{Kind: "containers", Security: "tls"}, WithLogger(testLogger(t)), withTestLabel())
 	tg.cfg.brokerOnly = true
 	ep := startTarget(t, tg)
 	if !strings.HasPrefix(ep.MQTTURLs[0], "ssl://") || ep.TLS == nil || ep.MQTTUsername == "" {
@@ -357,7 +358,7 @@ func TestMissingImageFailsFast(t *testing.T) {
 // joining the first, a single Kafka broker with RF 1, bridge and sink replicas.
 func TestScaledTopology(t *testing.T) {
 	tg := NewTarget(scenarios.Target{Kind: "containers", KafkaBrokers: 1, Partitions: 2, CassandraNodes: 2, BridgeReplicas: 2, SinkReplicas: 2},
-		WithLogger(testLogger(t)), WithCassandraHeap("512M", "96M"))
+		WithLogger(testLogger(t)), withTestLabel(), WithCassandraHeap("512M", "96M"))
 	ep := startTarget(t, tg)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -407,7 +408,7 @@ func TestScaledTopology(t *testing.T) {
 // TestFaults pauses and stops the broker: while paused it must not answer, while
 // stopped it must refuse, and afterwards it must serve again.
 func TestFaults(t *testing.T) {
-	tg := NewTarget(scenarios.Target{Kind: "containers"}, WithLogger(testLogger(t)))
+	tg := NewTarget(scenarios.Target{Kind: "containers"}, WithLogger(testLogger(t)), withTestLabel())
 	tg.cfg.brokerOnly = true
 	ep := startTarget(t, tg)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -452,10 +453,43 @@ func TestFaults(t *testing.T) {
 	}
 }
 
+// TestNoLeftoversAfterRun starts and stops a target and asserts the engine holds
+// no container or network of that run.
+func TestNoLeftoversAfterRun(t *testing.T) {
+	tg := NewTarget(scenarios.Target{Kind: "containers"}, WithLogger(testLogger(t)), withTestLabel())
+	tg.cfg.brokerOnly = true
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if _, err := tg.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	during, err := Leftovers(ctx, tg.RunID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A check that cannot see the run's resources while it runs would pass vacuously.
+	if len(during) != 2 {
+		t.Fatalf("while running, found %v; want the broker container and the network", during)
+	}
+	if err := tg.Stop(ctx); err != nil {
+		t.Fatalf("stop: %v", err)
+	}
+	left, err := Leftovers(ctx, tg.RunID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(left) > 0 {
+		t.Errorf("left after stop: %v", left)
+	}
+	if err := tg.Stop(ctx); err != nil {
+		t.Errorf("second stop: %v", err)
+	}
+}
+
 // TestCancelledStartLeavesNothing cancels a start midway: Start must return the
 // cancellation and remove what it had created.
 func TestCancelledStartLeavesNothing(t *testing.T) {
-	tg := NewTarget(scenarios.Target{Kind: "containers"}, WithoutServices(), WithLogger(testLogger(t)))
+	tg := NewTarget(scenarios.Target{Kind: "containers"}, WithoutServices(), WithLogger(testLogger(t)), withTestLabel())
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_, err := tg.Start(ctx)
@@ -475,23 +509,11 @@ func TestCancelledStartLeavesNothing(t *testing.T) {
 	}
 }
 
-// TestNoCitybenchLeftovers runs last (file order) and checks the whole engine, not
-// one run: no citybench-labelled container or network may survive the tests.
-func TestNoCitybenchLeftovers(t *testing.T) {
-	left, err := Leftovers(context.Background(), "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(left) > 0 {
-		t.Errorf("citybench resources left on the engine: %v", left)
-	}
-}
-
 // TestFullPipeline drives one reading through every container: MQTT → bridge →
 // Kafka → sink → Cassandra, and reads it back from the store and the API.
 func TestFullPipeline(t *testing.T) {
 	dir := t.TempDir()
-	tg := NewTarget(scenarios.Target{Kind: "containers"}, WithRunDir(dir), WithLogger(testLogger(t)))
+	tg := NewTarget(scenarios.Target{Kind: "containers"}, WithRunDir(dir), WithLogger(testLogger(t)), withTestLabel())
 	ep := startTarget(t, tg)
 	if ep.Store == nil || ep.APIURL == "" {
 		t.Fatalf("endpoints lack store or API: %+v", ep)
@@ -535,4 +557,32 @@ func TestFullPipeline(t *testing.T) {
 	if err := httpOK(ctx, ep.APIURL+"/api/v1/devices/"+dev+"/readings"); err != nil {
 		t.Errorf("api: %v", err)
 	}
+}
+
+// testRunLabel marks every container and network these tests create, so the final
+// check sees this process's leftovers and not those of container tests another
+// package runs at the same time.
+var testRunLabel = "org.citybench.test-process=" + strconv.Itoa(os.Getpid())
+
+// TestMain fails the package when any container or network these tests created
+// survives them, whatever each test's own clean-up said.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	left, err := LeftoversLabelled(ctx, testRunLabel)
+	switch {
+	case err != nil:
+		fmt.Fprintln(os.Stderr, "leftover check:", err)
+		code = 1
+	case len(left) > 0:
+		fmt.Fprintln(os.Stderr, "citybench resources left after the tests:", left)
+		code = 1
+	}
+	os.Exit(code)
+}
+
+func withTestLabel() Option {
+	k, v, _ := strings.Cut(testRunLabel, "=")
+	return WithRunLabel(k, v)
 }

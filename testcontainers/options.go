@@ -23,6 +23,7 @@ type config struct {
 	// brokerOnly starts just the MQTT broker: broker tests need nothing else, and a
 	// full topology costs a minute of Cassandra start on a 2-core machine.
 	brokerOnly bool
+	labels     map[string]string
 }
 
 func defaults() config {
@@ -68,3 +69,14 @@ func WithoutServices() Option { return func(c *config) { c.services = false } }
 
 // WithKeyspace sets the Cassandra keyspace the sink and API use (default citybench).
 func WithKeyspace(ks string) Option { return func(c *config) { c.keyspace = ks } }
+
+// WithRunLabel adds a label to every container and network of the run, e.g. a CI
+// job id, so leftovers of one job can be found with LeftoversLabelled.
+func WithRunLabel(key, value string) Option {
+	return func(c *config) {
+		if c.labels == nil {
+			c.labels = map[string]string{}
+		}
+		c.labels[key] = value
+	}
+}

@@ -247,7 +247,11 @@ func (t *Target) teardownAfterFailure(ctx context.Context) {
 }
 
 func (t *Target) labels(component string) map[string]string {
-	return map[string]string{LabelManaged: "true", LabelRun: t.runID, LabelComponent: component}
+	l := map[string]string{LabelManaged: "true", LabelRun: t.runID, LabelComponent: component}
+	for k, v := range t.cfg.labels {
+		l[k] = v
+	}
+	return l
 }
 
 // run starts one container on the run's network under alias name.
@@ -463,10 +467,10 @@ func (t *Target) Stop(ctx context.Context) error {
 	wg.Wait()
 	// Whatever Terminate missed (a container created but never tracked, the network)
 	// goes by label.
-	if err := prune(ctx, dc, t.runID); err != nil {
+	if err := prune(ctx, dc, runFilter(t.runID)); err != nil {
 		errs = append(errs, err)
 	}
-	left, err := leftovers(ctx, dc, t.runID)
+	left, err := leftovers(ctx, dc, runFilter(t.runID))
 	if err != nil {
 		errs = append(errs, err)
 	} else if len(left) > 0 {
