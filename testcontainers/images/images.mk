@@ -1,11 +1,14 @@
 # images.mk: the container engine, offline images and container tests. The top-level
 # Makefile includes it (`include testcontainers/images/images.mk`).
 
-.PHONY: docker-engine docker-engine-stop images images-rebuild test-containers containers-prune
+.PHONY: docker docker-engine docker-engine-stop images images-rebuild test-containers containers-prune
 
 # Start a Docker engine if none answers (installs Debian's docker.io when missing).
 docker-engine:
 	scripts/docker-engine.sh start
+
+# `make docker` is the name CI and the README use.
+docker: docker-engine
 
 docker-engine-stop:
 	scripts/docker-engine.sh stop
