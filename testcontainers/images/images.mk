@@ -4,28 +4,28 @@
 .PHONY: docker docker-engine docker-engine-stop images images-rebuild test-containers containers-prune
 
 # Start a Docker engine if none answers (installs Debian's docker.io when missing).
-docker-engine:
+docker-engine: ## start a Docker engine if none answers (installs docker.io if missing)
 	scripts/docker-engine.sh start
 
 # `make docker` is the name CI and the README use.
-docker: docker-engine
+docker: docker-engine ## same as docker-engine
 
-docker-engine-stop:
+docker-engine-stop: ## stop the engine docker-engine started (by its pid)
 	scripts/docker-engine.sh stop
 
 # Build the offline images; images whose inputs did not change are skipped.
-images: docker-engine
+images: docker-engine ## build the offline images; unchanged ones are skipped
 	testcontainers/images/build.sh all
 
-images-rebuild: docker-engine
+images-rebuild: docker-engine ## rebuild every offline image
 	CITYBENCH_IMAGES_FORCE=1 testcontainers/images/build.sh all
 
 # Integration tests against real containers (Mosquitto, HiveMQ CE, Kafka x3, Cassandra,
 # bridge/sink/API). The test binary sets the testcontainers environment this machine needs.
-test-containers: images
+test-containers: images ## container integration tests (testcontainers/...)
 	go test -tags containers -count=1 -timeout 30m ./testcontainers/...
 
 # Remove containers and networks left by runs that died before tearing down.
-containers-prune:
+containers-prune: ## remove citybench containers and networks left by dead runs
 	-docker ps -aq --filter label=org.citybench | xargs -r docker rm -f
 	-docker network ls -q --filter label=org.citybench | xargs -r docker network rm
