@@ -112,6 +112,7 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (*result.Res
 	}
 
 	mon := startMonitor(led, sim, plan, opts.Progress)
+	resources := sampleResources(ctx, opts.Target, led.Start(), log)
 	faultEvents, stopFaults := runFaults(ctx, led, opts.Faults, log)
 
 	until := plan.End
@@ -145,6 +146,7 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (*result.Res
 		apiFailures, apiLast = apiTap.Stop()
 	}
 	conns := mon.stop()
+	samples := resources()
 	ended := time.Now()
 	tapLate := led.Settle()
 
@@ -162,6 +164,7 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (*result.Res
 		GeneratorLag:    sum.GeneratorLag,
 		GeneratorLagHDR: sum.GeneratorLagHDR,
 		Faults:          faultEvents(),
+		Resources:       samples,
 		Counters:        map[string]int64{},
 	}
 	res.Meta.Target = opts.Target.Describe()
@@ -333,4 +336,61 @@ func runFaults(ctx context.Context, l *ledger.Ledger, faults []Fault, log *slog.
 			cancel()
 			wg.Wait()
 		}
+}
+
+// sampleResources collects the target's per-component CPU and memory, plus the
+// harness process's own, until the returned function is called. Targets that
+// cannot sample (embedded: one process) contribute only the harness line.
+func sampleResources(ctx context.Context, t target.Target, origin time.Time, log *slog.Logger) func() []result.ResourceSample {
+	sctx, cancel := context.WithCancel(ctx)
+	var mu sync.Mutex
+	var out []result.ResourceSample
+	var wg sync.WaitGroup
+	add := func(s result.ResourceSample) {
+		mu.Lock()
+		out = append(out, s)
+		mu.Unlock()
+	}
+	if rs, ok := t.(target.ResourceSampler); ok {
+		ch, err := rs.SampleResources(sctx, origin)
+		if err != nil {
+			log.Warn("container resource sampling unavailable", "err", err)
+		} else {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for s := range ch {
+					add(s)
+				}
+			}()
+		}
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		self := newProcessSampler("harness")
+		if t.Describe().Kind == "embedded" {
+			self = newProcessSampler("harness + embedded pipeline (one process)")
+		}
+		tick := time.NewTicker(time.Second)
+		defer tick.Stop()
+		for {
+			select {
+			case <-sctx.Done():
+				return
+			case now := <-tick.C:
+				if s, ok := self.sample(now, origin); ok {
+					add(s)
+				}
+			}
+		}
+	}()
+	return func() []result.ResourceSample {
+		cancel()
+		wg.Wait()
+		mu.Lock()
+		defer mu.Unlock()
+		sort.SliceStable(out, func(i, j int) bool { return out[i].AtS < out[j].AtS })
+		return out
+	}
 }
