@@ -18,7 +18,13 @@ run: build ## run the demo scenario on the embedded pipeline and write an HTML r
 	./bin/citybench run $(SCENARIO) --out $(RESULTS)/demo
 
 test: ## all tests (embedded integration and browser tests included; TAGS=containers for container tests)
-	$(GO) test -tags "$(TAGS)" -timeout 30m ./...
+ifneq (,$(findstring containers,$(TAGS)))
+	@# Container tests start whole topologies: one package at a time keeps two cores from thrashing.
+	$(GO) test -tags "$(TAGS)" -p 1 -timeout 40m ./...
+	scripts/with-cassandra.sh $(GO) test -count=1 -v ./pipeline/store/cassandra/
+else
+	$(GO) test -timeout 30m ./...
+endif
 
 test-short: ## unit tests only
 	$(GO) test -short ./...
