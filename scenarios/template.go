@@ -45,18 +45,6 @@ func lastLevelIsMetric(template string) bool {
 	return template[strings.LastIndexByte(template, '/')+1:] == "{"+PlaceholderMetric+"}"
 }
 
-func isIdent(s string) bool {
-	if s == "" {
-		return false
-	}
-	for _, r := range s {
-		if !(r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') {
-			return false
-		}
-	}
-	return true
-}
-
 // checkPublishTopic applies MQTT's rules for topics a client publishes to: a
 // broker disconnects a client that publishes to a wildcard, and $-topics belong
 // to the broker.

@@ -2,6 +2,7 @@ package scenarios
 
 import (
 	"fmt"
+	"github.com/citybench/citybench/pipeline/topics"
 	"math"
 	"regexp"
 	"slices"
@@ -140,7 +141,7 @@ func (v *validator) fleet(p string, f *Fleet) {
 		switch {
 		case isBuiltinPlaceholder(key):
 			v.add(lp, "location %q shadows the built-in placeholder {%s}", key, key)
-		case !isIdent(key):
+		case !topics.ValidVarName(key):
 			v.add(lp, "location key %q: want letters, digits or _", key)
 		case len(vals) == 0:
 			v.add(lp, "location %q needs at least one value", key)

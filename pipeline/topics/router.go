@@ -115,7 +115,7 @@ func placeholders(s string) ([]string, error) {
 			return nil, fmt.Errorf("unbalanced braces in %q", s)
 		}
 		name := s[open+1 : open+end]
-		if !validVarName(name) {
+		if !ValidVarName(name) {
 			return nil, fmt.Errorf("bad variable %q in %q", name, s)
 		}
 		names = append(names, name)

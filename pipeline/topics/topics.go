@@ -75,7 +75,7 @@ func Parse(pattern string) (Template, error) {
 	for i, part := range strings.Split(pattern, "/") {
 		if strings.HasPrefix(part, "{") && strings.HasSuffix(part, "}") {
 			name := part[1 : len(part)-1]
-			if !validVarName(name) {
+			if !ValidVarName(name) {
 				return Template{}, fmt.Errorf("template %q level %d: bad variable name %q (letters, digits, _)", pattern, i, name)
 			}
 			if seen[name] {
@@ -103,7 +103,8 @@ func MustParse(pattern string) Template {
 	return t
 }
 
-func validVarName(s string) bool {
+// ValidVarName reports whether s can name a template variable: letters, digits and _.
+func ValidVarName(s string) bool {
 	if s == "" {
 		return false
 	}
