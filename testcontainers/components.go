@@ -112,9 +112,29 @@ func (t *Target) clientTLS() (*tls.Config, error) {
 	return t.tls.ClientConfig()
 }
 
+// hivemqMaxInflightEnv sets HiveMQ CE's per-client in-flight window in the offline
+// image (testcontainers/images/hivemq/allow-all, InflightWindow.java).
+const hivemqMaxInflightEnv = "CITYBENCH_HIVEMQ_MAX_INFLIGHT"
+
+// hivemqMaxInflight is above the bridge's own bound (bridge.DefaultMaxInflight) and
+// below MQTT's 65535 packet ids.
+const hivemqMaxInflight = 16384
+
 func (t *Target) startHiveMQ(ctx context.Context) (brokerInfo, error) {
 	port := "1883/tcp"
-	// Queue and in-flight limits raised for the same reason as Mosquitto's.
+	// Limits raised for the same reason as Mosquitto's (see mosquittoConf):
+	//   - in-memory persistence, as Mosquitto's "persistence false": with file
+	//     persistence every QoS 1 message queued for the bridge's persistent shared
+	//     subscription goes through the disk, which on a shared host delayed PUBACKs
+	//     to devices by seconds and starved the broker tap;
+	//   - the per-client in-flight window. HiveMQ CE caps unacknowledged QoS 1/2
+	//     messages to a subscriber at 50 (min(receive maximum, 50) for MQTT 5) and
+	//     config.xml cannot change it. The bridge acknowledges only after Kafka
+	//     (acks=all), so it got 50 messages per Kafka round trip: below 200 msg/s at
+	//     the 0.5-1 s round trips of a loaded host, and the rest queued in the broker
+	//     (the run's Kafka stage lost nearly everything). The offline image's
+	//     extension raises the window from hivemqMaxInflightEnv; the upstream image
+	//     ignores the variable and keeps 50.
 	conf := `<?xml version="1.0"?>
 <hivemq>
     <listeners>
@@ -123,13 +143,14 @@ func (t *Target) startHiveMQ(ctx context.Context) (brokerInfo, error) {
     <mqtt>
         <queued-messages><max-queue-size>100000</max-queue-size></queued-messages>
     </mqtt>
+    <persistence><mode>in-memory</mode></persistence>
     <anonymous-usage-statistics><enabled>false</enabled></anonymous-usage-statistics>
 </hivemq>
 `
 	m, err := t.run(ctx, "mqtt", CompHiveMQ, tc.ContainerRequest{
 		Image:              t.catalog.Image(CompHiveMQ),
 		ExposedPorts:       []string{port},
-		Env:                map[string]string{"JAVA_OPTS": "-Xmx384m -Xms64m"},
+		Env:                map[string]string{"JAVA_OPTS": "-Xmx384m -Xms64m", hivemqMaxInflightEnv: strconv.Itoa(hivemqMaxInflight)},
 		Files:              []tc.ContainerFile{{Reader: strings.NewReader(conf), ContainerFilePath: "/opt/hivemq/conf/config.xml", FileMode: 0o644}},
 		HostConfigModifier: loopbackOnly(map[string]int{port: 0}),
 	})

@@ -9,7 +9,7 @@ out="$ctx/extensions/citybench-allow-all"
 classes="$(mktemp -d)"
 trap 'rm -rf "$classes"' EXIT
 mkdir -p "$out" "$classes/META-INF/services"
-javac --release 11 -cp "$sdk" -d "$classes" "$src"/src/org/citybench/hivemq/AllowAll.java
+javac --release 11 -cp "$sdk" -d "$classes" "$src"/src/org/citybench/hivemq/*.java
 cp "$src/services.txt" "$classes/META-INF/services/com.hivemq.extension.sdk.api.ExtensionMain"
 jar --create --file "$out/citybench-allow-all.jar" -C "$classes" .
 cp "$src/hivemq-extension.xml" "$out/"

@@ -11,11 +11,18 @@ import com.hivemq.extension.sdk.api.services.Services;
 /**
  * Lets every MQTT client connect. HiveMQ CE refuses all clients when no security
  * extension is installed; the upstream hivemq/hivemq-ce image ships an allow-all
- * extension enabled by default, and the offline image must behave the same.
+ * extension enabled by default, and the offline image must behave the same. It also
+ * applies InflightWindow before letting anyone in.
  */
 public final class AllowAll implements ExtensionMain {
     @Override
     public void extensionStart(ExtensionStartInput in, ExtensionStartOutput out) {
+        try {
+            InflightWindow.apply();
+        } catch (RuntimeException e) {
+            out.preventExtensionStartup(e.getMessage());
+            return;
+        }
         SimpleAuthenticator allow = (input, output) -> output.authenticateSuccessfully();
         Services.securityRegistry().setAuthenticatorProvider(providerInput -> allow);
     }
