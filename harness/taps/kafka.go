@@ -13,6 +13,19 @@ import (
 	"github.com/citybench/citybench/pipeline/bridge"
 )
 
+// TapMaxWait is the tap readers' MaxWait. With MinBytes 1 the broker answers a
+// fetch as soon as a record is readable, so MaxWait only bounds an idle fetch and
+// adds no latency; too short a MaxWait does. kafka-go uses MaxWait as the
+// connection's read deadline and asks the broker to wait that long minus an RTT
+// allowance (1 s, or a quarter of MaxWait below 1 s). At 50 ms the broker could
+// answer only 12.5 ms before the client gave up: on a loaded host about half the
+// fetches timed out, and a client-side timeout makes kafka-go close the
+// connection, back off 100 ms and dial the leader again (metadata and offset
+// requests included) - about 20 re-dials per partition in 11 s, the tap seeing
+// records ~35 ms after the producer was acknowledged and the extra requests
+// slowing the brokers. 2 s gives the broker a 1 s wait and the client a 1 s margin.
+const TapMaxWait = 2 * time.Second
+
 // Kafka reads the readings topic and records the Kafka stage. Rather than a
 // consumer group (whose join and rebalance would hide the first seconds of a run)
 // it reads every partition directly from the end offsets taken before load
@@ -46,7 +59,7 @@ func StartKafka(ctx context.Context, brokers []string, topic string, l *ledger.L
 			Partition: partition,
 			MinBytes:  1,
 			MaxBytes:  16 << 20,
-			MaxWait:   50 * time.Millisecond,
+			MaxWait:   TapMaxWait,
 		})
 		if err := r.SetOffset(off); err != nil {
 			cancel()

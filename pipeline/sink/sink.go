@@ -34,6 +34,9 @@ const (
 	DefaultBatchSize    = 500
 	DefaultLinger       = 2 * time.Millisecond
 	DefaultDrainTimeout = 10 * time.Second
+
+	// ReaderMaxWait is the partition readers' MaxWait (see consumePartition).
+	ReaderMaxWait = 2 * time.Second
 )
 
 type config struct {
@@ -272,13 +275,19 @@ func (s *Sink) Run(ctx context.Context) error {
 // finished under hard so shutdown does not throw away work that is nearly done.
 func (s *Sink) consumePartition(gctx, hard context.Context, gen *kafka.Generation, pa kafka.PartitionAssignment) {
 	r := kafka.NewReader(kafka.ReaderConfig{
-		Brokers:        s.cfg.brokers,
-		Topic:          s.cfg.topic,
-		Partition:      pa.ID,
-		Dialer:         s.cfg.dialer,
-		MinBytes:       1,
-		MaxBytes:       4 << 20,
-		MaxWait:        100 * time.Millisecond,
+		Brokers:   s.cfg.brokers,
+		Topic:     s.cfg.topic,
+		Partition: pa.ID,
+		Dialer:    s.cfg.dialer,
+		MinBytes:  1,
+		MaxBytes:  4 << 20,
+		// With MinBytes 1 the broker answers as soon as a record is readable;
+		// MaxWait only bounds an idle fetch. kafka-go also makes it the read
+		// deadline and asks the broker for MaxWait minus an RTT allowance (a
+		// quarter below 1 s, else 1 s): at 100 ms a loaded broker often missed the
+		// 25 ms margin, and each miss closed the connection and re-dialled the
+		// leader after a backoff, delaying records and loading the brokers.
+		MaxWait:        ReaderMaxWait,
 		ReadBackoffMin: 50 * time.Millisecond,
 		ReadBackoffMax: time.Second,
 		// Offsets are committed by the generation after the store write, never by
