@@ -139,3 +139,20 @@ func TestSubscription(t *testing.T) {
 		}
 	}
 }
+
+// With one worker per partition, a worker's records must all land in the
+// partition of the same number: the worker hash and the writer's partitioner
+// have to agree, or partitions get writes from several workers again.
+func TestShardIsPartition(t *testing.T) {
+	b, err := New(WithMQTT("tcp://127.0.0.1:1"), WithKafka("127.0.0.1:1"), WithCodec(codec.JSON()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := []int{0, 1, 2, 3, 4, 5}
+	for i := range 1000 {
+		m := kafka.Message{Key: []byte("env-" + strings.Repeat("x", i%7) + string(rune('a'+i%26)) + string(rune('0'+i%10)))}
+		if got, want := shardBalancer.Balance(m, ids...), b.writer.Balancer.Balance(m, ids...); got != want {
+			t.Fatalf("key %q: worker %d, partition %d", m.Key, got, want)
+		}
+	}
+}
