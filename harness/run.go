@@ -46,6 +46,10 @@ type Options struct {
 	Trace        func([]ledger.SampleTrace)
 }
 
+// apiPollInterval is how often the API tap polls each sampled device; the api
+// stage's latency includes up to one interval.
+const apiPollInterval = 250 * time.Millisecond
+
 // ErrInterrupted marks a result cut short by its context; the result is still returned.
 var ErrInterrupted = errors.New("run interrupted: partial result")
 
@@ -108,7 +112,7 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (*result.Res
 	sampled := apiSample(plan, sc.APISample)
 	var apiTap *taps.API
 	if eps.APIURL != "" {
-		apiTap = taps.StartAPI(ctx, taps.APIConfig{BaseURL: eps.APIURL, Devices: sampled, Interval: 250 * time.Millisecond}, led)
+		apiTap = taps.StartAPI(ctx, taps.APIConfig{BaseURL: eps.APIURL, Devices: sampled, Interval: apiPollInterval}, led)
 	}
 
 	mon := startMonitor(led, sim, plan, opts.Progress)
@@ -208,6 +212,9 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (*result.Res
 	}
 	if missing > 0 {
 		res.Warnings = append(res.Warnings, fmt.Sprintf("%d messages were not in the store when the drain deadline (%s) passed", missing, sc.Drain.D()))
+	}
+	if api := res.Stage(result.StageAPI); api != nil {
+		api.Note = fmt.Sprintf("%d sampled devices polled every %s: latency includes up to one polling interval", len(sampled), apiPollInterval)
 	}
 	if slos, err := sc.ParseSLOs(); err != nil {
 		res.Warnings = append(res.Warnings, fmt.Sprintf("SLOs not judged: %v", err))

@@ -185,6 +185,7 @@ func (l *Ledger) summariseStage(s Stage, w Window, intervals []result.Interval) 
 		}
 	}
 	st := &result.StageSummary{Stage: s.String(), Latency: Quantiles(lat), Delivery: dl}
+	st.Sampled = s == API // the API tap polls a sample of devices
 	latEnc, err := lat.Encode(hdrhistogram.V2CompressedEncodingCookieBase)
 	if err != nil {
 		return nil, fmt.Errorf("encode %s latency: %w", s, err)
