@@ -366,7 +366,7 @@ func (t *Target) startServices(ctx context.Context, broker brokerInfo) (string, 
 	}
 	url := "http://" + hp
 	if err := poll(ctx, "api", 500*time.Millisecond, func(ctx context.Context) error {
-		return httpOK(ctx, url+"/healthz")
+		return HTTPOK(ctx, url+"/healthz")
 	}); err != nil {
 		return "", err
 	}

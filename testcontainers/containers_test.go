@@ -554,7 +554,7 @@ func TestFullPipeline(t *testing.T) {
 		t.Errorf("stored row %+v", rows[0])
 	}
 	t.Logf("store latency %s", rows[0].WriteTime.Sub(now))
-	if err := httpOK(ctx, ep.APIURL+"/api/v1/devices/"+dev+"/readings"); err != nil {
+	if err := HTTPOK(ctx, ep.APIURL+"/api/v1/devices/"+dev+"/readings"); err != nil {
 		t.Errorf("api: %v", err)
 	}
 }

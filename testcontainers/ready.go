@@ -193,8 +193,8 @@ func CQLQuery(ctx context.Context, hostport string) (string, error) {
 	return v, nil
 }
 
-// httpOK waits for url to answer 2xx.
-func httpOK(ctx context.Context, url string) error {
+// HTTPOK checks that url answers 2xx.
+func HTTPOK(ctx context.Context, url string) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return err

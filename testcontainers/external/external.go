@@ -7,13 +7,10 @@ import (
 	"cmp"
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
-	"os"
 	"strings"
 	"sync"
 	"time"
@@ -21,6 +18,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/citybench/citybench/harness/target"
+	"github.com/citybench/citybench/pipeline/service"
 	"github.com/citybench/citybench/pipeline/store/cassandra"
 	"github.com/citybench/citybench/reports/result"
 	"github.com/citybench/citybench/testcontainers"
@@ -135,30 +133,12 @@ func New(cfg Config, opts ...Option) *Target {
 	return t
 }
 
-// tlsConfig builds the MQTT client TLS configuration from the PEM files, if any.
+// tlsConfig builds the MQTT client TLS configuration from the PEM files, if any,
+// exactly as the pipeline's own services read them.
 func (t *Target) tlsConfig() (*tls.Config, error) {
-	c := t.cfg
-	if c.MQTTCA == "" && c.MQTTCert == "" {
-		return nil, nil
-	}
-	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
-	if c.MQTTCA != "" {
-		b, err := os.ReadFile(c.MQTTCA)
-		if err != nil {
-			return nil, fmt.Errorf("mqtt CA: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(b) {
-			return nil, fmt.Errorf("mqtt CA %s: no PEM certificates", c.MQTTCA)
-		}
-		cfg.RootCAs = pool
-	}
-	if c.MQTTCert != "" {
-		pair, err := tls.LoadX509KeyPair(c.MQTTCert, c.MQTTKey)
-		if err != nil {
-			return nil, fmt.Errorf("mqtt client certificate: %w", err)
-		}
-		cfg.Certificates = []tls.Certificate{pair}
+	cfg, err := service.LoadTLS(t.cfg.MQTTCA, t.cfg.MQTTCert, t.cfg.MQTTKey)
+	if err != nil {
+		return nil, fmt.Errorf("mqtt %w", err)
 	}
 	return cfg, nil
 }
@@ -237,19 +217,7 @@ func kafkaTopic(ctx context.Context, bootstrap, topic string) (int, error) {
 }
 
 func healthz(ctx context.Context, base string) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(base, "/")+"/healthz", nil)
-	if err != nil {
-		return err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	resp.Body.Close()
-	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("/healthz: %s", resp.Status)
-	}
-	return nil
+	return testcontainers.HTTPOK(ctx, strings.TrimRight(base, "/")+"/healthz")
 }
 
 // ErrUnreachable is returned by Start when a configured endpoint does not answer.
