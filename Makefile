@@ -19,8 +19,9 @@ run: build ## run the demo scenario on the embedded pipeline and write an HTML r
 
 test: ## all tests (embedded integration and browser tests included; TAGS=containers for container tests)
 ifneq (,$(findstring containers,$(TAGS)))
-	@# Container tests start whole topologies: one package at a time keeps two cores from thrashing.
-	$(GO) test -tags "$(TAGS)" -p 1 -timeout 40m ./...
+	@# Container tests start whole topologies: one package at a time keeps two cores from thrashing;
+	@# -count=1 because a cached pass says nothing about the containers running now.
+	$(GO) test -tags "$(TAGS)" -p 1 -count=1 -timeout 40m ./...
 	scripts/with-cassandra.sh $(GO) test -count=1 -v ./pipeline/store/cassandra/
 else
 	$(GO) test -timeout 30m ./...
