@@ -4,7 +4,9 @@ package main
 
 import (
 	"bytes"
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/citybench/citybench/reports/result"
@@ -15,14 +17,29 @@ import (
 // and checks that every stage reported and nothing was lost at QoS 1. The store
 // stage is Cassandra's own WRITETIME of each row, read back after the run.
 func TestSmokeOnContainers(t *testing.T) {
-	for _, broker := range []string{"mosquitto", "hivemq"} {
-		t.Run(broker, func(t *testing.T) {
+	smoke, err := os.ReadFile("../../scenarios/smoke.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The security profile: TLS only, username/password and per-run x.509 client certificates.
+	tlsScenario := filepath.Join(t.TempDir(), "smoke-tls.yaml")
+	if err := os.WriteFile(tlsScenario, bytes.Replace(smoke, []byte("  kind: embedded\n"), []byte("  kind: embedded\n  security: tls\n"), 1), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct{ name, scenario, broker string }{
+		{"mosquitto", "../../scenarios/smoke.yaml", "mosquitto"},
+		{"hivemq", "../../scenarios/smoke.yaml", "hivemq"},
+		{"mosquitto-tls", tlsScenario, "mosquitto"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			broker := c.broker
 			dir := t.TempDir()
 			var out bytes.Buffer
 			root := newRootCmd()
 			root.SetOut(&out)
 			root.SetErr(&out)
-			root.SetArgs([]string{"run", "../../scenarios/smoke.yaml", "--target", "containers", "--broker", broker, "--out", dir, "--no-report", "-q"})
+			root.SetArgs([]string{"run", c.scenario, "--target", "containers", "--broker", broker, "--out", dir, "--no-report", "-q"})
 			err := root.Execute()
 			// Exit 99 (a latency SLO missed on a loaded machine) still means a
 			// complete run; delivery is checked below either way.
@@ -35,6 +52,9 @@ func TestSmokeOnContainers(t *testing.T) {
 			}
 			if got := res.Meta.Target.Topology["broker"]; got == "" {
 				t.Errorf("topology names no broker: %v", res.Meta.Target.Topology)
+			}
+			if strings.HasSuffix(c.name, "-tls") && res.Meta.Target.Topology["security"] != "tls" {
+				t.Errorf("topology %v: want security tls", res.Meta.Target.Topology)
 			}
 			for _, stage := range result.Stages {
 				st := res.Stage(stage)
