@@ -21,9 +21,9 @@ import (
 
 	"github.com/citybench/citybench/harness/target"
 	"github.com/citybench/citybench/pipeline/codec"
+	"github.com/citybench/citybench/pipeline/pki"
 	"github.com/citybench/citybench/pipeline/store"
 	"github.com/citybench/citybench/scenarios"
-	"github.com/citybench/citybench/testcontainers/pki"
 )
 
 // These tests need a Docker engine (scripts/docker-engine.sh start) and the offline

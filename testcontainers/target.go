@@ -25,10 +25,10 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/citybench/citybench/harness/target"
+	"github.com/citybench/citybench/pipeline/pki"
 	"github.com/citybench/citybench/pipeline/store/cassandra"
 	"github.com/citybench/citybench/reports/result"
 	"github.com/citybench/citybench/scenarios"
-	"github.com/citybench/citybench/testcontainers/pki"
 )
 
 // Target runs the reference pipeline in containers. It implements target.Target.

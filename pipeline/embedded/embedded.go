@@ -27,6 +27,7 @@ import (
 	"github.com/citybench/citybench/pipeline/api"
 	"github.com/citybench/citybench/pipeline/bridge"
 	"github.com/citybench/citybench/pipeline/codec"
+	"github.com/citybench/citybench/pipeline/pki"
 	"github.com/citybench/citybench/pipeline/sink"
 	"github.com/citybench/citybench/pipeline/store/memory"
 	"github.com/citybench/citybench/pipeline/topics"
@@ -196,11 +197,19 @@ func (p *Pipeline) startBroker() error {
 	lcfg := listeners.Config{ID: "tcp", Address: "127.0.0.1:0"}
 	scheme := "tcp://"
 	if p.cfg.tls {
-		certs, err := newPKI()
+		// A throwaway CA: the broker serves 127.0.0.1 and demands client
+		// certificates, as a production broker with mutual TLS would.
+		certs, err := pki.New([]string{"127.0.0.1"}, "citybench client")
 		if err != nil {
-			return err
+			return fmt.Errorf("embedded tls: %w", err)
 		}
-		lcfg.TLSConfig, p.ClientTLS, scheme = certs.server, certs.client, "ssl://"
+		if lcfg.TLSConfig, err = certs.ServerConfig(); err != nil {
+			return fmt.Errorf("embedded tls: %w", err)
+		}
+		if p.ClientTLS, err = certs.ClientConfig(); err != nil {
+			return fmt.Errorf("embedded tls: %w", err)
+		}
+		scheme = "ssl://"
 	}
 	ln := listeners.NewTCP(lcfg)
 	if err := b.AddListener(ln); err != nil {

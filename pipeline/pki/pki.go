@@ -1,6 +1,7 @@
 // Package pki makes throwaway certificate authorities for one run: a CA, a server
 // certificate for the broker and client certificates for devices, taps and
-// bridges, all in memory. Targets use it for mutual-TLS security profiles.
+// bridges, all in memory. The embedded pipeline and the containers target use it
+// for their mutual-TLS security profile.
 package pki
 
 import (
