@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"sync"
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
@@ -15,6 +16,7 @@ import (
 // It is one more subscriber the broker must serve: the report says so.
 type Broker struct {
 	client mqtt.Client
+	once   sync.Once
 }
 
 // BrokerConfig says how the tap reaches the broker.
@@ -64,9 +66,9 @@ func StartBroker(ctx context.Context, cfg BrokerConfig, l *ledger.Ledger) (*Brok
 	return &Broker{client: c}, nil
 }
 
-// Stop unsubscribes and disconnects.
+// Stop disconnects; calling it again does nothing.
 func (b *Broker) Stop() {
-	b.client.Disconnect(250)
+	b.once.Do(func() { b.client.Disconnect(250) })
 }
 
 func wait(ctx context.Context, t mqtt.Token) error {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/citybench/citybench/harness/ledger"
@@ -26,8 +25,7 @@ func ReadBack(ctx context.Context, st store.Store, l *ledger.Ledger, until time.
 	}
 	for {
 		var still []int
-		var mu sync.Mutex
-		var firstErr atomic.Value
+		var mu sync.Mutex // guards still and err
 		sem := make(chan struct{}, 16)
 		var wg sync.WaitGroup
 		for _, dev := range pending {
@@ -36,13 +34,13 @@ func ReadBack(ctx context.Context, st store.Store, l *ledger.Ledger, until time.
 			go func(dev int) {
 				defer wg.Done()
 				defer func() { <-sem }()
-				n, err := readDevice(ctx, st, l, dev, start, until)
-				if err != nil {
-					firstErr.CompareAndSwap(nil, err)
-				}
-				if n > 0 || err != nil {
+				n, rerr := readDevice(ctx, st, l, dev, start, until)
+				if n > 0 || rerr != nil {
 					mu.Lock()
 					still = append(still, dev)
+					if err == nil {
+						err = rerr
+					}
 					mu.Unlock()
 				}
 			}(dev)
@@ -58,12 +56,10 @@ func ReadBack(ctx context.Context, st store.Store, l *ledger.Ledger, until time.
 		}
 		select {
 		case <-ctx.Done():
-			if e, _ := firstErr.Load().(error); e != nil {
-				return missing, e
-			}
-			return missing, nil
+			return missing, err // the last pass's first read error, if any
 		case <-time.After(poll):
 		}
+		err = nil
 	}
 }
 
