@@ -68,6 +68,27 @@ debian_mirror() {
 	echo "$m"
 }
 
+# ensure_debootstrap installs Debian's debootstrap when it is missing, as docker-engine.sh does
+# for the engine: a brand-new machine must build the images with nothing installed by hand.
+ensure_debootstrap() {
+	command -v debootstrap >/dev/null && return 0
+	log "debootstrap missing; installing Debian's debootstrap"
+	local sudo=""
+	[ "$(id -u)" -eq 0 ] || sudo=sudo
+	local i
+	for i in 1 2 3 4 5 6; do
+		if $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -q >"$work/apt.log" 2>&1 &&
+			$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q debootstrap >>"$work/apt.log" 2>&1; then
+			return 0
+		fi
+		log "apt-get failed (attempt $i; another apt may hold the lock); retrying in 10 s"
+		sleep 10
+	done
+	log "could not install debootstrap; see $work/apt.log"
+	tail -n 20 "$work/apt.log" >&2
+	exit 1
+}
+
 build_base() {
 	local h
 	# The suite and package list define the rootfs; hashing only them keeps the base (the slowest
@@ -77,10 +98,7 @@ build_base() {
 		log "base: $BASE_TAG up to date ($h)"
 		return
 	fi
-	command -v debootstrap >/dev/null || {
-		log "debootstrap missing: apt-get install -y debootstrap"
-		exit 1
-	}
+	ensure_debootstrap
 	local rootfs="$work/rootfs-$SUITE"
 	rm -rf "$rootfs"
 	log "base: debootstrap $SUITE into $rootfs"
