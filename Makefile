@@ -6,7 +6,7 @@ RESULTS ?= results
 # TAGS=containers adds the tests that drive real containers (CI sets it after `make docker images`).
 TAGS ?=
 
-.PHONY: help run build test test-short bench lint chromium docker images clean
+.PHONY: help run build test test-short bench lint chromium hdr-jar docker images clean
 
 help: ## list targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -39,6 +39,16 @@ lint: ## gofmt and go vet
 
 chromium: ## install Debian's headless Chromium for the browser tests
 	@command -v chromium >/dev/null 2>&1 || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; }
+
+# HdrHistogram's Java jar, for the test that feeds our .hlog files to its HistogramLogProcessor.
+HDR_JAVA_VERSION := 2.2.2
+HDR_JAR := .cache/jars/HdrHistogram-$(HDR_JAVA_VERSION).jar
+hdr-jar: $(HDR_JAR) ## fetch HdrHistogram's Java jar (Maven) and print its path for CITYBENCH_HDR_JAR
+	@echo $(abspath $(HDR_JAR))
+
+$(HDR_JAR):
+	@mkdir -p $(dir $@)
+	mvn -B -q dependency:copy -Dartifact=org.hdrhistogram:HdrHistogram:$(HDR_JAVA_VERSION) -DoutputDirectory=$(dir $@) >&2
 
 clean: ## remove build output and run folders
 	rm -rf bin $(RESULTS)

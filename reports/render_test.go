@@ -156,14 +156,19 @@ func TestReportInBrowser(t *testing.T) {
 		t.Skip("browser test skipped in -short mode")
 	}
 	browser := ""
+	if p := os.Getenv("CHROMIUM"); p != "" { // set means required: CI sets it so the test cannot skip
+		var err error
+		if browser, err = exec.LookPath(p); err != nil {
+			t.Fatalf("CHROMIUM=%s is not executable: %v", p, err)
+		}
+	}
 	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
+		if p, err := exec.LookPath(name); browser == "" && err == nil {
 			browser = p
-			break
 		}
 	}
 	if browser == "" {
-		t.Skip("no Chromium on PATH: apt-get install -y chromium to run the browser test")
+		t.Skip("no Chromium on PATH: apt-get install -y chromium (make chromium) to run the browser test")
 	}
 	r := testResult(t)
 	dir := t.TempDir()
