@@ -1,6 +1,7 @@
 package harness
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"slices"
@@ -21,7 +22,7 @@ type monitor struct {
 	conns []int64
 }
 
-func startMonitor(l *ledger.Ledger, sim *devices.Simulator, plan *schedule.Plan, out io.Writer) *monitor {
+func startMonitor(l *ledger.Ledger, sim *devices.Simulator, plan *schedule.Plan, out io.Writer, asJSON bool) *monitor {
 	m := &monitor{done: make(chan struct{})}
 	m.wg.Add(1)
 	go func() {
@@ -54,6 +55,11 @@ func startMonitor(l *ledger.Ledger, sim *devices.Simulator, plan *schedule.Plan,
 			var cur [ledger.NumStages]int64
 			for s := range ledger.NumStages {
 				cur[s] = l.Delivered(s)
+			}
+			if asJSON {
+				writeProgress(out, Progress{ElapsedS: elapsed.Seconds(), Offered: int64(offered), Sent: cur[ledger.Sent], Acked: cur[ledger.Acked],
+					Kafka: cur[ledger.Kafka], Connections: sim.Connections(), Errors: l.Errors()})
+				continue
 			}
 			p99, n := l.TakeLiveP99(ledger.Kafka)
 			p99s := "-"
@@ -95,4 +101,27 @@ func offeredCounter(plan *schedule.Plan) func(time.Duration) int {
 		}
 		return i
 	}
+}
+
+// Progress is one second of a run's live progress as cumulative counts: what a
+// worker process tells its coordinator, which adds the workers' lines up.
+type Progress struct {
+	ElapsedS    float64 `json:"elapsed_s"`
+	Offered     int64   `json:"offered"`
+	Sent        int64   `json:"sent"`
+	Acked       int64   `json:"acked"`
+	Kafka       int64   `json:"kafka"`
+	Connections int64   `json:"conns"`
+	Errors      int64   `json:"errors"`
+}
+
+// Add sums two workers' progress.
+func (p Progress) Add(o Progress) Progress {
+	return Progress{ElapsedS: max(p.ElapsedS, o.ElapsedS), Offered: p.Offered + o.Offered, Sent: p.Sent + o.Sent, Acked: p.Acked + o.Acked,
+		Kafka: p.Kafka + o.Kafka, Connections: p.Connections + o.Connections, Errors: p.Errors + o.Errors}
+}
+
+func writeProgress(w io.Writer, p Progress) {
+	b, _ := json.Marshal(p) // plain numbers: cannot fail
+	fmt.Fprintf(w, "%s\n", b)
 }

@@ -44,6 +44,16 @@ type Options struct {
 	// Trace, when set, receives up to TraceSamples message traces after the run (for tests and debugging).
 	TraceSamples int
 	Trace        func([]ledger.SampleTrace)
+	// Segment is the slice of the scenario's devices to run (zero value: all).
+	Segment schedule.Segment
+	// StartAt, when set, is the wall-clock time of offset 0 — shared by the
+	// worker processes of one run so their time lines line up. It must lie after
+	// the devices have connected; a StartAt already past starts at once (the
+	// result then shows the lateness as generator lag).
+	StartAt time.Time
+	// ProgressJSON writes the live progress as one JSON object a second
+	// (cumulative counts), for a coordinator to add up.
+	ProgressJSON bool
 }
 
 // apiPollInterval is how often the API tap polls each sampled device; the api
@@ -61,7 +71,11 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (*result.Res
 	if log == nil {
 		log = slog.Default()
 	}
-	plan, err := schedule.Build(sc)
+	seg := opts.Segment
+	if seg.N == 0 {
+		seg = schedule.Whole
+	}
+	plan, err := schedule.BuildSegment(sc, seg)
 	if err != nil {
 		return nil, fmt.Errorf("plan: %w", err)
 	}
@@ -108,14 +122,18 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (*result.Res
 	}
 
 	// Offset 0 is a moment from now, so the first intended sends are not already late.
-	led.SetStart(time.Now().Add(300 * time.Millisecond))
+	if opts.StartAt.IsZero() {
+		led.SetStart(time.Now().Add(300 * time.Millisecond))
+	} else {
+		led.SetStart(opts.StartAt)
+	}
 	sampled := apiSample(plan, sc.APISample)
 	var apiTap *taps.API
 	if eps.APIURL != "" {
 		apiTap = taps.StartAPI(ctx, taps.APIConfig{BaseURL: eps.APIURL, Devices: sampled, Interval: apiPollInterval}, led)
 	}
 
-	mon := startMonitor(led, sim, plan, opts.Progress)
+	mon := startMonitor(led, sim, plan, opts.Progress, opts.ProgressJSON)
 	resources := sampleResources(ctx, opts.Target, led.Start(), log)
 	faultEvents, stopFaults := runFaults(ctx, led, opts.Faults, log)
 
@@ -172,6 +190,9 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (*result.Res
 		Counters:        map[string]int64{},
 	}
 	res.Meta.Target = opts.Target.Describe()
+	if !seg.IsWhole() {
+		res.Meta.Segment = seg.String()
+	}
 	res.Meta.Components = DependencyVersions()
 	for k, v := range opts.Target.Components() {
 		res.Meta.Components[k] = v
@@ -238,15 +259,19 @@ func maxQoS(sc *scenarios.Scenario) byte {
 	return byte(q)
 }
 
-// apiSample picks every k-th device so the sample spans every fleet.
+// apiSample picks every k-th device of the whole scenario so the sample spans
+// every fleet; a segment polls the sampled devices it holds, so the segments of
+// a run poll the same devices as the whole run.
 func apiSample(plan *schedule.Plan, fraction float64) []int {
 	if fraction <= 0 || len(plan.Devices) == 0 {
 		return nil
 	}
 	step := max(int(1/fraction), 1)
 	var out []int
-	for i := 0; i < len(plan.Devices); i += step {
-		out = append(out, i)
+	for _, d := range plan.Devices {
+		if d.Global%step == 0 {
+			out = append(out, d.Index)
+		}
 	}
 	return out
 }

@@ -82,7 +82,7 @@ func (s *Simulator) Connections() int64 { return s.conns.Load() }
 func (s *Simulator) clientOptions(d *schedule.Device) *mqtt.ClientOptions {
 	f := d.Fleet
 	o := mqtt.NewClientOptions().
-		AddBroker(s.broker.URLs[d.Index%len(s.broker.URLs)]).
+		AddBroker(s.broker.URLs[d.Global%len(s.broker.URLs)]).
 		SetClientID(d.ID).
 		SetCleanSession(f.CleanSession == nil || *f.CleanSession).
 		SetKeepAlive(max(f.KeepAlive.D(), time.Second)).
@@ -139,7 +139,7 @@ func (s *Simulator) Connect(ctx context.Context) error {
 			if err := waitToken(ctx, c.Connect()); err != nil {
 				failed.Add(1)
 				once.Do(func() {
-					firstErr = fmt.Errorf("connect device %s to %s: %w", d.ID, s.broker.URLs[d.Index%len(s.broker.URLs)], err)
+					firstErr = fmt.Errorf("connect device %s to %s: %w", d.ID, s.broker.URLs[d.Global%len(s.broker.URLs)], err)
 				})
 				return
 			}

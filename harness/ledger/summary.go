@@ -84,6 +84,11 @@ func (l *Ledger) Summarise(w Window) (*Summary, error) {
 	for i, h := range intervalLag {
 		if h != nil {
 			intervals[i].GenLagP99Us = h.ValueAtQuantile(99)
+			enc, err := h.Encode(hdrhistogram.V2CompressedEncodingCookieBase)
+			if err != nil {
+				return nil, fmt.Errorf("encode generator lag interval %d: %w", i, err)
+			}
+			intervals[i].GenLagHDR = string(enc)
 		}
 	}
 	sum.GeneratorLag = Quantiles(genLag)

@@ -18,9 +18,11 @@ import (
 	"github.com/citybench/citybench/scenarios"
 )
 
-// Plan is the whole offered load of a run.
+// Plan is the whole offered load of a run, or of one segment of it.
 type Plan struct {
 	Devices []*Device
+	// Segment is the slice of the scenario's devices this plan holds (Whole: all).
+	Segment Segment
 	// Warmup is the offset at which the measured window starts.
 	Warmup time.Duration
 	// End is the offset of the end of the last phase.
@@ -36,7 +38,11 @@ type PhaseSpan struct {
 
 // Device is one simulated device and everything it will send.
 type Device struct {
-	Index    int // position in Plan.Devices
+	Index int // position in Plan.Devices
+	// Global is the position in the unsliced plan: the {index} placeholder and the
+	// broker a device connects to follow it, so a segment's devices are the same
+	// devices as in the whole run.
+	Global   int
 	ID       string
 	Fleet    *scenarios.Fleet
 	Location map[string]string
@@ -83,8 +89,16 @@ func (p *Plan) MeasuredCount() int {
 var placeholder = regexp.MustCompile(`\{([a-zA-Z0-9_]+)\}`)
 
 // Build computes the plan of sc. sc must have been validated (defaults applied).
-func Build(sc *scenarios.Scenario) (*Plan, error) {
-	p := &Plan{Warmup: sc.Warmup.D()}
+func Build(sc *scenarios.Scenario) (*Plan, error) { return BuildSegment(sc, Whole) }
+
+// BuildSegment computes the part of sc's plan that segment seg holds: device k of
+// every fleet belongs to segment k mod N. Every device keeps the id, topics,
+// intended times and values it has in the whole plan.
+func BuildSegment(sc *scenarios.Scenario, seg Segment) (*Plan, error) {
+	if err := seg.Validate(); err != nil {
+		return nil, err
+	}
+	p := &Plan{Warmup: sc.Warmup.D(), Segment: seg}
 	t := p.Warmup
 	for _, ph := range sc.Phases {
 		p.Phases = append(p.Phases, PhaseSpan{Name: ph.Name, Start: t, End: t + ph.Duration.D()})
@@ -95,6 +109,7 @@ func Build(sc *scenarios.Scenario) (*Plan, error) {
 		return nil, fmt.Errorf("scenario %q has no phase time: give it a duration or phases", sc.Name)
 	}
 	prof := newProfile(sc, p)
+	global := 0
 	for fi := range sc.Fleets {
 		f := &sc.Fleets[fi]
 		metrics := make([]string, len(f.Sensors))
@@ -102,9 +117,13 @@ func Build(sc *scenarios.Scenario) (*Plan, error) {
 			metrics[i] = s.Metric
 		}
 		perMetric := strings.Contains(f.Topic, "{metric}")
-		for i := 0; i < f.Devices; i++ {
+		for i := 0; i < f.Devices; i, global = i+1, global+1 {
+			if !seg.Holds(i) {
+				continue
+			}
 			d := &Device{
 				Index:    len(p.Devices),
+				Global:   global,
 				ID:       deviceID(f.Name, i),
 				Fleet:    f,
 				Location: location(f, i),
@@ -159,7 +178,7 @@ func (d *Device) Topic(m int) string {
 		case "fleet":
 			return d.Fleet.Name
 		case "index":
-			return strconv.Itoa(d.Index)
+			return strconv.Itoa(d.Global)
 		case "metric":
 			if m >= 0 {
 				return d.Metrics[m]

@@ -48,6 +48,19 @@ type Result struct {
 	SLOs            []SLOVerdict     `json:"slos,omitempty"`
 	Resources       []ResourceSample `json:"resources,omitempty"`
 	Counters        map[string]int64 `json:"counters,omitempty"` // e.g. broker_inflight_dropped, dead_lettered, connect_errors
+	// Workers holds each segment's own generator figures in a merged result: a
+	// saturated worker is visible even when the merged lag looks fine.
+	Workers []Worker `json:"workers,omitempty"`
+}
+
+// Worker is one segment of a merged run, as its own process saw it.
+type Worker struct {
+	Segment      string    `json:"segment"`
+	Devices      int       `json:"devices"`
+	GeneratorLag Quantiles `json:"generator_lag"`
+	// Saturated is true when this worker's generator lag p99 exceeded the bound.
+	Saturated bool  `json:"saturated,omitempty"`
+	Errors    int64 `json:"errors,omitempty"`
 }
 
 // Meta describes what ran, where and when.
@@ -71,6 +84,11 @@ type Meta struct {
 	DurationS float64 `json:"duration_s"`
 	Devices   int     `json:"devices"`
 	QoS       []int   `json:"qos,omitempty"`
+	// Segment is the slice of the scenario's devices this result covers ("1/3":
+	// device k of every fleet with k mod 3 = 1); empty for the whole scenario.
+	Segment string `json:"segment,omitempty"`
+	// Segments counts the segment results a merged result was built from (0: not merged).
+	Segments int `json:"segments,omitempty"`
 }
 
 // Machine is the host the harness ran on.
@@ -101,12 +119,15 @@ type Phase struct {
 
 // Interval is one 1-second snapshot. Counts are for that second only.
 type Interval struct {
-	StartS      float64                  `json:"start_s"` // seconds since the run started
-	Offered     int64                    `json:"offered"` // messages whose intended time fell in this second
-	Errors      int64                    `json:"errors"`
-	Connections int64                    `json:"connections"` // open device connections at the end of the second
-	GenLagP99Us int64                    `json:"gen_lag_p99_us"`
-	Stages      map[string]IntervalStage `json:"stages"` // by stage name; "sent" and "acked" included
+	StartS      float64 `json:"start_s"` // seconds since the run started
+	Offered     int64   `json:"offered"` // messages whose intended time fell in this second
+	Errors      int64   `json:"errors"`
+	Connections int64   `json:"connections"` // open device connections at the end of the second
+	GenLagP99Us int64   `json:"gen_lag_p99_us"`
+	// GenLagHDR is this second's generator-lag histogram (base64 V2-compressed),
+	// so merged segments recompute GenLagP99Us instead of averaging it.
+	GenLagHDR string                   `json:"gen_lag_hdr,omitempty"`
+	Stages    map[string]IntervalStage `json:"stages"` // by stage name; "sent" and "acked" included
 }
 
 // IntervalStage is one stage in one interval: latency = observed − intended.

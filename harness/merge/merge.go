@@ -1,0 +1,286 @@
+// Package merge builds one result from the results of a run's segments (worker
+// processes or Kubernetes pods that each ran a slice of the same scenario
+// against the same pipeline): histograms are merged bucket by bucket and
+// percentiles recomputed from them — never averaged — and delivery accounting
+// and the per-second series are summed.
+package merge
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+
+	"github.com/citybench/citybench/harness/ledger"
+	"github.com/citybench/citybench/harness/schedule"
+	"github.com/citybench/citybench/harness/slo"
+	"github.com/citybench/citybench/reports/result"
+	"github.com/citybench/citybench/scenarios"
+)
+
+// Results merges the results of every segment of one run. They must come from
+// the same scenario (file hash) and seed and cover each segment i/n exactly once.
+func Results(parts []*result.Result) (*result.Result, error) {
+	if err := checkParts(parts); err != nil {
+		return nil, err
+	}
+	slices.SortFunc(parts, func(a, b *result.Result) int { return cmp.Compare(a.Meta.Segment, b.Meta.Segment) })
+	first := parts[0]
+	out := &result.Result{
+		SchemaVersion: result.SchemaVersion,
+		Meta:          first.Meta,
+		Phases:        first.Phases,
+		Counters:      map[string]int64{},
+	}
+	out.Meta.Segment = ""
+	out.Meta.Segments = len(parts)
+	out.Meta.Devices = 0
+	lag := newHist()
+	for _, p := range parts {
+		out.Meta.Devices += p.Meta.Devices
+		if p.Meta.StartedAt.Before(out.Meta.StartedAt) {
+			out.Meta.StartedAt = p.Meta.StartedAt
+		}
+		if p.Meta.EndedAt.After(out.Meta.EndedAt) {
+			out.Meta.EndedAt = p.Meta.EndedAt
+		}
+		// A partial segment limits the measured window of the whole.
+		out.Meta.DurationS = min(out.Meta.DurationS, p.Meta.DurationS)
+		for _, f := range p.Flags {
+			if !slices.Contains(out.Flags, f) {
+				out.Flags = append(out.Flags, f)
+			}
+		}
+		for _, w := range p.Warnings {
+			out.Warnings = append(out.Warnings, fmt.Sprintf("segment %s: %s", p.Meta.Segment, w))
+		}
+		for k, v := range p.Counters {
+			out.Counters[k] += v
+		}
+		for _, r := range p.Resources {
+			r.Component = fmt.Sprintf("segment %s: %s", p.Meta.Segment, r.Component)
+			out.Resources = append(out.Resources, r)
+		}
+		out.Faults = append(out.Faults, p.Faults...)
+		if err := addEncoded(lag, p.GeneratorLagHDR); err != nil {
+			return nil, fmt.Errorf("segment %s generator lag: %w", p.Meta.Segment, err)
+		}
+		out.Workers = append(out.Workers, result.Worker{Segment: p.Meta.Segment, Devices: p.Meta.Devices, GeneratorLag: p.GeneratorLag,
+			Saturated: p.HasFlag(result.FlagGeneratorSaturated), Errors: p.Counters["errors"]})
+	}
+	slices.SortStableFunc(out.Faults, func(a, b result.FaultEvent) int { return cmp.Compare(a.AtS, b.AtS) })
+	slices.SortStableFunc(out.Resources, func(a, b result.ResourceSample) int { return cmp.Compare(a.AtS, b.AtS) })
+	var err error
+	out.GeneratorLag = ledger.Quantiles(lag)
+	if out.GeneratorLagHDR, err = encode(lag); err != nil {
+		return nil, err
+	}
+	if out.Stages, err = stages(parts); err != nil {
+		return nil, err
+	}
+	if out.Intervals, err = intervals(parts); err != nil {
+		return nil, err
+	}
+	out.SLOs, err = judge(first.SLOs, out)
+	if err != nil {
+		out.Warnings = append(out.Warnings, fmt.Sprintf("SLOs not judged: %v", err))
+	}
+	return out, nil
+}
+
+// checkParts refuses results that are not the segments of one run.
+func checkParts(parts []*result.Result) error {
+	if len(parts) == 0 {
+		return errors.New("merge: no results")
+	}
+	first := parts[0]
+	n := 0
+	have := map[int]bool{}
+	var errs []error
+	for _, p := range parts {
+		seg, err := schedule.ParseSegment(cmp.Or(p.Meta.Segment, "0/1"))
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if p.Meta.ScenarioHash != first.Meta.ScenarioHash || p.Meta.Seed != first.Meta.Seed {
+			errs = append(errs, fmt.Errorf("segment %s ran scenario %s (hash %.12s, seed %d), segment %s ran %s (hash %.12s, seed %d): not one run",
+				p.Meta.Segment, p.Meta.Scenario, p.Meta.ScenarioHash, p.Meta.Seed, first.Meta.Segment, first.Meta.Scenario, first.Meta.ScenarioHash, first.Meta.Seed))
+		}
+		if n != 0 && seg.N != n {
+			errs = append(errs, fmt.Errorf("segments of %d and of %d parts: not one run", n, seg.N))
+		}
+		n = seg.N
+		if have[seg.I] {
+			errs = append(errs, fmt.Errorf("segment %s given twice", seg))
+		}
+		have[seg.I] = true
+	}
+	if len(errs) == 0 {
+		var missing []string
+		for i := range n {
+			if !have[i] {
+				missing = append(missing, fmt.Sprintf("%d/%d", i, n))
+			}
+		}
+		if len(missing) > 0 {
+			errs = append(errs, fmt.Errorf("segment(s) %s missing: a merge of part of a run would understate it", strings.Join(missing, ", ")))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func stages(parts []*result.Result) ([]result.StageSummary, error) {
+	var out []result.StageSummary
+	for _, name := range result.Stages {
+		var merged *result.StageSummary
+		lat, svc := newHist(), newHist()
+		for _, p := range parts {
+			s := p.Stage(name)
+			if s == nil {
+				continue
+			}
+			if merged == nil {
+				merged = &result.StageSummary{Stage: name, Note: s.Note}
+			}
+			merged.Sampled = merged.Sampled || s.Sampled
+			addDelivery(&merged.Delivery, s.Delivery)
+			if err := addEncoded(lat, s.LatencyHDR); err != nil {
+				return nil, fmt.Errorf("segment %s %s latency: %w", p.Meta.Segment, name, err)
+			}
+			if err := addEncoded(svc, s.ServiceTimeHDR); err != nil {
+				return nil, fmt.Errorf("segment %s %s service time: %w", p.Meta.Segment, name, err)
+			}
+		}
+		if merged == nil {
+			continue
+		}
+		if d := &merged.Delivery; d.Expected > 0 {
+			d.Availability = float64(d.WithinDeadline) / float64(d.Expected)
+		}
+		var err error
+		merged.Latency = ledger.Quantiles(lat)
+		if merged.LatencyHDR, err = encode(lat); err != nil {
+			return nil, err
+		}
+		if name != result.StageSent {
+			merged.ServiceTime = ledger.Quantiles(svc)
+			if merged.ServiceTimeHDR, err = encode(svc); err != nil {
+				return nil, err
+			}
+		}
+		out = append(out, *merged)
+	}
+	return out, nil
+}
+
+func addDelivery(to *result.Delivery, d result.Delivery) {
+	to.Expected += d.Expected
+	to.Delivered += d.Delivered
+	to.Lost += d.Lost
+	to.Duplicated += d.Duplicated
+	to.Reordered += d.Reordered
+	to.Negative += d.Negative
+	to.WithinDeadline += d.WithinDeadline
+}
+
+// intervals adds the segments' seconds up. The segments share offset 0 (the
+// coordinator's start time), so second i of each is the same second.
+func intervals(parts []*result.Result) ([]result.Interval, error) {
+	n := 0
+	for _, p := range parts {
+		n = max(n, len(p.Intervals))
+	}
+	out := make([]result.Interval, n)
+	for i := range out {
+		out[i] = result.Interval{StartS: float64(i), Stages: map[string]result.IntervalStage{}}
+		lag := newHist()
+		stageHists := map[string]*hdrhistogram.Histogram{}
+		for _, p := range parts {
+			if i >= len(p.Intervals) {
+				continue
+			}
+			iv := p.Intervals[i]
+			out[i].Offered += iv.Offered
+			out[i].Errors += iv.Errors
+			out[i].Connections += iv.Connections
+			if err := addEncoded(lag, iv.GenLagHDR); err != nil {
+				return nil, fmt.Errorf("segment %s second %d generator lag: %w", p.Meta.Segment, i, err)
+			}
+			for name, st := range iv.Stages {
+				h, ok := stageHists[name]
+				if !ok {
+					h = newHist()
+					stageHists[name] = h
+				}
+				if err := addEncoded(h, st.LatencyHDR); err != nil {
+					return nil, fmt.Errorf("segment %s second %d %s: %w", p.Meta.Segment, i, name, err)
+				}
+			}
+		}
+		if lag.TotalCount() > 0 {
+			out[i].GenLagP99Us = lag.ValueAtQuantile(99)
+			enc, err := encode(lag)
+			if err != nil {
+				return nil, err
+			}
+			out[i].GenLagHDR = enc
+		}
+		for name, h := range stageHists {
+			st := result.IntervalStage{}
+			if h.TotalCount() > 0 {
+				enc, err := encode(h)
+				if err != nil {
+					return nil, err
+				}
+				st = result.IntervalStage{Delivered: h.TotalCount(), P50Us: h.ValueAtQuantile(50), P99Us: h.ValueAtQuantile(99), MaxUs: h.Max(), LatencyHDR: enc}
+			}
+			out[i].Stages[name] = st
+		}
+	}
+	return out, nil
+}
+
+// judge evaluates the run's SLOs (as the segments wrote them) on the merged figures.
+func judge(verdicts []result.SLOVerdict, r *result.Result) ([]result.SLOVerdict, error) {
+	var slos []scenarios.SLO
+	for _, v := range verdicts {
+		s, err := scenarios.ParseSLO(v.Expr)
+		if err != nil {
+			return nil, fmt.Errorf("%q: %w", v.Expr, err)
+		}
+		slos = append(slos, s)
+	}
+	if len(slos) == 0 {
+		return nil, nil
+	}
+	return slo.Evaluate(slos, r), nil
+}
+
+func newHist() *hdrhistogram.Histogram { return ledger.NewHistogram() }
+
+// addEncoded merges a base64 V2-compressed histogram into h; "" adds nothing.
+func addEncoded(h *hdrhistogram.Histogram, enc string) error {
+	if enc == "" {
+		return nil
+	}
+	from, err := hdrhistogram.Decode([]byte(enc))
+	if err != nil {
+		return fmt.Errorf("decode histogram: %w", err)
+	}
+	if dropped := h.Merge(from); dropped > 0 {
+		return fmt.Errorf("%d values outside the histogram's range", dropped)
+	}
+	return nil
+}
+
+func encode(h *hdrhistogram.Histogram) (string, error) {
+	b, err := h.Encode(hdrhistogram.V2CompressedEncodingCookieBase)
+	if err != nil {
+		return "", fmt.Errorf("encode histogram: %w", err)
+	}
+	return string(b), nil
+}

@@ -1,0 +1,150 @@
+package merge_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/citybench/citybench/harness"
+	"github.com/citybench/citybench/harness/merge"
+	"github.com/citybench/citybench/harness/schedule"
+	"github.com/citybench/citybench/harness/target/embedded"
+	"github.com/citybench/citybench/reports/result"
+	"github.com/citybench/citybench/scenarios"
+)
+
+const scenarioYAML = `
+name: seg
+seed: 23
+warmup: 1s
+duration: 4s
+drain: 20s
+api_sample: 0.05
+slos: ["store.loss == 0"]
+fleets:
+  - name: meter
+    devices: 40
+    model: m-v1
+    topic: city/{district}/{device}
+    locations: {district: [n, s, e]}
+    codec: json
+    qos: 1
+    sensors:
+      - {metric: kwh, mean: 3, stddev: 1}
+    arrival: {kind: fixed, interval: 500ms, jitter: 50ms}
+  - name: air
+    devices: 11
+    model: a-v1
+    topic: city/{district}/{device}
+    locations: {district: [n, s]}
+    codec: json
+    qos: 2
+    sensors:
+      - {metric: no2, mean: 87.3, stddev: 0.5}
+    arrival: {kind: poisson, interval: 700ms}
+`
+
+func runSegment(t *testing.T, seg schedule.Segment) *result.Result {
+	t.Helper()
+	sc, err := scenarios.Parse("seg.yaml", []byte(scenarioYAML))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tgt, err := embedded.New(sc, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	res, err := harness.Run(ctx, sc, harness.Options{Target: tgt, Segment: seg})
+	if err != nil {
+		t.Fatalf("segment %s: %v", seg, err)
+	}
+	return res
+}
+
+// TestMergeIsExact runs one scenario and seed as one process and as three
+// segments, merges the segments and wants the same accounting at every stage,
+// the same offered series, and merged histograms holding every segment's values.
+// (Each segment here has its own embedded pipeline; the figures compared are the
+// ones that do not depend on which pipeline carried a message.)
+func TestMergeIsExact(t *testing.T) {
+	if testing.Short() {
+		t.Skip("four 6 s end-to-end runs; skipped with -short")
+	}
+	whole := runSegment(t, schedule.Whole)
+	var parts []*result.Result
+	for i := range 3 {
+		parts = append(parts, runSegment(t, schedule.Segment{I: i, N: 3}))
+	}
+	merged, err := merge.Results(parts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if merged.Meta.Devices != whole.Meta.Devices || merged.Meta.Segments != 3 || len(merged.Workers) != 3 {
+		t.Fatalf("merged: %d devices, %d segments, %d workers; whole: %d devices", merged.Meta.Devices, merged.Meta.Segments, len(merged.Workers), whole.Meta.Devices)
+	}
+	if len(merged.Stages) != len(whole.Stages) {
+		t.Fatalf("merged has %d stages, whole %d", len(merged.Stages), len(whole.Stages))
+	}
+	for _, w := range whole.Stages {
+		m := merged.Stage(w.Stage)
+		if m == nil {
+			t.Fatalf("stage %s missing from the merge", w.Stage)
+		}
+		wd, md := w.Delivery, m.Delivery
+		if wd.Expected == 0 || wd.Expected != md.Expected || wd.Delivered != md.Delivered || wd.Lost != md.Lost || wd.Duplicated != md.Duplicated {
+			t.Errorf("stage %s: whole %+v, merged %+v", w.Stage, wd, md)
+		}
+		t.Logf("stage %s: expected %d delivered %d lost %d dup %d; latency count %d", w.Stage, md.Expected, md.Delivered, md.Lost, md.Duplicated, m.Latency.Count)
+		var sum int64
+		for _, p := range parts {
+			if s := p.Stage(w.Stage); s != nil {
+				sum += s.Latency.Count
+			}
+		}
+		if m.Latency.Count != sum || m.Latency.Count != w.Latency.Count {
+			t.Errorf("stage %s latency histogram counts: merged %d, segments %d, whole %d", w.Stage, m.Latency.Count, sum, w.Latency.Count)
+		}
+	}
+	for i, iv := range whole.Intervals {
+		if i < len(merged.Intervals) && merged.Intervals[i].Offered != iv.Offered {
+			t.Errorf("second %d: offered %d merged, %d whole", i, merged.Intervals[i].Offered, iv.Offered)
+		}
+	}
+	if merged.GeneratorLag.Count != whole.GeneratorLag.Count {
+		t.Errorf("generator lag count: merged %d, whole %d", merged.GeneratorLag.Count, whole.GeneratorLag.Count)
+	}
+	if len(merged.SLOs) != 1 || !merged.SLOs[0].Pass {
+		t.Errorf("merged SLOs = %+v, want store.loss == 0 judged and passing", merged.SLOs)
+	}
+}
+
+func TestMergeRefusesPartsOfOtherRuns(t *testing.T) {
+	part := func(seg, hash string, seed int64) *result.Result {
+		return &result.Result{SchemaVersion: result.SchemaVersion, Meta: result.Meta{Segment: seg, ScenarioHash: hash, Seed: seed}}
+	}
+	tests := []struct {
+		name  string
+		parts []*result.Result
+	}{
+		{"none", nil},
+		{"missing segment", []*result.Result{part("0/3", "h", 1), part("2/3", "h", 1)}},
+		{"duplicate segment", []*result.Result{part("0/2", "h", 1), part("0/2", "h", 1)}},
+		{"other scenario", []*result.Result{part("0/2", "h", 1), part("1/2", "other", 1)}},
+		{"other seed", []*result.Result{part("0/2", "h", 1), part("1/2", "h", 2)}},
+		{"other split", []*result.Result{part("0/2", "h", 1), part("1/3", "h", 1)}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := merge.Results(tt.parts); err == nil {
+				t.Fatal("merged parts that are not one run")
+			} else {
+				t.Log(err)
+			}
+		})
+	}
+	if _, err := merge.Results([]*result.Result{part("1/2", "h", 1), part("0/2", "h", 1)}); err != nil {
+		t.Fatalf("two halves of one run: %v", err)
+	}
+}
