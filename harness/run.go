@@ -15,6 +15,7 @@ import (
 
 	"github.com/citybench/citybench/harness/devices"
 	"github.com/citybench/citybench/harness/ledger"
+	"github.com/citybench/citybench/harness/limits"
 	"github.com/citybench/citybench/harness/schedule"
 	"github.com/citybench/citybench/harness/slo"
 	"github.com/citybench/citybench/harness/taps"
@@ -51,6 +52,10 @@ type Options struct {
 	// the devices have connected; a StartAt already past starts at once (the
 	// result then shows the lateness as generator lag).
 	StartAt time.Time
+	// Ready, when set, is called once the devices are connected and the taps
+	// run, and returns offset 0's wall-clock time: how a worker process waits for
+	// its coordinator's shared start. It overrides StartAt.
+	Ready func(ctx context.Context, devices int) (time.Time, error)
 	// ProgressJSON writes the live progress as one JSON object a second
 	// (cumulative counts), for a coordinator to add up.
 	ProgressJSON bool
@@ -95,7 +100,12 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (*result.Res
 		return nil, fmt.Errorf("start target: %w", err)
 	}
 
-	sim, err := devices.New(devices.Broker{URLs: eps.MQTTURLs, Username: eps.MQTTUsername, Password: eps.MQTTPassword, TLS: eps.TLS}, led, devices.WithLogger(log))
+	machine, err := limits.Read()
+	if err != nil {
+		return nil, err
+	}
+	sim, err := devices.New(devices.Broker{URLs: eps.MQTTURLs, Username: eps.MQTTUsername, Password: eps.MQTTPassword, TLS: eps.TLS}, led,
+		devices.WithLogger(log), devices.WithSourceAddrs(machine.SourceAddrs(len(plan.Devices))))
 	if err != nil {
 		return nil, err
 	}
@@ -122,9 +132,16 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (*result.Res
 	}
 
 	// Offset 0 is a moment from now, so the first intended sends are not already late.
-	if opts.StartAt.IsZero() {
+	switch {
+	case opts.Ready != nil:
+		at, err := opts.Ready(ctx, len(plan.Devices))
+		if err != nil {
+			return nil, fmt.Errorf("wait for the shared start: %w", err)
+		}
+		led.SetStart(at)
+	case opts.StartAt.IsZero():
 		led.SetStart(time.Now().Add(300 * time.Millisecond))
-	} else {
+	default:
 		led.SetStart(opts.StartAt)
 	}
 	sampled := apiSample(plan, sc.APISample)
@@ -368,6 +385,12 @@ func runFaults(ctx context.Context, l *ledger.Ledger, faults []Fault, log *slog.
 			cancel()
 			wg.Wait()
 		}
+}
+
+// SampleResources is sampleResources for a coordinator that runs the target
+// itself while worker processes run the devices.
+func SampleResources(ctx context.Context, t target.Target, origin time.Time, log *slog.Logger) func() []result.ResourceSample {
+	return sampleResources(ctx, t, origin, log)
 }
 
 // sampleResources collects the target's per-component CPU and memory, plus the

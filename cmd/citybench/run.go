@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/citybench/citybench/harness"
+	"github.com/citybench/citybench/harness/schedule"
 	"github.com/citybench/citybench/harness/target"
 	"github.com/citybench/citybench/harness/target/embedded"
 	"github.com/citybench/citybench/reports"
@@ -34,6 +35,12 @@ type runFlags struct {
 	noReport bool
 	quiet    bool
 	verbose  bool
+	// segment runs one slice i/n of the scenario; startAt is the shared offset 0 of a
+	// segmented run; workers splits the run over worker processes of this binary.
+	segment      string
+	startAt      string
+	workers      int
+	progressJSON bool
 }
 
 func newRunCmd() *cobra.Command {
@@ -74,6 +81,11 @@ clearly marked result.`,
 	cmd.Flags().BoolVar(&f.noReport, "no-report", false, "write result.json only, no plots or HTML")
 	cmd.Flags().BoolVarP(&f.quiet, "quiet", "q", false, "no live progress line")
 	cmd.Flags().BoolVarP(&f.verbose, "verbose", "v", false, "log the pipeline's components too")
+	cmd.Flags().StringVar(&f.segment, "segment", "", "run only segment i/n of every fleet (device k belongs to segment k mod n); merge the segments' results with `citybench merge`")
+	cmd.Flags().StringVar(&f.startAt, "start-at", "", "wall-clock time of the run's offset 0 (RFC 3339), shared by the segments of one run; - reads it from standard input once the devices are connected")
+	cmd.Flags().IntVar(&f.workers, "workers", 0, "split the devices over N worker processes against one pipeline and merge their results (0: as many as the devices need)")
+	cmd.Flags().BoolVar(&f.progressJSON, "progress-json", false, "live progress as one JSON line a second (for a coordinator)")
+	_ = cmd.Flags().MarkHidden("progress-json")
 	return cmd
 }
 
@@ -94,6 +106,10 @@ func runScenario(cmd *cobra.Command, path string, f runFlags) error {
 	if f.seed != 0 {
 		sc.Seed = f.seed
 	}
+	seg, startAt, err := segmentFlags(f)
+	if err != nil {
+		return withCode(exitInvalid, err)
+	}
 	stderr := cmd.ErrOrStderr()
 	level := slog.LevelInfo
 	if f.quiet {
@@ -108,6 +124,10 @@ func runScenario(cmd *cobra.Command, path string, f runFlags) error {
 	if out == "" {
 		out = filepath.Join("results", fmt.Sprintf("%s-%s", sc.Name, time.Now().UTC().Format("20060102T150405Z")))
 	}
+	workers, err := workerCount(sc, seg, f.workers)
+	if err != nil {
+		return withCode(exitInvalid, err)
+	}
 	tgt, err := newTarget(sc, out, pipelineLog)
 	if err != nil {
 		return withCode(exitInvalid, err)
@@ -119,13 +139,33 @@ func runScenario(cmd *cobra.Command, path string, f runFlags) error {
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	var progress io.Writer
-	if !f.quiet {
+	if !f.quiet || f.progressJSON {
 		progress = stderr
 	}
-	res, runErr := harness.Run(ctx, sc, harness.Options{Target: tgt, Logger: log, Progress: progress})
+	var res *result.Result
+	var runErr error
+	if workers > 1 {
+		res, runErr = coordinate(ctx, coordination{path: path, flags: f, sc: sc, target: tgt, workers: workers, out: out, log: log, progress: progress, stderr: stderr})
+	} else {
+		opts := harness.Options{Target: tgt, Logger: log, Progress: progress, Segment: seg, StartAt: startAt, ProgressJSON: f.progressJSON}
+		if f.startAt == "-" {
+			opts.Ready = waitForStart(cmd.InOrStdin(), stderr)
+		}
+		res, runErr = harness.Run(ctx, sc, opts)
+	}
 	if res == nil {
 		return fmt.Errorf("run %s: %w", sc.Name, runErr)
 	}
+	if isEmbedded(sc) && !seg.IsWhole() {
+		res.Warnings = append(res.Warnings, "a segment on the embedded target runs its own in-process pipeline: merged with other segments it describes several pipelines, not one — give the segments one shared pipeline (--target external) for a merge that describes one system")
+	}
+	return finish(ctx, cmd, res, runErr, out, f.noReport, log)
+}
+
+// finish writes a run's (or a merge's) result and report, prints the summary and
+// turns the outcome into the exit status.
+func finish(ctx context.Context, cmd *cobra.Command, res *result.Result, runErr error, out string, noReport bool, log *slog.Logger) error {
+	f := runFlags{noReport: noReport}
 	resultPath := filepath.Join(out, "result.json")
 	if err := res.Save(resultPath); err != nil {
 		return err
@@ -141,7 +181,7 @@ func runScenario(cmd *cobra.Command, path string, f runFlags) error {
 	if !f.noReport {
 		fmt.Fprintf(cmd.OutOrStdout(), "report: %s\n", filepath.Join(out, "index.html"))
 	}
-	if errors.Is(runErr, harness.ErrInterrupted) {
+	if runErr != nil { // an interrupted run (or a worker that failed): the partial result is written
 		return withCode(exitError, runErr)
 	}
 	var failed []string
@@ -181,8 +221,40 @@ func newTarget(sc *scenarios.Scenario, out string, log *slog.Logger) (target.Tar
 	}
 }
 
+// segmentFlags reads --segment and --start-at.
+func segmentFlags(f runFlags) (schedule.Segment, time.Time, error) {
+	seg := schedule.Whole
+	var at time.Time
+	if f.segment != "" {
+		var err error
+		if seg, err = schedule.ParseSegment(f.segment); err != nil {
+			return seg, at, fmt.Errorf("--segment: %w", err)
+		}
+		if f.workers > 1 {
+			return seg, at, errors.New("--segment and --workers: a segment runs in one process; give one of them")
+		}
+	}
+	if f.startAt != "" && f.startAt != "-" {
+		var err error
+		if at, err = time.Parse(time.RFC3339Nano, f.startAt); err != nil {
+			return seg, at, fmt.Errorf("--start-at %q: want an RFC 3339 time such as 2026-12-01T10:00:00Z", f.startAt)
+		}
+	}
+	return seg, at, nil
+}
+
 func printSummary(w io.Writer, r *result.Result) {
 	fmt.Fprintf(w, "\n%s on %s — %d devices, %.0f s measured\n", r.Meta.Scenario, r.Meta.Target.Kind, r.Meta.Devices, r.Meta.DurationS)
+	if r.Meta.Segment != "" {
+		fmt.Fprintf(w, "segment %s of the scenario: merge every segment's result with `citybench merge`\n", r.Meta.Segment)
+	}
+	for _, wk := range r.Workers {
+		sat := ""
+		if wk.Saturated {
+			sat = "  SATURATED"
+		}
+		fmt.Fprintf(w, "worker %s: %d devices, generator lag p99 %s (max %s), errors %d%s\n", wk.Segment, wk.Devices, us(wk.GeneratorLag.P99Us), us(wk.GeneratorLag.MaxUs), wk.Errors, sat)
+	}
 	if r.Meta.Target.Note != "" {
 		fmt.Fprintf(w, "note: %s\n", r.Meta.Target.Note)
 	}

@@ -1,11 +1,14 @@
 package main
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 
 	"github.com/spf13/cobra"
 
+	"github.com/citybench/citybench/harness/limits"
+	"github.com/citybench/citybench/harness/schedule"
 	"github.com/citybench/citybench/scenarios"
 )
 
@@ -24,11 +27,20 @@ func newValidateCmd() *cobra.Command {
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
+			m, err := limits.Read()
+			if err != nil {
+				return err
+			}
 			var errs []error
 			for _, path := range args {
 				s, err := scenarios.Load(path)
 				if err != nil {
 					errs = append(errs, err)
+					continue
+				}
+				// The open-file preflight: a scenario this machine's processes cannot hold on its target.
+				if err := checkCapacity(s, schedule.Whole, m); err != nil {
+					errs = append(errs, fmt.Errorf("%s: target %s on this machine: %w", path, cmp.Or(s.Target.Kind, "embedded"), err))
 					continue
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "ok: %s (%s, %d devices, %s total)\n", path, s.Name, s.Devices(), s.Total())

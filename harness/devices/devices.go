@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -17,6 +18,7 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/citybench/citybench/harness/ledger"
+	"github.com/citybench/citybench/harness/limits"
 	"github.com/citybench/citybench/harness/schedule"
 	"github.com/citybench/citybench/pipeline/codec"
 )
@@ -42,6 +44,9 @@ type Simulator struct {
 	// connectParallelism bounds simultaneous CONNECTs: brokers have small listen
 	// backlogs (Mosquitto's is 100), so a thousand devices connect in waves.
 	connectParallelism int
+	// sourceAddrs spreads connections to loopback brokers over 127.0.0.1…n, each
+	// with its own ephemeral port range (1: the kernel picks the source).
+	sourceAddrs int
 }
 
 // Option configures a Simulator.
@@ -52,6 +57,11 @@ func WithLogger(l *slog.Logger) Option { return func(s *Simulator) { s.log = l }
 
 // WithConnectParallelism bounds simultaneous connection attempts (default 64).
 func WithConnectParallelism(n int) Option { return func(s *Simulator) { s.connectParallelism = n } }
+
+// WithSourceAddrs spreads connections to loopback brokers over n loopback source
+// addresses (127.0.0.1 … 127.0.0.n), so one process is not bound by one address's
+// ephemeral ports.
+func WithSourceAddrs(n int) Option { return func(s *Simulator) { s.sourceAddrs = n } }
 
 // New prepares a simulator; nothing connects until Connect.
 func New(b Broker, l *ledger.Ledger, opts ...Option) (*Simulator, error) {
@@ -81,8 +91,13 @@ func (s *Simulator) Connections() int64 { return s.conns.Load() }
 
 func (s *Simulator) clientOptions(d *schedule.Device) *mqtt.ClientOptions {
 	f := d.Fleet
-	o := mqtt.NewClientOptions().
-		AddBroker(s.broker.URLs[d.Global%len(s.broker.URLs)]).
+	brokerURL := s.broker.URLs[d.Global%len(s.broker.URLs)]
+	o := mqtt.NewClientOptions()
+	if s.sourceAddrs > 1 && limits.IsLoopback(brokerURL) {
+		// Before SetConnectTimeout, which sets the dialer's timeout.
+		o.SetDialer(&net.Dialer{LocalAddr: &net.TCPAddr{IP: limits.SourceAddr(d.Index, s.sourceAddrs)}})
+	}
+	o.AddBroker(brokerURL).
 		SetClientID(d.ID).
 		SetCleanSession(f.CleanSession == nil || *f.CleanSession).
 		SetKeepAlive(max(f.KeepAlive.D(), time.Second)).

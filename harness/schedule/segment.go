@@ -46,3 +46,11 @@ func (s Segment) Holds(k int) bool { return s.N <= 1 || k%s.N == s.I }
 func (s Segment) IsWhole() bool { return s.N <= 1 }
 
 func (s Segment) String() string { return fmt.Sprintf("%d/%d", s.I, s.N) }
+
+// Count is how many of a fleet's n devices the segment holds.
+func (s Segment) Count(n int) int {
+	if s.N <= 1 {
+		return n
+	}
+	return max(0, (n-s.I+s.N-1)/s.N)
+}

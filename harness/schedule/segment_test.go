@@ -31,9 +31,17 @@ func TestSegmentsPartitionThePlan(t *testing.T) {
 				seen := make([]int, len(whole.Devices))
 				messages := 0
 				for i := range n {
-					part, err := BuildSegment(sc, Segment{I: i, N: n})
+					seg := Segment{I: i, N: n}
+					part, err := BuildSegment(sc, seg)
 					if err != nil {
 						t.Fatal(err)
+					}
+					want := 0
+					for _, f := range sc.Fleets {
+						want += seg.Count(f.Devices)
+					}
+					if len(part.Devices) != want {
+						t.Fatalf("segment %s holds %d devices, Count says %d", seg, len(part.Devices), want)
 					}
 					if part.Warmup != whole.Warmup || part.End != whole.End || !reflect.DeepEqual(part.Phases, whole.Phases) {
 						t.Fatalf("segment %d/%d has another time line than the whole plan", i, n)

@@ -39,6 +39,22 @@ type Config struct {
 	APIURL                    string
 }
 
+// The environment variables ConfigFromEnv reads (the pipeline services use the
+// same names); lists are comma separated.
+const (
+	EnvMQTTURL           = "CITYBENCH_MQTT_URL"
+	EnvMQTTUsername      = "CITYBENCH_MQTT_USERNAME"
+	EnvMQTTPassword      = "CITYBENCH_MQTT_PASSWORD"
+	EnvMQTTCA            = "CITYBENCH_MQTT_CA"
+	EnvMQTTCert          = "CITYBENCH_MQTT_CERT"
+	EnvMQTTKey           = "CITYBENCH_MQTT_KEY"
+	EnvKafkaBrokers      = "CITYBENCH_KAFKA_BROKERS"
+	EnvKafkaTopic        = "CITYBENCH_KAFKA_TOPIC"
+	EnvCassandraHosts    = "CITYBENCH_CASSANDRA_HOSTS"
+	EnvCassandraKeyspace = "CITYBENCH_CASSANDRA_KEYSPACE"
+	EnvAPIURL            = "CITYBENCH_API_URL"
+)
+
 // ConfigFromEnv reads the same CITYBENCH_* variables the pipeline services use,
 // plus CITYBENCH_API_URL; lists are comma separated.
 func ConfigFromEnv(getenv func(string) string) Config {
@@ -52,19 +68,46 @@ func ConfigFromEnv(getenv func(string) string) Config {
 		return out
 	}
 	return Config{
-		MQTTURLs:          list("CITYBENCH_MQTT_URL"),
-		MQTTUsername:      getenv("CITYBENCH_MQTT_USERNAME"),
-		MQTTPassword:      getenv("CITYBENCH_MQTT_PASSWORD"),
-		MQTTCA:            getenv("CITYBENCH_MQTT_CA"),
-		MQTTCert:          getenv("CITYBENCH_MQTT_CERT"),
-		MQTTKey:           getenv("CITYBENCH_MQTT_KEY"),
-		KafkaBrokers:      list("CITYBENCH_KAFKA_BROKERS"),
-		KafkaTopic:        getenv("CITYBENCH_KAFKA_TOPIC"),
-		CassandraHosts:    list("CITYBENCH_CASSANDRA_HOSTS"),
-		CassandraKeyspace: getenv("CITYBENCH_CASSANDRA_KEYSPACE"),
-		APIURL:            getenv("CITYBENCH_API_URL"),
+		MQTTURLs:          list(EnvMQTTURL),
+		MQTTUsername:      getenv(EnvMQTTUsername),
+		MQTTPassword:      getenv(EnvMQTTPassword),
+		MQTTCA:            getenv(EnvMQTTCA),
+		MQTTCert:          getenv(EnvMQTTCert),
+		MQTTKey:           getenv(EnvMQTTKey),
+		KafkaBrokers:      list(EnvKafkaBrokers),
+		KafkaTopic:        getenv(EnvKafkaTopic),
+		CassandraHosts:    list(EnvCassandraHosts),
+		CassandraKeyspace: getenv(EnvCassandraKeyspace),
+		APIURL:            getenv(EnvAPIURL),
 	}
 }
+
+// Env is c as the environment ConfigFromEnv reads ("NAME=value" entries, unset
+// fields left out): how a worker process is pointed at a pipeline another
+// process started.
+func (c Config) Env() []string {
+	var out []string
+	add := func(k, v string) {
+		if v != "" {
+			out = append(out, k+"="+v)
+		}
+	}
+	add(EnvMQTTURL, strings.Join(c.MQTTURLs, ","))
+	add(EnvMQTTUsername, c.MQTTUsername)
+	add(EnvMQTTPassword, c.MQTTPassword)
+	add(EnvMQTTCA, c.MQTTCA)
+	add(EnvMQTTCert, c.MQTTCert)
+	add(EnvMQTTKey, c.MQTTKey)
+	add(EnvKafkaBrokers, strings.Join(c.KafkaBrokers, ","))
+	add(EnvKafkaTopic, c.KafkaTopic)
+	add(EnvCassandraHosts, strings.Join(c.CassandraHosts, ","))
+	add(EnvCassandraKeyspace, c.CassandraKeyspace)
+	add(EnvAPIURL, c.APIURL)
+	return out
+}
+
+// Config returns the target's configuration (defaults applied).
+func (t *Target) Config() Config { return t.cfg }
 
 // Check is the outcome of probing one endpoint.
 type Check struct {

@@ -1,0 +1,379 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/citybench/citybench/harness"
+	"github.com/citybench/citybench/harness/limits"
+	"github.com/citybench/citybench/harness/merge"
+	"github.com/citybench/citybench/harness/schedule"
+	"github.com/citybench/citybench/harness/target"
+	"github.com/citybench/citybench/reports/result"
+	"github.com/citybench/citybench/scenarios"
+	"github.com/citybench/citybench/testcontainers/external"
+)
+
+// segmentDevices is how many of sc's devices segment seg holds.
+func segmentDevices(sc *scenarios.Scenario, seg schedule.Segment) int {
+	n := 0
+	for _, f := range sc.Fleets {
+		n += seg.Count(f.Devices)
+	}
+	return n
+}
+
+func isEmbedded(sc *scenarios.Scenario) bool {
+	return sc.Target.Kind == "" || sc.Target.Kind == "embedded"
+}
+
+// checkCapacity is the open-file preflight: it refuses, before anything starts,
+// a process that would hold more devices than this machine lets it.
+func checkCapacity(sc *scenarios.Scenario, seg schedule.Segment, m limits.Machine) error {
+	devices := segmentDevices(sc, seg)
+	if isEmbedded(sc) {
+		return m.Check(devices, limits.FilesPerEmbeddedDevice, fmt.Sprintf(
+			"run it with --target containers, where the broker is its own process and citybench spreads the devices over worker processes (%d devices each at most)",
+			m.Devices(limits.FilesPerDevice)))
+	}
+	if !seg.IsWhole() {
+		need := (sc.Devices() + m.Devices(limits.FilesPerDevice) - 1) / max(m.Devices(limits.FilesPerDevice), 1)
+		return m.Check(devices, limits.FilesPerDevice, fmt.Sprintf("split the run into at least %d segments", need))
+	}
+	return nil
+}
+
+// workerCount says how many worker processes a run uses: the number asked for,
+// or as many as the devices need (1: run in this process).
+func workerCount(sc *scenarios.Scenario, seg schedule.Segment, asked int) (int, error) {
+	m, err := limits.Read()
+	if err != nil {
+		return 0, err
+	}
+	if err := checkCapacity(sc, seg, m); err != nil {
+		return 0, err
+	}
+	if isEmbedded(sc) || !seg.IsWhole() {
+		if asked > 1 && isEmbedded(sc) {
+			return 0, errors.New("--workers: worker processes need a pipeline other processes can reach, and the embedded pipeline's store lives in this process's memory — use --target containers or external")
+		}
+		return 1, nil
+	}
+	perProcess := max(m.Devices(limits.FilesPerDevice), 1)
+	need := (sc.Devices() + perProcess - 1) / perProcess
+	if asked == 0 {
+		return need, nil
+	}
+	if asked < need {
+		return 0, fmt.Errorf("--workers %d: %d devices over %d workers is %d each, but one process can hold %d (open-file limit %d, %d kept for taps and files) — use --workers %d or more",
+			asked, sc.Devices(), asked, (sc.Devices()+asked-1)/asked, perProcess, m.OpenFiles, limits.Reserved, need)
+	}
+	return asked, nil
+}
+
+// coordination is a run split over worker processes of this binary: the
+// coordinator brings up one pipeline, starts every worker against its endpoints
+// (as the external target), gives them one start time once all are connected,
+// adds their progress up into one line and merges their results.
+type coordination struct {
+	path     string
+	flags    runFlags
+	sc       *scenarios.Scenario
+	target   target.Target
+	workers  int
+	out      string
+	log      *slog.Logger
+	progress io.Writer
+	stderr   io.Writer // where the workers' own log lines go
+}
+
+// readyLine is what a worker prints once its devices are connected; it then
+// reads offset 0's time (RFC 3339) from its standard input.
+type readyLine struct {
+	Ready int `json:"ready"` // devices connected
+}
+
+func coordinate(ctx context.Context, c coordination) (*result.Result, error) {
+	began := time.Now()
+	c.log.Info("starting target", "kind", c.target.Describe().Kind, "workers", c.workers)
+	eps, err := c.target.Start(ctx)
+	defer func() {
+		stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+		defer cancel()
+		if err := c.target.Stop(stopCtx); err != nil {
+			c.log.Error("stop target", "err", err)
+		}
+	}()
+	if err != nil {
+		return nil, fmt.Errorf("start target: %w", err)
+	}
+	env, err := attachEnv(c.target, eps)
+	if err != nil {
+		return nil, err
+	}
+	ws, err := c.startWorkers(ctx, env)
+	if err != nil {
+		return nil, err
+	}
+	if err := awaitReady(ctx, ws); err != nil {
+		stopWorkers(ws)
+		return nil, err
+	}
+	startAt := time.Now().Add(500 * time.Millisecond)
+	for _, w := range ws {
+		fmt.Fprintln(w.stdin, startAt.Format(time.RFC3339Nano))
+	}
+	stopSampling := func() []result.ResourceSample { return nil }
+	if _, ok := c.target.(target.ResourceSampler); ok {
+		stopSampling = harness.SampleResources(ctx, c.target, startAt, c.log)
+	}
+	c.showProgress(ws, startAt)
+	resources := stopSampling()
+	var parts []*result.Result
+	var errs []error
+	for _, w := range ws {
+		r, err := result.Load(filepath.Join(w.dir, "result.json"))
+		if err != nil {
+			errs = append(errs, fmt.Errorf("worker %s (%v) wrote no result: %w%s", w.seg, w.exitErr, err, w.lastLines()))
+			continue
+		}
+		parts = append(parts, r)
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	res, err := merge.Results(parts)
+	if err != nil {
+		return nil, err
+	}
+	res.Meta.StartedAt, res.Meta.EndedAt = began.UTC(), time.Now().UTC()
+	res.Meta.Target = c.target.Describe()
+	res.Meta.Components = harness.DependencyVersions()
+	for k, v := range c.target.Components() {
+		res.Meta.Components[k] = v
+	}
+	for k, v := range c.target.Counters(context.WithoutCancel(ctx)) {
+		res.Counters[k] += v
+	}
+	res.Resources = append(res.Resources, resources...)
+	if ctx.Err() != nil {
+		return res, harness.ErrInterrupted
+	}
+	return res, nil
+}
+
+// attachEnv is the environment that points a worker's external target at the
+// pipeline this process started.
+func attachEnv(t target.Target, eps target.Endpoints) ([]string, error) {
+	if ext, ok := t.(*external.Target); ok {
+		return ext.Config().Env(), nil
+	}
+	if eps.TLS != nil {
+		return nil, errors.New("--workers with security: tls is not supported yet: the workers would need the run's client certificates")
+	}
+	cfg := external.Config{MQTTURLs: eps.MQTTURLs, MQTTUsername: eps.MQTTUsername, MQTTPassword: eps.MQTTPassword,
+		KafkaBrokers: eps.KafkaBrokers, KafkaTopic: eps.KafkaTopic, APIURL: eps.APIURL}
+	if eps.Store != nil {
+		h, ok := t.(interface{ CassandraHosts() []string })
+		if !ok {
+			return nil, fmt.Errorf("--workers: the %s target's store cannot be reached from another process", t.Describe().Kind)
+		}
+		cfg.CassandraHosts = h.CassandraHosts()
+	}
+	return cfg.Env(), nil
+}
+
+// worker is one worker process and what it has said.
+type worker struct {
+	seg   schedule.Segment
+	dir   string
+	cmd   *exec.Cmd
+	stdin io.WriteCloser
+	ready chan struct{}
+	done  chan struct{}
+
+	mu       sync.Mutex
+	progress harness.Progress
+	tail     []string
+	exitErr  error
+}
+
+func (c coordination) startWorkers(ctx context.Context, env []string) ([]*worker, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("find this binary to start workers: %w", err)
+	}
+	var ws []*worker
+	for i := range c.workers {
+		seg := schedule.Segment{I: i, N: c.workers}
+		w := &worker{seg: seg, dir: filepath.Join(c.out, "segments", strconv.Itoa(i)), ready: make(chan struct{}), done: make(chan struct{})}
+		args := []string{"run", c.path, "--target", "external", "--segment", seg.String(), "--start-at", "-",
+			"--out", w.dir, "--no-report", "--quiet", "--progress-json"}
+		if c.flags.seed != 0 {
+			args = append(args, "--seed", strconv.FormatInt(c.flags.seed, 10))
+		}
+		w.cmd = exec.CommandContext(ctx, exe, args...)
+		w.cmd.Env = append(os.Environ(), env...)
+		// Ctrl-C reaches the workers through the terminal; a cancelled context
+		// asks them the same way, so they drain and write partial results.
+		w.cmd.Cancel = func() error { return w.cmd.Process.Signal(os.Interrupt) }
+		w.cmd.WaitDelay = c.sc.Drain.D() + 2*time.Minute
+		if w.stdin, err = w.cmd.StdinPipe(); err != nil {
+			return nil, err
+		}
+		stderr, err := w.cmd.StderrPipe()
+		if err != nil {
+			return nil, err
+		}
+		w.cmd.Stdout = io.Discard // the worker's own summary; the merged one is printed
+		if err := w.cmd.Start(); err != nil {
+			stopWorkers(ws)
+			return nil, fmt.Errorf("start worker %s: %w", seg, err)
+		}
+		go w.read(stderr, c.stderr)
+		go func() {
+			err := w.cmd.Wait()
+			w.mu.Lock()
+			w.exitErr = err
+			w.mu.Unlock()
+			close(w.done)
+		}()
+		ws = append(ws, w)
+	}
+	c.log.Info("workers started", "workers", len(ws), "devices_each", segmentDevices(c.sc, schedule.Segment{I: 0, N: c.workers}))
+	return ws, nil
+}
+
+// read follows a worker's standard error: progress and ready lines are
+// machine-readable, everything else is its log, passed on with its segment.
+func (w *worker) read(r io.Reader, logTo io.Writer) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	readyOnce := sync.OnceFunc(func() { close(w.ready) })
+	for sc.Scan() {
+		line := sc.Text()
+		var p harness.Progress
+		var rl readyLine
+		switch {
+		case strings.HasPrefix(line, `{"ready"`) && json.Unmarshal([]byte(line), &rl) == nil:
+			readyOnce()
+		case strings.HasPrefix(line, `{"elapsed_s"`) && json.Unmarshal([]byte(line), &p) == nil:
+			w.mu.Lock()
+			w.progress = p
+			w.mu.Unlock()
+		default:
+			w.mu.Lock()
+			w.tail = append(w.tail, line)
+			if len(w.tail) > 10 {
+				w.tail = w.tail[1:]
+			}
+			w.mu.Unlock()
+			if logTo != nil {
+				fmt.Fprintf(logTo, "worker %s: %s\n", w.seg, line)
+			}
+		}
+	}
+}
+
+func (w *worker) lastLines() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.tail) == 0 {
+		return ""
+	}
+	return "; its last lines:\n  " + strings.Join(w.tail, "\n  ")
+}
+
+// awaitReady waits until every worker has connected its devices; a worker that
+// exits first fails the run with what it said.
+func awaitReady(ctx context.Context, ws []*worker) error {
+	for _, w := range ws {
+		select {
+		case <-w.ready:
+		case <-w.done:
+			return fmt.Errorf("worker %s exited before its devices connected (%v)%s", w.seg, w.exitErr, w.lastLines())
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+func stopWorkers(ws []*worker) {
+	for _, w := range ws {
+		_ = w.cmd.Process.Signal(os.Interrupt)
+	}
+	for _, w := range ws {
+		<-w.done
+	}
+}
+
+// showProgress prints one line a second with every worker's counts added up,
+// until all workers have exited.
+func (c coordination) showProgress(ws []*worker, startAt time.Time) {
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	var prev harness.Progress
+	for {
+		running := 0
+		for _, w := range ws {
+			select {
+			case <-w.done:
+			default:
+				running++
+			}
+		}
+		if running == 0 {
+			return
+		}
+		<-tick.C
+		var sum harness.Progress
+		for _, w := range ws {
+			w.mu.Lock()
+			sum = sum.Add(w.progress)
+			w.mu.Unlock()
+		}
+		if c.progress != nil && time.Now().After(startAt) {
+			fmt.Fprintf(c.progress, "[%5s/%s] offered %5d/s  sent %5d/s  acked %5d/s  kafka %5d/s  conns %d  errors %d  workers %d/%d running\n",
+				time.Since(startAt).Round(time.Second), c.sc.Total(), sum.Offered-prev.Offered, sum.Sent-prev.Sent, sum.Acked-prev.Acked,
+				sum.Kafka-prev.Kafka, sum.Connections, sum.Errors, running, len(ws))
+		}
+		prev = sum
+	}
+}
+
+// waitForStart is a worker's side of the shared start: say the devices are
+// connected, then read offset 0's time from standard input.
+func waitForStart(in io.Reader, out io.Writer) func(ctx context.Context, devices int) (time.Time, error) {
+	return func(ctx context.Context, devices int) (time.Time, error) {
+		b, _ := json.Marshal(readyLine{Ready: devices})
+		fmt.Fprintf(out, "%s\n", b)
+		line := make(chan string, 1)
+		go func() {
+			s, _ := bufio.NewReader(in).ReadString('\n')
+			line <- strings.TrimSpace(s)
+		}()
+		select {
+		case s := <-line:
+			at, err := time.Parse(time.RFC3339Nano, s)
+			if err != nil {
+				return time.Time{}, fmt.Errorf("start time from the coordinator %q: %w", s, err)
+			}
+			return at, nil
+		case <-ctx.Done():
+			return time.Time{}, ctx.Err()
+		}
+	}
+}
