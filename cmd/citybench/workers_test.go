@@ -1,0 +1,118 @@
+package main
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/citybench/citybench/pipeline/codec"
+	"github.com/citybench/citybench/pipeline/embedded"
+	"github.com/citybench/citybench/reports/result"
+	"github.com/citybench/citybench/testcontainers/external"
+)
+
+// beCitybench makes this test binary act as citybench when the coordinator
+// starts it as a worker (it runs os.Executable()).
+const beCitybench = "CITYBENCH_TEST_AS_MAIN"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(beCitybench) == "1" {
+		os.Exit(execute(os.Args[1:]))
+	}
+	os.Exit(m.Run())
+}
+
+const workersScenario = `
+name: wk
+seed: 5
+warmup: 2s
+duration: 6s
+drain: 20s
+api_sample: 0.02
+slos: ["kafka.loss == 0"]
+fleets:
+  - name: meter
+    devices: 150
+    model: m
+    topic: city/{district}/{device}
+    locations: {district: [n, s, e]}
+    codec: json
+    qos: 1
+    sensors:
+      - {metric: kwh, mean: 3, stddev: 1}
+    arrival: {kind: fixed, interval: 1s, jitter: 50ms}
+  - name: lamp
+    devices: 31
+    model: streetlight-v2
+    topic: lights/{street}/{device}
+    locations: {street: [high, mill]}
+    codec: json
+    qos: 2
+    sensors:
+      - {metric: lux, mean: 400, stddev: 30, min: 0}
+      - {metric: watts, mean: 60, stddev: 4}
+    arrival: {kind: poisson, interval: 900ms}
+`
+
+// TestWorkersMatchOneProcess runs one scenario against one pipeline (the
+// embedded pipeline standing in for the user's, reached as the external target)
+// once in this process and once as three worker processes, and wants the same
+// accounting at every stage and one merged result with each worker's lag.
+func TestWorkersMatchOneProcess(t *testing.T) {
+	if testing.Short() {
+		t.Skip("two 8 s end-to-end runs; skipped with -short")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	p, err := embedded.Start(ctx, embedded.WithCodec(codec.JSON()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close(context.WithoutCancel(ctx))
+	t.Setenv(external.EnvMQTTURL, p.MQTTURL)
+	t.Setenv(external.EnvKafkaBrokers, strings.Join(p.KafkaBrokers, ","))
+	t.Setenv(external.EnvAPIURL, p.APIURL)
+	t.Setenv(beCitybench, "1")
+	dir := t.TempDir()
+	path := filepath.Join(dir, "wk.yaml")
+	if err := os.WriteFile(path, []byte(workersScenario), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	load := func(args ...string) *result.Result {
+		t.Helper()
+		out := filepath.Join(dir, strings.Join(args, "-"))
+		msg, code := runCmd(newRootCmd(), append([]string{"run", path, "--target", "external", "--no-report", "-q", "--out", out}, args...)...)
+		if code != exitOK {
+			t.Fatalf("run %v: exit %d: %s", args, code, msg)
+		}
+		r, err := result.Load(filepath.Join(out, "result.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	one := load()
+	three := load("--workers", "3")
+	if three.Meta.Segments != 3 || len(three.Workers) != 3 || three.Meta.Devices != one.Meta.Devices {
+		t.Fatalf("workers result: %d segments, %d workers, %d devices (one process: %d)", three.Meta.Segments, len(three.Workers), three.Meta.Devices, one.Meta.Devices)
+	}
+	if len(one.Stages) != len(three.Stages) {
+		t.Fatalf("%d stages in one process, %d with workers", len(one.Stages), len(three.Stages))
+	}
+	for _, s := range one.Stages {
+		w := three.Stage(s.Stage)
+		a, b := s.Delivery, w.Delivery
+		if a.Expected == 0 || a.Expected != b.Expected || a.Delivered != b.Delivered || a.Lost != b.Lost || a.Duplicated != b.Duplicated || w.Latency.Count != s.Latency.Count {
+			t.Errorf("stage %s: one process %+v (%d latencies), workers %+v (%d latencies)", s.Stage, a, s.Latency.Count, b, w.Latency.Count)
+		}
+		t.Logf("stage %s: expected %d delivered %d lost %d dup %d (both)", s.Stage, b.Expected, b.Delivered, b.Lost, b.Duplicated)
+	}
+	for _, wk := range three.Workers {
+		if wk.GeneratorLag.Count == 0 {
+			t.Errorf("worker %s has no generator lag figures", wk.Segment)
+		}
+	}
+}
