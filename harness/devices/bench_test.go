@@ -122,7 +122,7 @@ fleets:
 		b.Fatal(err)
 	}
 	led := ledger.New(plan)
-	sim, err := devices.New(devices.Broker{URLs: []string{url}}, led)
+	sim, err := devices.New(devices.Broker{URLs: []string{url}}, led, devices.WithLogger(slog.New(slog.DiscardHandler)))
 	if err != nil {
 		b.Fatal(err)
 	}
