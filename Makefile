@@ -6,7 +6,7 @@ RESULTS ?= results
 # TAGS=containers adds the tests that drive real containers (CI sets it after `make docker images`).
 TAGS ?=
 
-.PHONY: help run build test test-short bench lint chromium hdr-jar docker images clean
+.PHONY: help run build test test-short bench lint chromium hdr-jar k8s-validate docker images clean
 
 help: ## list targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -49,6 +49,16 @@ hdr-jar: $(HDR_JAR) ## fetch HdrHistogram's Java jar (Maven) and print its path 
 $(HDR_JAR):
 	@mkdir -p $(dir $@)
 	mvn -B -q dependency:copy -Dartifact=org.hdrhistogram:HdrHistogram:$(HDR_JAVA_VERSION) -DoutputDirectory=$(dir $@) >&2
+
+# kubernetes-validate (PyPI) bundles the Kubernetes JSON schemas: the manifests are checked offline.
+K8S_VALIDATE_VERSION := 1.37.0
+K8S_VENV := .cache/k8s-validate
+k8s-validate: $(K8S_VENV)/bin/kubernetes-validate ## check deploy/kubernetes/ against the Kubernetes schema, unknown fields rejected
+	$(K8S_VENV)/bin/kubernetes-validate --strict deploy/kubernetes/*.yaml
+
+$(K8S_VENV)/bin/kubernetes-validate:
+	python3 -m venv $(K8S_VENV)
+	$(K8S_VENV)/bin/pip install -q kubernetes-validate==$(K8S_VALIDATE_VERSION)
 
 clean: ## remove build output and run folders
 	rm -rf bin $(RESULTS)
