@@ -1,0 +1,112 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/citybench/citybench/harness/limits"
+	"github.com/citybench/citybench/reports/result"
+	"github.com/citybench/citybench/reports/synth"
+)
+
+// TestScaleFlagsRefuseBadInput checks that every segment, worker and capacity
+// mistake is refused with exit 2 before anything starts.
+func TestScaleFlagsRefuseBadInput(t *testing.T) {
+	m, err := limits.Read()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	// One device more than this machine's embedded target can hold.
+	big := filepath.Join(dir, "big.yaml")
+	tooMany := m.Devices(limits.FilesPerEmbeddedDevice) + 1
+	if err := os.WriteFile(big, []byte(strings.ReplaceAll(`name: big
+duration: 5s
+fleets:
+  - {name: m, devices: N, model: m, topic: "c/{device}", codec: json, qos: 1, sensors: [{metric: x, mean: 1, stddev: 1}], arrival: {kind: fixed, interval: 60s}}
+`, "N", itoa(tooMany))), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	smoke := filepath.Join("..", "..", "scenarios", "smoke.yaml")
+	out := filepath.Join(dir, "out")
+	tests := []struct {
+		name string
+		args []string
+		want []string
+	}{
+		{"embedded above its limit", []string{"run", big, "--out", out}, []string{"open-file limit", "--target containers"}},
+		{"validate names the limit", []string{"validate", big}, []string{big, "target embedded on this machine", "open-file limit"}},
+		{"segment out of range", []string{"run", smoke, "--segment", "3/3", "--out", out}, []string{"--segment", "0 ≤ i < n"}},
+		{"segment not i/n", []string{"run", smoke, "--segment", "half", "--out", out}, []string{"want i/n"}},
+		{"segment and workers", []string{"run", smoke, "--target", "containers", "--segment", "0/2", "--workers", "2", "--out", out}, []string{"give one of them"}},
+		{"bad start time", []string{"run", smoke, "--start-at", "soon", "--out", out}, []string{"RFC 3339"}},
+		{"workers on embedded", []string{"run", smoke, "--workers", "2", "--out", out}, []string{"embedded pipeline's store"}},
+		{"merge nothing", []string{"merge"}, []string{"segments' run folders"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			msg, code := runCmd(newRootCmd(), tt.args...)
+			if code != exitInvalid {
+				t.Fatalf("exit %d, want %d: %s", code, exitInvalid, msg)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(msg, w) {
+					t.Errorf("message %q does not say %q", msg, w)
+				}
+			}
+		})
+	}
+	if _, err := os.Stat(out); err == nil {
+		t.Error("a refused run created its run folder")
+	}
+}
+
+// TestMergeCmd merges two halves of one (synthetic) run and refuses a set with
+// a half missing.
+func TestMergeCmd(t *testing.T) {
+	dir := t.TempDir()
+	var dirs []string
+	for i, seg := range []string{"0/2", "1/2"} {
+		r, err := synth.Result(synth.WithSeed(uint64(7 + i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Meta.Segment, r.Meta.Seed = seg, 7 // two different synthetic halves of one run
+		d := filepath.Join(dir, "segment-"+itoa(i))
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := r.Save(filepath.Join(d, "result.json")); err != nil {
+			t.Fatal(err)
+		}
+		dirs = append(dirs, d)
+	}
+	if msg, code := runCmd(newRootCmd(), "merge", dirs[0], "--no-report", "--out", filepath.Join(dir, "half")); code != exitInvalid || !strings.Contains(msg, "1/2 missing") {
+		t.Fatalf("merge of one half: exit %d: %s", code, msg)
+	}
+	merged := filepath.Join(dir, "merged")
+	msg, code := runCmd(newRootCmd(), append([]string{"merge", "--no-report", "--out", merged}, dirs...)...)
+	if code != exitOK && code != exitSLOFails {
+		t.Fatalf("merge: exit %d: %s", code, msg)
+	}
+	r, err := result.Load(filepath.Join(merged, "result.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := result.Load(filepath.Join(dirs[0], "result.json"))
+	b, _ := result.Load(filepath.Join(dirs[1], "result.json"))
+	for _, s := range r.Stages {
+		want := a.Stage(s.Stage).Delivery.Expected + b.Stage(s.Stage).Delivery.Expected
+		if s.Delivery.Expected != want || s.Latency.Count != a.Stage(s.Stage).Latency.Count+b.Stage(s.Stage).Latency.Count {
+			t.Errorf("stage %s: merged expected %d (want %d), latency count %d", s.Stage, s.Delivery.Expected, want, s.Latency.Count)
+		}
+	}
+	if r.Meta.Segments != 2 || len(r.Workers) != 2 || !strings.Contains(msg, "worker 1/2") {
+		t.Errorf("merged: %d segments, %d workers; summary:\n%s", r.Meta.Segments, len(r.Workers), msg)
+	}
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }
