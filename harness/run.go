@@ -387,6 +387,9 @@ func runFaults(ctx context.Context, l *ledger.Ledger, faults []Fault, log *slog.
 		}
 }
 
+// HarnessComponent names the harness process's own resource samples.
+const HarnessComponent = "harness"
+
 // SampleResources is sampleResources for a coordinator that runs the target
 // itself while worker processes run the devices.
 func SampleResources(ctx context.Context, t target.Target, origin time.Time, log *slog.Logger) func() []result.ResourceSample {
@@ -423,7 +426,7 @@ func sampleResources(ctx context.Context, t target.Target, origin time.Time, log
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		self := newProcessSampler("harness")
+		self := newProcessSampler(HarnessComponent)
 		if t.Describe().Kind == "embedded" {
 			self = newProcessSampler("harness + embedded pipeline (one process)")
 		}

@@ -128,7 +128,7 @@ func runScenario(cmd *cobra.Command, path string, f runFlags) error {
 	if err != nil {
 		return withCode(exitInvalid, err)
 	}
-	tgt, err := newTarget(sc, out, pipelineLog)
+	tgt, err := newTarget(sc, out, pipelineLog, log)
 	if err != nil {
 		return withCode(exitInvalid, err)
 	}
@@ -196,7 +196,11 @@ func finish(ctx context.Context, cmd *cobra.Command, res *result.Result, runErr 
 	return nil
 }
 
-func newTarget(sc *scenarios.Scenario, out string, log *slog.Logger) (target.Target, error) {
+// newTarget builds the scenario's target; pipelineLog (nil: quiet) gets the
+// logs of pipeline components this process runs, runLog the harness-side ones
+// (the external target's preflight).
+func newTarget(sc *scenarios.Scenario, out string, pipelineLog, runLog *slog.Logger) (target.Target, error) {
+	log := pipelineLog
 	switch sc.Target.Kind {
 	case "", "embedded":
 		return embedded.New(sc, log)
@@ -211,11 +215,7 @@ func newTarget(sc *scenarios.Scenario, out string, log *slog.Logger) (target.Tar
 		if len(cfg.MQTTURLs) == 0 {
 			return nil, errors.New("target external: set CITYBENCH_MQTT_URL (and, for the stages to measure, CITYBENCH_KAFKA_BROKERS, CITYBENCH_CASSANDRA_HOSTS, CITYBENCH_API_URL)")
 		}
-		var opts []external.Option
-		if log != nil {
-			opts = append(opts, external.WithLogger(log))
-		}
-		return external.New(cfg, opts...), nil
+		return external.New(cfg, external.WithLogger(runLog)), nil
 	default:
 		return nil, fmt.Errorf("unknown target %q (want embedded, containers or external)", sc.Target.Kind)
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/citybench/citybench/harness/limits"
 	"github.com/citybench/citybench/reports/result"
 	"github.com/citybench/citybench/reports/synth"
+	"github.com/citybench/citybench/testcontainers/external"
 )
 
 // TestScaleFlagsRefuseBadInput checks that every segment, worker and capacity
@@ -30,6 +31,16 @@ fleets:
 `, "N", itoa(tooMany))), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// More devices than one port range reaches a remote broker with.
+	ports := filepath.Join(dir, "ports.yaml")
+	if err := os.WriteFile(ports, []byte(strings.ReplaceAll(`name: ports
+duration: 5s
+fleets:
+  - {name: m, devices: N, model: m, topic: "c/{device}", codec: json, qos: 1, sensors: [{metric: x, mean: 1, stddev: 1}], arrival: {kind: fixed, interval: 60s}}
+`, "N", itoa(m.PortsPerAddr+1))), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv(external.EnvMQTTURL, "tcp://192.0.2.10:1883") // TEST-NET-1: never dialled, the preflight refuses first
 	smoke := filepath.Join("..", "..", "scenarios", "smoke.yaml")
 	out := filepath.Join(dir, "out")
 	tests := []struct {
@@ -39,6 +50,7 @@ fleets:
 	}{
 		{"embedded above its limit", []string{"run", big, "--out", out}, []string{"open-file limit", "--target containers"}},
 		{"validate names the limit", []string{"validate", big}, []string{big, "target embedded on this machine", "open-file limit"}},
+		{"ports to a remote broker", []string{"run", ports, "--target", "external", "--out", out}, []string{"ephemeral ports", external.EnvMQTTURL}},
 		{"segment out of range", []string{"run", smoke, "--segment", "3/3", "--out", out}, []string{"--segment", "0 ≤ i < n"}},
 		{"segment not i/n", []string{"run", smoke, "--segment", "half", "--out", out}, []string{"want i/n"}},
 		{"segment and workers", []string{"run", smoke, "--target", "containers", "--segment", "0/2", "--workers", "2", "--out", out}, []string{"give one of them"}},

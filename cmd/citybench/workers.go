@@ -48,6 +48,19 @@ func checkCapacity(sc *scenarios.Scenario, seg schedule.Segment, m limits.Machin
 			"run it with --target containers, where the broker is its own process and citybench spreads the devices over worker processes (%d devices each at most)",
 			m.Devices(limits.FilesPerDevice)))
 	}
+	if sc.Target.Kind == "external" {
+		// Ports to a remote broker address are shared by every process on this
+		// machine, so the whole run's devices count when it runs here as workers.
+		here := devices
+		if seg.IsWhole() {
+			here = sc.Devices()
+		}
+		brokers := external.ConfigFromEnv(os.Getenv).MQTTURLs
+		if can := m.PortDevices(brokers); len(brokers) > 0 && here > can {
+			return fmt.Errorf("%d devices from this machine, but its %d ephemeral ports per source address allow %d connections to %d broker address(es) — give more broker URLs in %s, or run segments (--segment i/n) on more machines",
+				here, m.PortsPerAddr, can, len(brokers), external.EnvMQTTURL)
+		}
+	}
 	if !seg.IsWhole() {
 		need := (sc.Devices() + m.Devices(limits.FilesPerDevice) - 1) / max(m.Devices(limits.FilesPerDevice), 1)
 		return m.Check(devices, limits.FilesPerDevice, fmt.Sprintf("split the run into at least %d segments", need))
@@ -167,7 +180,12 @@ func coordinate(ctx context.Context, c coordination) (*result.Result, error) {
 	for k, v := range c.target.Counters(context.WithoutCancel(ctx)) {
 		res.Counters[k] += v
 	}
-	res.Resources = append(res.Resources, resources...)
+	for _, r := range resources {
+		if r.Component == harness.HarnessComponent {
+			r.Component = "coordinator (no devices)"
+		}
+		res.Resources = append(res.Resources, r)
+	}
 	if ctx.Err() != nil {
 		return res, harness.ErrInterrupted
 	}
