@@ -207,6 +207,7 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (*result.Res
 		Counters:        map[string]int64{},
 	}
 	res.Meta.Target = opts.Target.Describe()
+	res.Meta.OffsetZero = led.Start().UTC()
 	if !seg.IsWhole() {
 		res.Meta.Segment = seg.String()
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -156,8 +157,9 @@ func runScenario(cmd *cobra.Command, path string, f runFlags) error {
 	if res == nil {
 		return fmt.Errorf("run %s: %w", sc.Name, runErr)
 	}
-	if isEmbedded(sc) && !seg.IsWhole() {
-		res.Warnings = append(res.Warnings, "a segment on the embedded target runs its own in-process pipeline: merged with other segments it describes several pipelines, not one — give the segments one shared pipeline (--target external) for a merge that describes one system")
+	if sc.Target.Kind != "external" && !seg.IsWhole() {
+		res.Warnings = append(res.Warnings, fmt.Sprintf("segment %s on the %s target brought up its own pipeline: merged with other segments it describes several pipelines, not one — give the segments one shared pipeline (--target external) for a merge that describes one system",
+			seg, cmp.Or(sc.Target.Kind, "embedded")))
 	}
 	return finish(ctx, cmd, res, runErr, out, f.noReport, log)
 }

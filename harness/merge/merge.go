@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
 
@@ -27,7 +28,8 @@ func Results(parts []*result.Result) (*result.Result, error) {
 	if err := checkParts(parts); err != nil {
 		return nil, err
 	}
-	slices.SortFunc(parts, func(a, b *result.Result) int { return cmp.Compare(a.Meta.Segment, b.Meta.Segment) })
+	parts = slices.Clone(parts)
+	slices.SortFunc(parts, func(a, b *result.Result) int { return cmp.Compare(segmentIndex(a), segmentIndex(b)) })
 	first := parts[0]
 	out := &result.Result{
 		SchemaVersion: result.SchemaVersion,
@@ -84,11 +86,38 @@ func Results(parts []*result.Result) (*result.Result, error) {
 	if out.Intervals, err = intervals(parts); err != nil {
 		return nil, err
 	}
+	if spread := startSpread(parts); spread > time.Millisecond {
+		out.Warnings = append(out.Warnings, fmt.Sprintf("the segments' offset 0 differs by up to %s: their per-second series are added up second by second of the scenario, not of the wall clock — run segments with one --start-at", spread.Round(time.Millisecond)))
+	}
 	out.SLOs, err = judge(first.SLOs, out)
 	if err != nil {
 		out.Warnings = append(out.Warnings, fmt.Sprintf("SLOs not judged: %v", err))
 	}
 	return out, nil
+}
+
+// segmentIndex is i of a checked result's segment i/n.
+func segmentIndex(r *result.Result) int {
+	seg, _ := schedule.ParseSegment(cmp.Or(r.Meta.Segment, "0/1")) // checked by checkParts
+	return seg.I
+}
+
+// startSpread is how far apart the segments' offsets 0 lie (0 when unknown).
+func startSpread(parts []*result.Result) time.Duration {
+	var lo, hi time.Time
+	for _, p := range parts {
+		t := p.Meta.OffsetZero
+		if t.IsZero() {
+			return 0
+		}
+		if lo.IsZero() || t.Before(lo) {
+			lo = t
+		}
+		if t.After(hi) {
+			hi = t
+		}
+	}
+	return hi.Sub(lo)
 }
 
 // checkParts refuses results that are not the segments of one run.
@@ -137,6 +166,7 @@ func stages(parts []*result.Result) ([]result.StageSummary, error) {
 	var out []result.StageSummary
 	for _, name := range result.Stages {
 		var merged *result.StageSummary
+		var notes []string // segments whose note differs from the first's (the API sample's size)
 		lat, svc := newHist(), newHist()
 		for _, p := range parts {
 			s := p.Stage(name)
@@ -145,6 +175,8 @@ func stages(parts []*result.Result) ([]result.StageSummary, error) {
 			}
 			if merged == nil {
 				merged = &result.StageSummary{Stage: name, Note: s.Note}
+			} else if s.Note != merged.Note {
+				notes = append(notes, fmt.Sprintf("segment %s: %s", p.Meta.Segment, s.Note))
 			}
 			merged.Sampled = merged.Sampled || s.Sampled
 			addDelivery(&merged.Delivery, s.Delivery)
@@ -157,6 +189,9 @@ func stages(parts []*result.Result) ([]result.StageSummary, error) {
 		}
 		if merged == nil {
 			continue
+		}
+		if len(notes) > 0 {
+			merged.Note = fmt.Sprintf("segment %s: %s; %s", parts[0].Meta.Segment, merged.Note, strings.Join(notes, "; "))
 		}
 		if d := &merged.Delivery; d.Expected > 0 {
 			d.Availability = float64(d.WithinDeadline) / float64(d.Expected)

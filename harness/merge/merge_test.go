@@ -148,3 +148,22 @@ func TestMergeRefusesPartsOfOtherRuns(t *testing.T) {
 		t.Fatalf("two halves of one run: %v", err)
 	}
 }
+
+func TestMergeOrdersWorkersBySegment(t *testing.T) {
+	var parts []*result.Result
+	for i := 11; i >= 0; i-- {
+		parts = append(parts, &result.Result{SchemaVersion: result.SchemaVersion, Meta: result.Meta{Segment: schedule.Segment{I: i, N: 12}.String(), ScenarioHash: "h"}})
+	}
+	merged, err := merge.Results(parts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, w := range merged.Workers {
+		if want := (schedule.Segment{I: i, N: 12}).String(); w.Segment != want {
+			t.Fatalf("worker %d is segment %s, want %s", i, w.Segment, want)
+		}
+	}
+	if parts[0].Meta.Segment != "11/12" {
+		t.Error("Results reordered its caller's slice")
+	}
+}

@@ -77,6 +77,9 @@ type Meta struct {
 	Target           Target            `json:"target"`
 	StartedAt        time.Time         `json:"started_at"`
 	EndedAt          time.Time         `json:"ended_at"`
+	// OffsetZero is the wall-clock time of the run's offset 0 (intended times and
+	// interval seconds count from it); the segments of one run share it.
+	OffsetZero time.Time `json:"offset_zero,omitzero"`
 	// MeasuredFrom is when the measured window began (after warm-up), as seconds since StartedAt.
 	MeasuredFromS float64 `json:"measured_from_s"`
 	// DurationS is the measured window's length: after warm-up, and for a partial
