@@ -18,6 +18,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/citybench/citybench/harness"
+	"github.com/citybench/citybench/harness/limits"
 	"github.com/citybench/citybench/harness/schedule"
 	"github.com/citybench/citybench/harness/target"
 	"github.com/citybench/citybench/harness/target/embedded"
@@ -125,7 +126,11 @@ func runScenario(cmd *cobra.Command, path string, f runFlags) error {
 	if out == "" {
 		out = filepath.Join("results", fmt.Sprintf("%s-%s", sc.Name, time.Now().UTC().Format("20060102T150405Z")))
 	}
-	workers, err := workerCount(sc, seg, f.workers)
+	machine, err := limits.Read()
+	if err != nil {
+		return err
+	}
+	workers, err := workerCount(sc, seg, f.workers, machine)
 	if err != nil {
 		return withCode(exitInvalid, err)
 	}

@@ -8,8 +8,10 @@ import (
 	"testing"
 
 	"github.com/citybench/citybench/harness/limits"
+	"github.com/citybench/citybench/harness/schedule"
 	"github.com/citybench/citybench/reports/result"
 	"github.com/citybench/citybench/reports/synth"
+	"github.com/citybench/citybench/scenarios"
 	"github.com/citybench/citybench/testcontainers/external"
 )
 
@@ -122,3 +124,43 @@ func TestMergeCmd(t *testing.T) {
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }
+
+// TestWorkerCount checks how a run is split on a machine whose processes hold
+// 19,000 devices each (the 20,000-file limit this project runs under).
+func TestWorkerCount(t *testing.T) {
+	m := limits.Machine{OpenFiles: 20000, PortsPerAddr: 28232}
+	city := func(kind string, devices int) *scenarios.Scenario {
+		return &scenarios.Scenario{Target: scenarios.Target{Kind: kind}, Fleets: []scenarios.Fleet{{Name: "meter", Devices: devices * 4 / 5}, {Name: "air", Devices: devices / 5}}}
+	}
+	tests := []struct {
+		name    string
+		sc      *scenarios.Scenario
+		seg     schedule.Segment
+		asked   int
+		want    int
+		errText string
+	}{
+		{name: "fits one process", sc: city("containers", 19000), seg: schedule.Whole, want: 1},
+		{name: "50,000 devices need three", sc: city("containers", 50000), seg: schedule.Whole, want: 3},
+		{name: "asked for more than needed", sc: city("containers", 50000), seg: schedule.Whole, asked: 5, want: 5},
+		{name: "asked for too few", sc: city("containers", 50000), seg: schedule.Whole, asked: 2, errText: "use --workers 3 or more"},
+		{name: "a segment runs here", sc: city("containers", 50000), seg: schedule.Segment{I: 1, N: 3}, want: 1},
+		{name: "a segment too big", sc: city("containers", 50000), seg: schedule.Segment{I: 0, N: 2}, errText: "at least 3 segments"},
+		{name: "embedded within its limit", sc: city("embedded", 9500), seg: schedule.Whole, want: 1},
+		{name: "embedded above it", sc: city("", 10000), seg: schedule.Whole, errText: "can hold 9500"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := workerCount(tt.sc, tt.seg, tt.asked, m)
+			if tt.errText != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.errText) {
+					t.Fatalf("workerCount = %d, %v; want an error saying %q", got, err, tt.errText)
+				}
+				return
+			}
+			if err != nil || got != tt.want {
+				t.Fatalf("workerCount = %d, %v; want %d", got, err, tt.want)
+			}
+		})
+	}
+}

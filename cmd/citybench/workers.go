@@ -68,13 +68,10 @@ func checkCapacity(sc *scenarios.Scenario, seg schedule.Segment, m limits.Machin
 	return nil
 }
 
-// workerCount says how many worker processes a run uses: the number asked for,
-// or as many as the devices need (1: run in this process).
-func workerCount(sc *scenarios.Scenario, seg schedule.Segment, asked int) (int, error) {
-	m, err := limits.Read()
-	if err != nil {
-		return 0, err
-	}
+// workerCount says how many worker processes a run uses on a machine with m's
+// limits: the number asked for, or as many as the devices need (1: run in this
+// process).
+func workerCount(sc *scenarios.Scenario, seg schedule.Segment, asked int, m limits.Machine) (int, error) {
 	if err := checkCapacity(sc, seg, m); err != nil {
 		return 0, err
 	}
