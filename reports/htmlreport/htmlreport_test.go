@@ -57,3 +57,36 @@ func TestPageEscapesAndCountsSLOs(t *testing.T) {
 		}
 	}
 }
+
+func TestPageShowsWorkers(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		r    *result.Result
+		want []string
+		not  []string
+	}{
+		{"one process", &result.Result{}, nil, []string{`id="workers"`, "merged from", ">segment<"}},
+		{"a segment", &result.Result{Meta: result.Meta{Segment: "1/3"}}, []string{"1/3 of the scenario's devices"}, []string{`id="workers"`}},
+		{"merged", &result.Result{Meta: result.Meta{Segments: 2}, Workers: []result.Worker{
+			{Segment: "0/2", Devices: 10, GeneratorLag: result.Quantiles{P99Us: 1500}},
+			{Segment: "1/2", Devices: 9, Saturated: true},
+		}}, []string{`id="workers"`, "2 segments", "<td class=\"l\">0/2</td><td>10</td>", "1.5 ms", `<span class="fail">saturated</span>`}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var buf bytes.Buffer
+			if err := Write(&buf, tc.r, Page{}); err != nil {
+				t.Fatal(err)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(buf.String(), w) {
+					t.Errorf("page lacks %q", w)
+				}
+			}
+			for _, w := range tc.not {
+				if strings.Contains(buf.String(), w) {
+					t.Errorf("page has %q", w)
+				}
+			}
+		})
+	}
+}
