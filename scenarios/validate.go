@@ -154,6 +154,9 @@ func (v *validator) fleet(p string, f *Fleet) {
 	}
 	if f.Will != nil {
 		v.topic(p+".will.topic", f.Will.Topic, f)
+		if slices.Contains(mustPlaceholders(f.Will.Topic), PlaceholderMetric) {
+			v.add(p+".will.topic", "a will is one message per device, so {%s} has no value in its topic", PlaceholderMetric)
+		}
 		if f.Will.QoS < 0 || f.Will.QoS > 2 {
 			v.add(p+".will.qos", "qos must be 0, 1 or 2, got %d", f.Will.QoS)
 		}
