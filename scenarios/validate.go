@@ -324,6 +324,27 @@ func (v *validator) target() {
 	if !kafkaTopicRE.MatchString(t.KafkaTopic) || t.KafkaTopic == "." || t.KafkaTopic == ".." {
 		v.add("target.kafka_topic", "invalid Kafka topic %q (letters, digits, '.', '_', '-'; at most 249)", t.KafkaTopic)
 	}
+	if t.Kind == TargetEmbedded {
+		v.embeddedTarget()
+	}
+}
+
+// embeddedTarget refuses the target fields the embedded pipeline cannot honour: a
+// run must never report a topology it did not have. It honours the others
+// (kafka_brokers, replication_factor, partitions, kafka_topic, bridge and sink
+// replicas, security).
+func (v *validator) embeddedTarget() {
+	t := v.s.Target
+	const instead = "; remove it or use kind: containers"
+	if t.Broker != "" {
+		v.add("target.broker", "the embedded target runs its own broker (mochi-mqtt, in process), not %s%s", t.Broker, instead)
+	}
+	if t.CassandraNodes != DefaultCassandraNodes {
+		v.add("target.cassandra_nodes", "the embedded target stores readings in one in-memory store, not %d Cassandra nodes%s", t.CassandraNodes, instead)
+	}
+	if v.s.has("target.min_insync_replicas") {
+		v.add("target.min_insync_replicas", "the embedded Kafka (kfake) keeps one copy of each partition and does not enforce min.insync.replicas%s", instead)
+	}
 }
 
 func (v *validator) slos() {

@@ -94,6 +94,13 @@ func runScenario(cmd *cobra.Command, path string, f runFlags) error {
 	if f.seed != 0 {
 		sc.Seed = f.seed
 	}
+	if f.target != "" || f.broker != "" {
+		// The file was valid for its own target; the one the flags chose may refuse
+		// fields it cannot honour (the embedded target has no Cassandra nodes).
+		if err := sc.Validate(); err != nil {
+			return withCode(exitInvalid, fmt.Errorf("with --target %q --broker %q: %w", sc.Target.Kind, sc.Target.Broker, err))
+		}
+	}
 	stderr := cmd.ErrOrStderr()
 	level := slog.LevelInfo
 	if f.quiet {
