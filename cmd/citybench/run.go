@@ -201,37 +201,19 @@ func printSummary(w io.Writer, r *result.Result) {
 	for _, s := range r.Stages {
 		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t\n", s.Stage, s.Delivery.Expected, s.Delivery.Delivered,
 			s.Delivery.Lost, s.Delivery.Duplicated, s.Delivery.Reordered,
-			us(s.Latency.P50Us), us(s.Latency.P99Us), us(s.Latency.P999Us), us(s.Latency.MaxUs), us(s.ServiceTime.P99Us))
+			result.FormatUs(s.Latency.P50Us), result.FormatUs(s.Latency.P99Us), result.FormatUs(s.Latency.P999Us), result.FormatUs(s.Latency.MaxUs), result.FormatUs(s.ServiceTime.P99Us))
 	}
 	tw.Flush()
-	fmt.Fprintf(w, "generator lag p99 %s (max %s)\n", us(r.GeneratorLag.P99Us), us(r.GeneratorLag.MaxUs))
+	fmt.Fprintf(w, "generator lag p99 %s (max %s)\n", result.FormatUs(r.GeneratorLag.P99Us), result.FormatUs(r.GeneratorLag.MaxUs))
 	for _, v := range r.SLOs {
 		verdict := "PASS"
 		if !v.Pass {
 			verdict = "FAIL"
 		}
-		observed := fmt.Sprintf("%g %s", v.Observed, v.Unit)
-		if v.Unit == "us" {
-			observed = us(int64(v.Observed))
-		}
 		note := ""
 		if v.Note != "" {
 			note = " — " + v.Note
 		}
-		fmt.Fprintf(w, "SLO %s  %s (observed %s)%s\n", verdict, v.Expr, strings.TrimSpace(observed), note)
-	}
-}
-
-func us(v int64) string {
-	d := time.Duration(v) * time.Microsecond
-	switch {
-	case d == 0:
-		return "-"
-	case d < time.Millisecond:
-		return d.String()
-	case d < time.Second:
-		return fmt.Sprintf("%.1fms", float64(d)/float64(time.Millisecond))
-	default:
-		return fmt.Sprintf("%.2fs", d.Seconds())
+		fmt.Fprintf(w, "SLO %s  %s (observed %s)%s\n", verdict, v.Expr, result.FormatValue(v.Observed, v.Unit), note)
 	}
 }

@@ -1,6 +1,8 @@
 // Package synth builds realistic synthetic results (with real encoded HDR
 // histograms) so report, export and compare code can be tested before, and
-// alongside, results recorded by the harness.
+// alongside, results recorded by the harness. It stands in for the harness, so it
+// judges SLOs with the harness's own evaluator: a synthetic result has no shape a
+// real one could not have.
 package synth
 
 import (
@@ -11,7 +13,9 @@ import (
 
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
 
+	"github.com/citybench/citybench/harness/slo"
 	"github.com/citybench/citybench/reports/result"
+	"github.com/citybench/citybench/scenarios"
 )
 
 // Range of every histogram, in µs: 1 µs to 1 h at 3 significant digits, as the harness records.
@@ -256,14 +260,35 @@ func Result(opts ...Option) (*result.Result, error) {
 		return nil, err
 	}
 	r.GeneratorLagHDR = lagEnc
-	r.SLOs = []result.SLOVerdict{
-		{Expr: "store.latency.p99 < 500ms", Observed: float64(r.Stage(result.StageStore).Latency.P99Us) / 1000, Threshold: 500, Unit: "ms"},
-		{Expr: "store.loss < 0.1%", Observed: 100 * float64(r.Stage(result.StageStore).Delivery.Lost) / float64(max(1, r.Stage(result.StageStore).Delivery.Expected)), Threshold: 0.1, Unit: "%"},
+	// Verdicts come from the harness's own parser and evaluator, so their units and
+	// figures have the shape a real run's have.
+	slos, err := sloSet()
+	if err != nil {
+		return nil, err
 	}
-	for i := range r.SLOs {
-		r.SLOs[i].Pass = r.SLOs[i].Observed < r.SLOs[i].Threshold
-	}
+	r.SLOs = slo.Evaluate(slos, r)
 	return r, nil
+}
+
+// SLOs are the thresholds every synthetic result is judged on, as a scenario
+// would write them.
+var SLOs = []string{
+	"store.latency.p99 < 500ms",
+	"store.loss_ratio < 0.1%",
+	"store.availability >= 99%",
+	"generator_lag.p99 < 100ms",
+}
+
+func sloSet() ([]scenarios.SLO, error) {
+	out := make([]scenarios.SLO, 0, len(SLOs))
+	for _, e := range SLOs {
+		s, err := scenarios.ParseSLO(e)
+		if err != nil {
+			return nil, fmt.Errorf("synthetic SLO: %w", err)
+		}
+		out = append(out, s)
+	}
+	return out, nil
 }
 
 // Quantiles summarises h the way the harness does.
