@@ -262,9 +262,9 @@ func Result(opts ...Option) (*result.Result, error) {
 	r.GeneratorLagHDR = lagEnc
 	// Verdicts come from the harness's own parser and evaluator, so their units and
 	// figures have the shape a real run's have.
-	slos, err := sloSet()
+	slos, err := (&scenarios.Scenario{SLOs: SLOs}).ParseSLOs()
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("synthetic SLOs: %w", err)
 	}
 	r.SLOs = slo.Evaluate(slos, r)
 	return r, nil
@@ -277,18 +277,6 @@ var SLOs = []string{
 	"store.loss_ratio < 0.1%",
 	"store.availability >= 99%",
 	"generator_lag.p99 < 100ms",
-}
-
-func sloSet() ([]scenarios.SLO, error) {
-	out := make([]scenarios.SLO, 0, len(SLOs))
-	for _, e := range SLOs {
-		s, err := scenarios.ParseSLO(e)
-		if err != nil {
-			return nil, fmt.Errorf("synthetic SLO: %w", err)
-		}
-		out = append(out, s)
-	}
-	return out, nil
 }
 
 // Quantiles summarises h the way the harness does.
