@@ -9,12 +9,14 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/citybench/citybench/harness"
 	"github.com/citybench/citybench/harness/target"
@@ -82,17 +84,21 @@ func runScenario(cmd *cobra.Command, path string, f runFlags) error {
 	if err != nil {
 		return withCode(exitInvalid, err)
 	}
+	overrides := map[string]string{}
 	if f.target != "" {
 		sc.Target.Kind = f.target
+		overrides["target.kind"] = f.target
 	}
 	if f.broker != "" {
 		if f.broker != "mosquitto" && f.broker != "hivemq" {
 			return withCode(exitInvalid, fmt.Errorf("--broker %q: want mosquitto or hivemq", f.broker))
 		}
 		sc.Target.Broker = f.broker
+		overrides["target.broker"] = f.broker
 	}
 	if f.seed != 0 {
 		sc.Seed = f.seed
+		overrides["seed"] = strconv.FormatInt(f.seed, 10)
 	}
 	if f.target != "" || f.broker != "" {
 		// The file was valid for its own target; the one the flags chose may refuse
@@ -133,6 +139,7 @@ func runScenario(cmd *cobra.Command, path string, f runFlags) error {
 	if res == nil {
 		return fmt.Errorf("run %s: %w", sc.Name, runErr)
 	}
+	res.Meta.Command = commandLine(cmd, path, overrides)
 	resultPath := filepath.Join(out, "result.json")
 	if err := res.Save(resultPath); err != nil {
 		return err
@@ -161,6 +168,24 @@ func runScenario(cmd *cobra.Command, path string, f runFlags) error {
 		return withCode(exitSLOFails, fmt.Errorf("%d SLO(s) failed: %s", len(failed), strings.Join(failed, "; ")))
 	}
 	return nil
+}
+
+// commandLine records how this run was started: an equivalent command line
+// (every flag given, as --name=value or --name for a true switch) and the scenario fields the flags overrode.
+func commandLine(cmd *cobra.Command, scenario string, overrides map[string]string) *result.Command {
+	args := append(strings.Fields(cmd.CommandPath()), scenario)
+	cmd.Flags().Visit(func(fl *pflag.Flag) {
+		if fl.Value.Type() == "bool" && fl.Value.String() == "true" {
+			args = append(args, "--"+fl.Name)
+			return
+		}
+		args = append(args, "--"+fl.Name+"="+fl.Value.String())
+	})
+	c := &result.Command{Args: args}
+	if len(overrides) > 0 {
+		c.Overrides = overrides
+	}
+	return c
 }
 
 func newTarget(sc *scenarios.Scenario, out string, log *slog.Logger) (target.Target, error) {

@@ -2,7 +2,10 @@ package main
 
 import (
 	"bytes"
+	"maps"
+	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -46,5 +49,52 @@ func TestSummaryFormatsSLOsInTheirUnits(t *testing.T) {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("summary lacks %q:\n%s", want, out.String())
 		}
+	}
+}
+
+// TestRunRecordsItsCommandLine runs a tiny scenario on the embedded target and
+// reads result.json back: the flags and the target overrides must be there.
+func TestRunRecordsItsCommandLine(t *testing.T) {
+	dir := t.TempDir()
+	scenario := filepath.Join(dir, "tiny.yaml")
+	if err := os.WriteFile(scenario, []byte(`name: tiny
+warmup: 1s
+duration: 2s
+drain: 10s
+fleets:
+  - name: env
+    devices: 2
+    topic: city/{device}
+    codec: json
+    qos: 1
+    sensors: [{metric: t, mean: 1, stddev: 1}]
+    arrival: {kind: fixed, interval: 500ms}
+target:
+  kind: containers
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "run")
+	code, _, err := runCLI(t, "run", scenario, "--target", "embedded", "--seed", "7", "--out", out, "--no-report", "-q")
+	if code != exitOK {
+		t.Fatalf("exit %d: %v", code, err)
+	}
+	r, err := result.Load(filepath.Join(out, "result.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := r.Meta.Command
+	if c == nil {
+		t.Fatal("result.json has no command")
+	}
+	want := []string{"citybench", "run", scenario, "--no-report", "--out=" + out, "--quiet", "--seed=7", "--target=embedded"}
+	if !slices.Equal(c.Args, want) {
+		t.Errorf("command args\n got %q\nwant %q", c.Args, want)
+	}
+	if !maps.Equal(c.Overrides, map[string]string{"target.kind": "embedded", "seed": "7"}) {
+		t.Errorf("overrides %v", c.Overrides)
+	}
+	if r.Meta.Seed != 7 || r.Meta.Target.Kind != "embedded" {
+		t.Errorf("ran seed %d on %s", r.Meta.Seed, r.Meta.Target.Kind)
 	}
 }

@@ -26,7 +26,8 @@ func TestFormatting(t *testing.T) {
 
 func TestPageEscapesAndCountsSLOs(t *testing.T) {
 	r := &result.Result{
-		Meta: result.Meta{Scenario: `<script>alert(1)</script>`, Target: result.Target{Kind: "containers"}},
+		Meta: result.Meta{Scenario: `<script>alert(1)</script>`, Target: result.Target{Kind: "containers"},
+			Command: &result.Command{Args: []string{"citybench", "run", "smoke.yaml", "--target=containers"}, Overrides: map[string]string{"target.kind": "containers"}}},
 		SLOs: []result.SLOVerdict{
 			{Expr: "store.latency.p99 < 500ms", Observed: 612_000, Threshold: 500_000, Unit: result.UnitMicroseconds, Pass: false},
 			{Expr: "store.loss_ratio < 0.1%", Observed: 0, Threshold: 0.001, Unit: result.UnitRatio, Pass: true},
@@ -49,6 +50,8 @@ func TestPageEscapesAndCountsSLOs(t *testing.T) {
 		{"<td>612ms</td><td>500ms</td>", true},
 		{"<td>0%</td><td>0.1%</td>", true},
 		{"500000", false},
+		{"<code>citybench run smoke.yaml --target=containers</code>", true},
+		{"<code>target.kind=containers</code>", true},
 		{"sampled. polled every 250 ms", true},
 		{`src="data:image/png;base64,iVBORw=="`, true},
 		{"Report problem: no spectrum for kafka", true},

@@ -39,3 +39,11 @@ func TestFormatValue(t *testing.T) {
 		}
 	}
 }
+
+func TestCommandString(t *testing.T) {
+	c := &Command{Args: []string{"citybench", "run", "my scenarios/smoke.yaml", "--out=results/x", "--target=containers", "--label=it's"}}
+	want := `citybench run 'my scenarios/smoke.yaml' --out=results/x --target=containers '--label=it'\''s'`
+	if got := c.String(); got != want {
+		t.Errorf("got  %s\nwant %s", got, want)
+	}
+}
