@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 	"testing/iotest"
+	"time"
 
 	"github.com/moby/moby/api/types/events"
 )
@@ -86,9 +87,9 @@ func TestExitFrom(t *testing.T) {
 
 func TestExitedErrorShowsLogTail(t *testing.T) {
 	log := []byte("starting\r\n\nline a\nargument --cluster-id/-t: expected one argument\n")
-	e := &ExitedError{Name: "kafka-1", Component: "kafka", ExitCode: 1, LogTail: lastLines(log, 2)}
+	e := &ExitedError{Name: "kafka-1", Component: "kafka", ExitCode: 1, After: 2345 * time.Millisecond, LogTail: lastLines(log, 2)}
 	msg := e.Error()
-	for _, want := range []string{"kafka-1 (kafka) exited with code 1", "line a", "expected one argument"} {
+	for _, want := range []string{"kafka-1 (kafka) exited with code 1, 2.3s into the start", "line a", "expected one argument"} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("%q lacks %q", msg, want)
 		}

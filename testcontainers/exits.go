@@ -24,12 +24,14 @@ type ExitedError struct {
 	Name      string // network alias, e.g. kafka-2
 	Component string // e.g. kafka
 	ExitCode  int
-	LogTail   []string
+	// After is how long into the start the exit was seen.
+	After   time.Duration
+	LogTail []string
 }
 
 func (e *ExitedError) Error() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s (%s) exited with code %d during start", e.Name, e.Component, e.ExitCode)
+	fmt.Fprintf(&b, "%s (%s) exited with code %d, %s into the start", e.Name, e.Component, e.ExitCode, e.After.Round(100*time.Millisecond))
 	if len(e.LogTail) == 0 {
 		b.WriteString("; its log is empty")
 		return b.String()
@@ -75,7 +77,7 @@ func lastLines(log []byte, n int) []string {
 // run dies. The subscription is open when it returns, so a container that dies the
 // moment it is created is still seen. stop ends the watch and waits for it; call it
 // before the start's own teardown, whose removals are deaths too.
-func (t *Target) watchExits(ctx context.Context, dc *client.Client, cancel context.CancelCauseFunc) (stop func()) {
+func (t *Target) watchExits(ctx context.Context, dc *client.Client, began time.Time, cancel context.CancelCauseFunc) (stop func()) {
 	wctx, wcancel := context.WithCancel(ctx)
 	filters := client.Filters{}.
 		Add("type", string(events.ContainerEventType)).
@@ -88,6 +90,8 @@ func (t *Target) watchExits(ctx context.Context, dc *client.Client, cancel conte
 		select {
 		case m := <-stream.Messages:
 			ex := exitFrom(m, t.runID)
+			ex.After = time.Since(began)
+			t.cfg.log.Warn("container exited during start; stopping the start", "container", ex.Name, "exit_code", ex.ExitCode, "after", ex.After.Round(time.Millisecond))
 			ex.LogTail = logTail(wctx, dc, m.Actor.ID, t.cfg.log)
 			cancel(ex)
 		case err := <-stream.Err:

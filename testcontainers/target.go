@@ -146,7 +146,7 @@ func (t *Target) Start(ctx context.Context) (ep target.Endpoints, err error) {
 	if err != nil {
 		return ep, err
 	}
-	stopWatch = t.watchExits(ctx, dc, abort)
+	stopWatch = t.watchExits(ctx, dc, began, abort)
 	if ep, err = t.startParts(ctx); err != nil {
 		return ep, err
 	}
@@ -267,11 +267,14 @@ func (t *Target) startParts(ctx context.Context) (ep target.Endpoints, err error
 }
 
 // teardownAfterFailure removes what a failed Start left, with a context of its own
-// since the start context may be the reason for the failure.
+// since the start context may be the reason for the failure. Nothing of a failed
+// start is worth a graceful stop, so containers are killed at once: the user waits
+// for the error until the teardown is done.
 func (t *Target) teardownAfterFailure(ctx context.Context) {
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
 	defer cancel()
-	if err := t.Stop(sctx); err != nil {
+	t.cfg.log.Info("start failed; removing its containers", "run", t.runID)
+	if err := t.stop(sctx, 0); err != nil {
 		t.cfg.log.Error("teardown after failed start", "run", t.runID, "err", err)
 	}
 }
@@ -451,8 +454,13 @@ func (t *Target) Containers() map[string]string {
 
 // Stop saves every container's log into the run folder, removes containers and the
 // network, then verifies nothing of this run is left. Safe to call more than once
-// and after a failed Start.
-func (t *Target) Stop(ctx context.Context) error {
+// and after a failed Start. Each container gets stopGrace to shut down cleanly.
+func (t *Target) Stop(ctx context.Context) error { return t.stop(ctx, stopGrace) }
+
+// stopGrace is how long a container may take to stop before it is killed.
+const stopGrace = 5 * time.Second
+
+func (t *Target) stop(ctx context.Context, grace time.Duration) error {
 	t.mu.Lock()
 	dc := t.docker
 	ms := t.containers
@@ -480,7 +488,7 @@ func (t *Target) Stop(ctx context.Context) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := m.c.Terminate(ctx, tc.StopTimeout(5*time.Second)); err != nil {
+			if err := m.c.Terminate(ctx, tc.StopTimeout(grace)); err != nil {
 				emu.Lock()
 				errs = append(errs, fmt.Errorf("terminate %s: %w", m.name, err))
 				emu.Unlock()
