@@ -339,7 +339,7 @@ func (v *validator) embeddedTarget() {
 	if t.Broker != "" {
 		v.add("target.broker", "the embedded target runs its own broker (mochi-mqtt, in process), not %s%s", t.Broker, instead)
 	}
-	if t.CassandraNodes != DefaultCassandraNodes {
+	if t.CassandraNodes > 1 { // below 1 is refused for every target above
 		v.add("target.cassandra_nodes", "the embedded target stores readings in one in-memory store, not %d Cassandra nodes%s", t.CassandraNodes, instead)
 	}
 	if v.s.has("target.min_insync_replicas") {
