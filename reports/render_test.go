@@ -42,12 +42,8 @@ func testResult(t *testing.T) *result.Result {
 func TestRenderWritesEverything(t *testing.T) {
 	r := testResult(t)
 	dir := t.TempDir()
-	start := time.Now()
 	if err := reports.Render(context.Background(), r, dir); err != nil {
 		t.Fatal(err)
-	}
-	if took := time.Since(start); took > 5*time.Second {
-		t.Errorf("report took %v, budget is 5 s", took)
 	}
 	want := []string{"index.html", "timeseries.csv", "throughput.png", "throughput.svg", "spectrum.png", "hops.png",
 		"availability.png", "errors.png", "connections.png"}

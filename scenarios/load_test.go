@@ -176,6 +176,7 @@ func TestParseRejects(t *testing.T) {
 		{"keep_alive fraction", strings.Replace(minimal, "qos: 1\n", "qos: 1\n    keep_alive: 1500ms\n", 1), "keep-alive is whole seconds"},
 		{"will qos", strings.Replace(minimal, "qos: 1\n", "qos: 1\n    will: {topic: \"c/{device}/gone\", payload: x, qos: 5}\n", 1), "fleets[0].will.qos"},
 		{"will topic placeholder", strings.Replace(minimal, "qos: 1\n", "qos: 1\n    will: {topic: \"c/{room}\", payload: x}\n", 1), "fleets[0].will.topic: placeholder {room}"},
+		{"will topic metric", strings.Replace(minimal, "qos: 1\n", "qos: 1\n    will: {topic: \"c/{device}/{metric}\", payload: x}\n", 1), "fleets[0].will.topic: a will is one message per device"},
 		{"text metric not last", strings.Replace(strings.Replace(minimal, "codec: json", "codec: text", 1), "topic: c/{device}", "topic: c/{metric}/{device}", 1), "t.yaml:6: fleets[0].topic: the text codec carries no metric name, so the topic's last level must be {metric}"},
 		{"$ topic", strings.Replace(minimal, "topic: c/{device}", "topic: $SYS/{device}", 1), "reserved for the broker"},
 		{"min above max", strings.Replace(minimal, "stddev: 1}", "stddev: 1, min: 5, max: 1}", 1), "min 5 is above max 1"},

@@ -34,12 +34,12 @@ const (
 	MetricThroughput   = "throughput"   // delivered / measured duration, msgs/s
 )
 
-// Units of SLO thresholds and observations.
+// Units of SLO thresholds and observations; the result defines them.
 const (
-	UnitMicroseconds = "us"
-	UnitRatio        = "ratio"
-	UnitMessages     = "msgs"
-	UnitPerSecond    = "msgs/s"
+	UnitMicroseconds = result.UnitMicroseconds
+	UnitRatio        = result.UnitRatio
+	UnitMessages     = result.UnitMessages
+	UnitPerSecond    = result.UnitPerSecond
 )
 
 // Stats a latency-like metric can be judged on: the quantiles a result keeps.

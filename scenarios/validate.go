@@ -154,6 +154,9 @@ func (v *validator) fleet(p string, f *Fleet) {
 	}
 	if f.Will != nil {
 		v.topic(p+".will.topic", f.Will.Topic, f)
+		if slices.Contains(mustPlaceholders(f.Will.Topic), PlaceholderMetric) {
+			v.add(p+".will.topic", "a will is one message per device, so {%s} has no value in its topic", PlaceholderMetric)
+		}
 		if f.Will.QoS < 0 || f.Will.QoS > 2 {
 			v.add(p+".will.qos", "qos must be 0, 1 or 2, got %d", f.Will.QoS)
 		}
@@ -320,6 +323,27 @@ func (v *validator) target() {
 	}
 	if !kafkaTopicRE.MatchString(t.KafkaTopic) || t.KafkaTopic == "." || t.KafkaTopic == ".." {
 		v.add("target.kafka_topic", "invalid Kafka topic %q (letters, digits, '.', '_', '-'; at most 249)", t.KafkaTopic)
+	}
+	if t.Kind == TargetEmbedded {
+		v.embeddedTarget()
+	}
+}
+
+// embeddedTarget refuses the target fields the embedded pipeline cannot honour: a
+// run must never report a topology it did not have. It honours the others
+// (kafka_brokers, replication_factor, partitions, kafka_topic, bridge and sink
+// replicas, security).
+func (v *validator) embeddedTarget() {
+	t := v.s.Target
+	const instead = "; remove it or use kind: containers"
+	if t.Broker != "" {
+		v.add("target.broker", "the embedded target runs its own broker (mochi-mqtt, in process), not %s%s", t.Broker, instead)
+	}
+	if t.CassandraNodes > 1 { // below 1 is refused for every target above
+		v.add("target.cassandra_nodes", "the embedded target stores readings in one in-memory store, not %d Cassandra nodes%s", t.CassandraNodes, instead)
+	}
+	if v.s.has("target.min_insync_replicas") {
+		v.add("target.min_insync_replicas", "the embedded Kafka (kfake) keeps one copy of each partition and does not enforce min.insync.replicas%s", instead)
 	}
 }
 

@@ -181,7 +181,13 @@ func (t *Target) startKafka(ctx context.Context) ([]string, error) {
 		hostPorts[i] = p
 		voters[i] = fmt.Sprintf("%d@kafka-%d:9093", i+1, i+1)
 	}
-	cid := clusterID()
+	cid := t.cfg.kafkaClusterID
+	if cid == "" {
+		var err error
+		if cid, err = newClusterID(rand.Reader); err != nil {
+			return nil, err
+		}
+	}
 	internalRF := strconv.Itoa(min(3, n))
 	g, gctx := errgroup.WithContext(ctx)
 	for i := range n {

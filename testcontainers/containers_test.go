@@ -4,6 +4,7 @@ package testcontainers
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -458,6 +459,45 @@ func TestFaults(t *testing.T) {
 	}
 }
 
+// TestExitDuringStartFailsFast gives Kafka a cluster id starting with '-', which
+// `kafka-storage format -t` reads as an option (exit 1): the start must end within
+// 15 s — not at its 6-minute timeout — naming the container, its exit code and the
+// tool's complaint from the log, and leave nothing behind.
+func TestExitDuringStartFailsFast(t *testing.T) {
+	id, err := newClusterID(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tg := NewTarget(scenarios.Target{Kind: "containers"}, WithoutServices(), WithLogger(testLogger(t)), withTestLabel())
+	tg.cfg.kafkaClusterID = "-" + id[1:]
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	began := time.Now()
+	_, err = tg.Start(ctx)
+	took := time.Since(began)
+	t.Logf("start failed after %s: %v", took.Round(time.Millisecond), err)
+	var exited *ExitedError
+	if !errors.As(err, &exited) {
+		t.Fatalf("err = %v, want an *ExitedError", err)
+	}
+	if !strings.HasPrefix(exited.Name, "kafka-") || exited.Component != CompKafka || exited.ExitCode == 0 {
+		t.Errorf("exited %s (%s) code %d, want a kafka broker with a non-zero code", exited.Name, exited.Component, exited.ExitCode)
+	}
+	if !strings.Contains(err.Error(), "expected one argument") {
+		t.Errorf("error lacks the storage tool's complaint from the log tail: %v", err)
+	}
+	// The acceptance bound is on the wait: the start must stop waiting within 15 s.
+	// Removing the containers afterwards takes Docker seconds more on a loaded host.
+	t.Logf("exit seen %s into the start; the start returned after %s", exited.After.Round(time.Millisecond), took.Round(time.Millisecond))
+	if exited.After > 15*time.Second {
+		t.Errorf("exit seen %s into the start; want under 15 s", exited.After)
+	}
+	if took > 30*time.Second {
+		t.Errorf("start took %s to fail, teardown included; want under 30 s", took)
+	}
+	assertNoLeftovers(t, tg.RunID(), "failed start")
+}
+
 // TestNoLeftoversAfterRun starts and stops a target and asserts the engine holds
 // no container or network of that run.
 func TestNoLeftoversAfterRun(t *testing.T) {
@@ -505,12 +545,18 @@ func TestCancelledStartLeavesNothing(t *testing.T) {
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("err = %v, want the deadline", err)
 	}
-	left, lerr := Leftovers(context.Background(), tg.RunID())
-	if lerr != nil {
-		t.Fatal(lerr)
+	assertNoLeftovers(t, tg.RunID(), "cancelled start")
+}
+
+// assertNoLeftovers fails t if any container or network of run runID remains after what.
+func assertNoLeftovers(t *testing.T, runID, what string) {
+	t.Helper()
+	left, err := Leftovers(context.Background(), runID)
+	if err != nil {
+		t.Fatal(err)
 	}
 	if len(left) > 0 {
-		t.Errorf("left after cancelled start: %v", left)
+		t.Errorf("left after %s: %v", what, left)
 	}
 }
 

@@ -23,7 +23,10 @@ type config struct {
 	// brokerOnly starts just the MQTT broker: broker tests need nothing else, and a
 	// full topology costs a minute of Cassandra start on a 2-core machine.
 	brokerOnly bool
-	labels     map[string]string
+	// kafkaClusterID replaces the generated cluster id, so tests can give Kafka one
+	// it refuses and watch the start fail.
+	kafkaClusterID string
+	labels         map[string]string
 }
 
 func defaults() config {

@@ -3,7 +3,6 @@ package testcontainers
 import (
 	"context"
 	"crypto/rand"
-	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -114,6 +113,7 @@ func (t *Target) TLS() *pki.Material {
 }
 
 // Start brings the topology up and waits until every part answers a real request.
+// A container that exits meanwhile ends the wait at once with an *ExitedError.
 // On any failure, cancellation or panic it tears down what it started.
 func (t *Target) Start(ctx context.Context) (ep target.Endpoints, err error) {
 	if t.topErr != nil {
@@ -122,19 +122,48 @@ func (t *Target) Start(ctx context.Context) (ep target.Endpoints, err error) {
 	began := time.Now()
 	ctx, cancel := context.WithTimeout(ctx, t.cfg.startTimeout)
 	defer cancel()
+	ctx, abort := context.WithCancelCause(ctx)
+	defer abort(nil)
+	stopWatch := func() {}
 	defer func() {
+		stopWatch() // before the teardown, whose removals the watch would report as exits
 		if r := recover(); r != nil {
 			t.teardownAfterFailure(ctx)
 			panic(r)
 		}
 		if err != nil {
+			var exited *ExitedError
+			if errors.As(context.Cause(ctx), &exited) {
+				// What the waits saw (connection refused, a cancelled context) is only
+				// the consequence; the container's exit is the cause.
+				err = fmt.Errorf("containers target: %w", exited)
+			}
 			t.teardownAfterFailure(ctx)
 		}
 	}()
 
-	dc, err := newDocker(ctx)
+	dc, err := t.prepare(ctx)
 	if err != nil {
 		return ep, err
+	}
+	stopWatch = t.watchExits(ctx, dc, began, abort)
+	if ep, err = t.startParts(ctx); err != nil {
+		return ep, err
+	}
+	t.mu.Lock()
+	t.endpoints = ep
+	t.startTook = time.Since(began)
+	t.mu.Unlock()
+	t.cfg.log.Info("containers target ready", "run", t.runID, "took", time.Since(began).Round(time.Millisecond))
+	return ep, nil
+}
+
+// prepare connects to the engine, resolves the images and creates the run's
+// network and (for security: tls) its throwaway PKI: everything before the first container.
+func (t *Target) prepare(ctx context.Context) (*client.Client, error) {
+	dc, err := newDocker(ctx)
+	if err != nil {
+		return nil, err
 	}
 	t.mu.Lock()
 	t.docker = dc
@@ -153,7 +182,7 @@ func (t *Target) Start(ctx context.Context) (ep target.Endpoints, err error) {
 	}
 	cat, err := ResolveCatalog(ctx, dc, t.cfg.flavour, comps, t.cfg.pullTimeout)
 	if err != nil {
-		return ep, err
+		return nil, err
 	}
 	t.mu.Lock()
 	t.catalog = cat
@@ -162,19 +191,23 @@ func (t *Target) Start(ctx context.Context) (ep target.Endpoints, err error) {
 
 	t.netName = "citybench-" + t.runID
 	if _, err := dc.NetworkCreate(ctx, t.netName, client.NetworkCreateOptions{Driver: "bridge", Labels: t.labels("network")}); err != nil {
-		return ep, fmt.Errorf("create network %s: %w", t.netName, err)
+		return nil, fmt.Errorf("create network %s: %w", t.netName, err)
 	}
 
 	if t.top.Security == "tls" {
 		m, err := pki.New([]string{"mqtt", "localhost", "127.0.0.1"}, "citybench-client")
 		if err != nil {
-			return ep, fmt.Errorf("tls material: %w", err)
+			return nil, fmt.Errorf("tls material: %w", err)
 		}
 		t.mu.Lock()
 		t.tls = m
 		t.mu.Unlock()
 	}
+	return dc, nil
+}
 
+// startParts starts the containers and waits for each part to answer.
+func (t *Target) startParts(ctx context.Context) (ep target.Endpoints, err error) {
 	var (
 		broker  brokerInfo
 		kafkaEP []string
@@ -228,20 +261,20 @@ func (t *Target) Start(ctx context.Context) (ep target.Endpoints, err error) {
 		t.mu.Unlock()
 	}
 	t.mu.Lock()
-	t.endpoints = ep
 	t.cassandraHosts = cqlEP
-	t.startTook = time.Since(began)
 	t.mu.Unlock()
-	t.cfg.log.Info("containers target ready", "run", t.runID, "took", time.Since(began).Round(time.Millisecond))
 	return ep, nil
 }
 
 // teardownAfterFailure removes what a failed Start left, with a context of its own
-// since the start context may be the reason for the failure.
+// since the start context may be the reason for the failure. Nothing of a failed
+// start is worth a graceful stop, so containers are killed at once: the user waits
+// for the error until the teardown is done.
 func (t *Target) teardownAfterFailure(ctx context.Context) {
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
 	defer cancel()
-	if err := t.Stop(sctx); err != nil {
+	t.cfg.log.Info("start failed; removing its containers", "run", t.runID)
+	if err := t.stop(sctx, 0); err != nil {
 		t.cfg.log.Error("teardown after failed start", "run", t.runID, "err", err)
 	}
 }
@@ -256,7 +289,7 @@ func (t *Target) labels(component string) map[string]string {
 
 // run starts one container on the run's network under alias name.
 func (t *Target) run(ctx context.Context, name, component string, req tc.ContainerRequest) (*managed, error) {
-	req.Name = "citybench-" + t.runID + "-" + name
+	req.Name = containerPrefix(t.runID) + name
 	req.Labels = t.labels(component)
 	req.Networks = []string{t.netName}
 	req.NetworkAliases = map[string][]string{t.netName: {name}}
@@ -327,13 +360,6 @@ func freePort() (int, error) {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-// clusterID is a Kafka cluster id: 16 random bytes, URL-safe base64 without padding.
-func clusterID() string {
-	b := make([]byte, 16)
-	_, _ = rand.Read(b)
-	return base64.RawURLEncoding.EncodeToString(b)
 }
 
 // Describe says what runs, for the result's metadata.
@@ -428,8 +454,13 @@ func (t *Target) Containers() map[string]string {
 
 // Stop saves every container's log into the run folder, removes containers and the
 // network, then verifies nothing of this run is left. Safe to call more than once
-// and after a failed Start.
-func (t *Target) Stop(ctx context.Context) error {
+// and after a failed Start. Each container gets stopGrace to shut down cleanly.
+func (t *Target) Stop(ctx context.Context) error { return t.stop(ctx, stopGrace) }
+
+// stopGrace is how long a container may take to stop before it is killed.
+const stopGrace = 5 * time.Second
+
+func (t *Target) stop(ctx context.Context, grace time.Duration) error {
 	t.mu.Lock()
 	dc := t.docker
 	ms := t.containers
@@ -457,7 +488,7 @@ func (t *Target) Stop(ctx context.Context) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := m.c.Terminate(ctx, tc.StopTimeout(5*time.Second)); err != nil {
+			if err := m.c.Terminate(ctx, tc.StopTimeout(grace)); err != nil {
 				emu.Lock()
 				errs = append(errs, fmt.Errorf("terminate %s: %w", m.name, err))
 				emu.Unlock()

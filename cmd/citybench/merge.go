@@ -61,6 +61,7 @@ Exit status: 0 ok, 1 error, 2 results that are not one run, 99 an SLO failed.`,
 			if err := os.MkdirAll(dir, 0o755); err != nil {
 				return fmt.Errorf("create output folder: %w", err)
 			}
+			res.Meta.Command = commandLine(cmd, args, nil)
 			log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelWarn}))
 			return finish(cmd.Context(), cmd, res, nil, dir, noReport, log)
 		},

@@ -10,12 +10,14 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/citybench/citybench/harness"
 	"github.com/citybench/citybench/harness/limits"
@@ -96,17 +98,28 @@ func runScenario(cmd *cobra.Command, path string, f runFlags) error {
 	if err != nil {
 		return withCode(exitInvalid, err)
 	}
+	overrides := map[string]string{}
 	if f.target != "" {
 		sc.Target.Kind = f.target
+		overrides["target.kind"] = f.target
 	}
 	if f.broker != "" {
 		if f.broker != "mosquitto" && f.broker != "hivemq" {
 			return withCode(exitInvalid, fmt.Errorf("--broker %q: want mosquitto or hivemq", f.broker))
 		}
 		sc.Target.Broker = f.broker
+		overrides["target.broker"] = f.broker
 	}
 	if f.seed != 0 {
 		sc.Seed = f.seed
+		overrides["seed"] = strconv.FormatInt(f.seed, 10)
+	}
+	if f.target != "" || f.broker != "" {
+		// The file was valid for its own target; the one the flags chose may refuse
+		// fields it cannot honour (the embedded target has no Cassandra nodes).
+		if err := sc.Validate(); err != nil {
+			return withCode(exitInvalid, fmt.Errorf("with --target %q --broker %q: %w", sc.Target.Kind, sc.Target.Broker, err))
+		}
 	}
 	seg, startAt, err := segmentFlags(f)
 	if err != nil {
@@ -166,6 +179,7 @@ func runScenario(cmd *cobra.Command, path string, f runFlags) error {
 		res.Warnings = append(res.Warnings, fmt.Sprintf("segment %s on the %s target brought up its own pipeline: merged with other segments it describes several pipelines, not one — give the segments one shared pipeline (--target external) for a merge that describes one system",
 			seg, cmp.Or(sc.Target.Kind, "embedded")))
 	}
+	res.Meta.Command = commandLine(cmd, []string{path}, overrides)
 	return finish(ctx, cmd, res, runErr, out, f.noReport, log)
 }
 
@@ -201,6 +215,24 @@ func finish(ctx context.Context, cmd *cobra.Command, res *result.Result, runErr 
 		return withCode(exitSLOFails, fmt.Errorf("%d SLO(s) failed: %s", len(failed), strings.Join(failed, "; ")))
 	}
 	return nil
+}
+
+// commandLine records how this run was started: an equivalent command line
+// (every flag given, as --name=value or --name for a true switch) and the scenario fields the flags overrode.
+func commandLine(cmd *cobra.Command, positional []string, overrides map[string]string) *result.Command {
+	args := append(strings.Fields(cmd.CommandPath()), positional...)
+	cmd.Flags().Visit(func(fl *pflag.Flag) {
+		if fl.Value.Type() == "bool" && fl.Value.String() == "true" {
+			args = append(args, "--"+fl.Name)
+			return
+		}
+		args = append(args, "--"+fl.Name+"="+fl.Value.String())
+	})
+	c := &result.Command{Args: args}
+	if len(overrides) > 0 {
+		c.Overrides = overrides
+	}
+	return c
 }
 
 // newTarget builds the scenario's target; pipelineLog (nil: quiet) gets the
@@ -260,7 +292,7 @@ func printSummary(w io.Writer, r *result.Result) {
 		if wk.Saturated {
 			sat = "  SATURATED"
 		}
-		fmt.Fprintf(w, "worker %s: %d devices, generator lag p99 %s (max %s), errors %d%s\n", wk.Segment, wk.Devices, us(wk.GeneratorLag.P99Us), us(wk.GeneratorLag.MaxUs), wk.Errors, sat)
+		fmt.Fprintf(w, "worker %s: %d devices, generator lag p99 %s (max %s), errors %d%s\n", wk.Segment, wk.Devices, result.FormatUs(wk.GeneratorLag.P99Us), result.FormatUs(wk.GeneratorLag.MaxUs), wk.Errors, sat)
 	}
 	if r.Meta.Target.Note != "" {
 		fmt.Fprintf(w, "note: %s\n", r.Meta.Target.Note)
@@ -273,37 +305,19 @@ func printSummary(w io.Writer, r *result.Result) {
 	for _, s := range r.Stages {
 		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t\n", s.Stage, s.Delivery.Expected, s.Delivery.Delivered,
 			s.Delivery.Lost, s.Delivery.Duplicated, s.Delivery.Reordered,
-			us(s.Latency.P50Us), us(s.Latency.P99Us), us(s.Latency.P999Us), us(s.Latency.MaxUs), us(s.ServiceTime.P99Us))
+			result.FormatUs(s.Latency.P50Us), result.FormatUs(s.Latency.P99Us), result.FormatUs(s.Latency.P999Us), result.FormatUs(s.Latency.MaxUs), result.FormatUs(s.ServiceTime.P99Us))
 	}
 	tw.Flush()
-	fmt.Fprintf(w, "generator lag p99 %s (max %s)\n", us(r.GeneratorLag.P99Us), us(r.GeneratorLag.MaxUs))
+	fmt.Fprintf(w, "generator lag p99 %s (max %s)\n", result.FormatUs(r.GeneratorLag.P99Us), result.FormatUs(r.GeneratorLag.MaxUs))
 	for _, v := range r.SLOs {
 		verdict := "PASS"
 		if !v.Pass {
 			verdict = "FAIL"
 		}
-		observed := fmt.Sprintf("%g %s", v.Observed, v.Unit)
-		if v.Unit == "us" {
-			observed = us(int64(v.Observed))
-		}
 		note := ""
 		if v.Note != "" {
 			note = " — " + v.Note
 		}
-		fmt.Fprintf(w, "SLO %s  %s (observed %s)%s\n", verdict, v.Expr, strings.TrimSpace(observed), note)
-	}
-}
-
-func us(v int64) string {
-	d := time.Duration(v) * time.Microsecond
-	switch {
-	case d == 0:
-		return "-"
-	case d < time.Millisecond:
-		return d.String()
-	case d < time.Second:
-		return fmt.Sprintf("%.1fms", float64(d)/float64(time.Millisecond))
-	default:
-		return fmt.Sprintf("%.2fs", d.Seconds())
+		fmt.Fprintf(w, "SLO %s  %s (observed %s)%s\n", verdict, v.Expr, result.FormatValue(v.Observed, v.Unit), note)
 	}
 }

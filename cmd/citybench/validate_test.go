@@ -16,6 +16,7 @@ func TestValidateCmd(t *testing.T) {
 	}
 	smoke := filepath.Join("..", "..", "scenarios", "smoke.yaml")
 	district := filepath.Join("..", "..", "scenarios", "district.yaml")
+	unhonoured := filepath.Join("..", "..", "scenarios", "testdata", "embedded_unsupported.yaml")
 	tests := []struct {
 		name    string
 		args    []string
@@ -27,6 +28,8 @@ func TestValidateCmd(t *testing.T) {
 		{"two valid", []string{smoke, district}, exitOK, []string{"ok: " + smoke, "ok: " + district + " (district, 2000 devices, 40s total)"}, nil},
 		{"invalid names file line and field", []string{bad}, exitInvalid, nil,
 			[]string{bad + `:7: fleets[0].codec: unknown codec "xml" (want json, protobuf or text)`}},
+		{"embedded target refuses what it cannot honour", []string{unhonoured}, exitInvalid, nil,
+			[]string{unhonoured + ":13: target.broker: the embedded target runs its own broker", unhonoured + ":17: target.cassandra_nodes"}},
 		{"valid and invalid", []string{smoke, bad}, exitInvalid, []string{"ok: " + smoke}, []string{bad + ":7:"}},
 		{"missing file", []string{filepath.Join(dir, "nope.yaml")}, exitInvalid, nil, []string{"nope.yaml"}},
 		{"no args", nil, exitInvalid, nil, []string{"at least one scenario file"}},

@@ -117,7 +117,7 @@ func (s *Simulator) clientOptions(d *schedule.Device) *mqtt.ClientOptions {
 		o.SetTLSConfig(s.broker.TLS)
 	}
 	if w := f.Will; w != nil {
-		o.SetWill(w.Topic, w.Payload, byte(w.QoS), w.Retain)
+		o.SetWill(d.WillTopic(), w.Payload, byte(w.QoS), w.Retain)
 	}
 	o.SetOnConnectHandler(func(mqtt.Client) { s.conns.Add(1) })
 	o.SetConnectionLostHandler(func(_ mqtt.Client, err error) {

@@ -1,83 +1,99 @@
-package devices_test
+package devices
 
 import (
 	"context"
-	"log/slog"
-	"net"
 	"testing"
 	"time"
 
-	mochi "github.com/mochi-mqtt/server/v2"
-	"github.com/mochi-mqtt/server/v2/hooks/auth"
-	"github.com/mochi-mqtt/server/v2/listeners"
+	mqtt "github.com/eclipse/paho.mqtt.golang"
 
-	"github.com/citybench/citybench/harness/devices"
 	"github.com/citybench/citybench/harness/ledger"
 	"github.com/citybench/citybench/harness/schedule"
+	"github.com/citybench/citybench/harness/target/embedded"
 	"github.com/citybench/citybench/scenarios"
 )
 
-// TestSourceAddrsSpreadConnections connects devices with three loopback source
-// addresses and checks, on the broker's side, that they came from all three.
-func TestSourceAddrsSpreadConnections(t *testing.T) {
-	for _, tt := range []struct {
-		addrs int
-		want  []string
-	}{
-		{addrs: 1, want: []string{"127.0.0.1"}},
-		{addrs: 3, want: []string{"127.0.0.1", "127.0.0.2", "127.0.0.3"}},
-	} {
-		b := mochi.New(&mochi.Options{Logger: slog.New(slog.DiscardHandler)})
-		if err := b.AddHook(new(auth.AllowHook), nil); err != nil {
-			t.Fatal(err)
-		}
-		ln := listeners.NewTCP(listeners.Config{ID: "tcp", Address: "127.0.0.1:0"})
-		if err := b.AddListener(ln); err != nil {
-			t.Fatal(err)
-		}
-		if err := b.Serve(); err != nil {
-			t.Fatal(err)
-		}
-		sc, err := scenarios.Parse("t.yaml", []byte(`
-name: t
-seed: 1
-duration: 20s
+// TestKilledDeviceWillArrivesOnExpandedTopic kills one device of a fleet whose will
+// topic has placeholders: the broker must publish the will on the device's own
+// topic, not on the template (brokers used to receive city/{district}/{device}/status).
+func TestKilledDeviceWillArrivesOnExpandedTopic(t *testing.T) {
+	sc, err := scenarios.Parse("will.yaml", []byte(`
+name: will
+duration: 30s
 fleets:
-  - {name: m, devices: 6, model: m, topic: "c/{device}", codec: json, qos: 1, sensors: [{metric: x, mean: 1, stddev: 1}], arrival: {kind: fixed, interval: 10s}}
+  - name: env
+    devices: 2
+    topic: city/{district}/{device}
+    locations: {district: [n, s]}
+    codec: json
+    qos: 1
+    will: {topic: "city/{district}/{device}/status", payload: gone, qos: 1}
+    sensors: [{metric: t, mean: 1, stddev: 1}]
+    arrival: {kind: fixed, interval: 1s}
 `))
-		if err != nil {
-			t.Fatal(err)
-		}
-		plan, err := schedule.Build(sc)
-		if err != nil {
-			t.Fatal(err)
-		}
-		sim, err := devices.New(devices.Broker{URLs: []string{"tcp://" + ln.Address()}}, ledger.New(plan), devices.WithSourceAddrs(tt.addrs))
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		if err := sim.Connect(ctx); err != nil {
-			t.Fatal(err)
-		}
-		from := map[string]int{}
-		for _, cl := range b.Clients.GetAll() {
-			host, _, err := net.SplitHostPort(cl.Net.Remote)
-			if err != nil {
-				t.Fatal(err)
-			}
-			from[host]++
-		}
-		sim.Disconnect(0)
-		cancel()
-		_ = b.Close()
-		if len(from) != len(tt.want) {
-			t.Fatalf("%d source addresses: connections came from %v, want %v", tt.addrs, from, tt.want)
-		}
-		for _, w := range tt.want {
-			if from[w] != 6/len(tt.want) {
-				t.Errorf("%d source addresses: %d connections from %s, want %d (all: %v)", tt.addrs, from[w], w, 6/len(tt.want), from)
-			}
-		}
+	if err != nil {
+		t.Fatal(err)
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	tgt, err := embedded.New(sc, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ep, err := tgt.Start(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = tgt.Stop(context.Background()) })
+
+	wills := make(chan string, 16)
+	watcher := connect(ctx, t, ep.MQTTURLs[0], "will-watcher")
+	if err := waitToken(ctx, watcher.Subscribe("city/#", 1, func(_ mqtt.Client, m mqtt.Message) {
+		if string(m.Payload()) == "gone" {
+			wills <- m.Topic()
+		}
+	})); err != nil {
+		t.Fatalf("subscribe: %v", err)
+	}
+
+	plan, err := schedule.Build(sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sim, err := New(Broker{URLs: ep.MQTTURLs, TLS: ep.TLS}, ledger.New(plan))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sim.Connect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer sim.Disconnect(0)
+
+	// Kill device env-00001: a client with its id takes its session over, so the
+	// broker closes the device's connection without a DISCONNECT from the device —
+	// what a device that dies looks like to the broker — and publishes its will.
+	victim := plan.Devices[1]
+	if victim.ID != "env-00001" {
+		t.Fatalf("device 1 is %s", victim.ID)
+	}
+	connect(ctx, t, ep.MQTTURLs[0], victim.ID)
+
+	select {
+	case topic := <-wills:
+		if want := "city/s/env-00001/status"; topic != want {
+			t.Errorf("will published on %q, want %q", topic, want)
+		}
+	case <-ctx.Done():
+		t.Fatal("no will arrived")
+	}
+}
+
+func connect(ctx context.Context, t *testing.T, url, id string) mqtt.Client {
+	t.Helper()
+	c := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(url).SetClientID(id).SetAutoReconnect(false))
+	if err := waitToken(ctx, c.Connect()); err != nil {
+		t.Fatalf("connect %s: %v", id, err)
+	}
+	t.Cleanup(func() { c.Disconnect(0) })
+	return c
 }

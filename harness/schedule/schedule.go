@@ -10,6 +10,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -148,14 +149,21 @@ func hash64(s string, i int) uint64 {
 	return h.Sum64()
 }
 
-// location gives device i the values of the topic's location placeholders,
-// spreading devices over Locations as a mixed-radix counter so neighbours differ
-// in the first placeholder first.
+// location gives device i the values of the location placeholders of its topic
+// and will topic, spreading devices over Locations as a mixed-radix counter so
+// neighbours differ in the first placeholder first. The topic's keys come first,
+// so a will that names no other key changes no device's location.
 func location(f *scenarios.Fleet, i int) map[string]string {
+	templates := []string{f.Topic}
+	if f.Will != nil {
+		templates = append(templates, f.Will.Topic)
+	}
 	keys := make([]string, 0, len(f.Locations))
-	for _, m := range placeholder.FindAllStringSubmatch(f.Topic, -1) {
-		if vals, ok := f.Locations[m[1]]; ok && len(vals) > 0 {
-			keys = append(keys, m[1])
+	for _, tpl := range templates {
+		for _, m := range placeholder.FindAllStringSubmatch(tpl, -1) {
+			if vals, ok := f.Locations[m[1]]; ok && len(vals) > 0 && !slices.Contains(keys, m[1]) {
+				keys = append(keys, m[1])
+			}
 		}
 	}
 	loc := make(map[string]string, len(keys))
@@ -169,8 +177,21 @@ func location(f *scenarios.Fleet, i int) map[string]string {
 }
 
 // Topic expands the fleet's topic template for device d and metric index m (-1: none).
-func (d *Device) Topic(m int) string {
-	return placeholder.ReplaceAllStringFunc(d.Fleet.Topic, func(s string) string {
+func (d *Device) Topic(m int) string { return d.expand(d.Fleet.Topic, m) }
+
+// WillTopic expands the fleet's last-will topic for device d, with the same
+// placeholders as its topic ("" when the fleet has no will). A will is one message
+// per device, so it carries no {metric}.
+func (d *Device) WillTopic() string {
+	if d.Fleet.Will == nil {
+		return ""
+	}
+	return d.expand(d.Fleet.Will.Topic, -1)
+}
+
+// expand fills a topic template's placeholders for device d and metric index m.
+func (d *Device) expand(template string, m int) string {
+	return placeholder.ReplaceAllStringFunc(template, func(s string) string {
 		name := s[1 : len(s)-1]
 		switch name {
 		case "device":

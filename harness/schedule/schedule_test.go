@@ -1,8 +1,10 @@
 package schedule
 
 import (
+	"fmt"
 	"math"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -96,6 +98,39 @@ func TestBuildTopicsAndValues(t *testing.T) {
 	}
 	if mean := no2Sum / float64(n); math.Abs(mean-87.3) > 0.3 {
 		t.Fatalf("NO2 mean %.3f over %d samples, want ≈ 87.3", mean, n)
+	}
+}
+
+func TestWillTopic(t *testing.T) {
+	base := strings.Replace(district, "    codec: text\n", "    codec: text\n    will: {topic: %q, payload: gone}\n", 1)
+	cases := []struct {
+		name, will string
+		want       string // for device 4 (city berlin, street c, group g1)
+	}{
+		{"builtins", "status/{fleet}/{index}/{device}", "status/air/4/air-00004"},
+		{"locations of the topic", "{city}/{street}/{device}/status", "berlin/c/air-00004/status"},
+		{"location only the will names", "{group}/{room}/{device}", "g1/r0/air-00004"},
+		{"no placeholder", "city/offline", "city/offline"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			sc := parse(t, strings.Replace(fmt.Sprintf(base, c.will), "group: [g1]}", "group: [g1], room: [r0, r1, r2]}", 1))
+			p, err := Build(sc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			d := p.Devices[4]
+			if got := d.WillTopic(); got != c.want {
+				t.Errorf("will topic = %q, want %q", got, c.want)
+			}
+			// The will's own location keys must not move devices of the topic's.
+			if got, want := d.Topics()[0], "hypo_city/berlin/c/g1/no2"; got != want {
+				t.Errorf("topic = %q, want %q", got, want)
+			}
+		})
+	}
+	if got := (&Device{Fleet: &scenarios.Fleet{}}).WillTopic(); got != "" {
+		t.Errorf("fleet without will: %q", got)
 	}
 }
 

@@ -1,10 +1,11 @@
-package slo
+package slo_test
 
 import (
 	"fmt"
 	"strings"
 	"testing"
 
+	"github.com/citybench/citybench/harness/slo"
 	"github.com/citybench/citybench/reports/result"
 	"github.com/citybench/citybench/reports/synth"
 	"github.com/citybench/citybench/scenarios"
@@ -62,7 +63,7 @@ func TestEvaluateObserves(t *testing.T) {
 			// Just above and just below the observed figure: one passes, one fails.
 			above := parse(t, tt.subject+" < "+us(tt.observed+1000))
 			below := parse(t, tt.subject+" < "+us(tt.observed/2))
-			vs := Evaluate([]scenarios.SLO{above, below}, r)
+			vs := slo.Evaluate([]scenarios.SLO{above, below}, r)
 			if len(vs) != 2 {
 				t.Fatalf("%d verdicts", len(vs))
 			}
@@ -109,7 +110,7 @@ func TestEvaluateDelivery(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.expr, func(t *testing.T) {
-			v := Evaluate([]scenarios.SLO{parse(t, tt.expr)}, r)[0]
+			v := slo.Evaluate([]scenarios.SLO{parse(t, tt.expr)}, r)[0]
 			if v.Observed != tt.observed || v.Pass != tt.pass || v.Note != "" {
 				t.Errorf("got observed %v pass %v note %q; want %v %v", v.Observed, v.Pass, v.Note, tt.observed, tt.pass)
 			}
@@ -146,13 +147,13 @@ func TestEvaluateMissing(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			r := healthy(t)
 			tt.mutate(r)
-			v := Evaluate([]scenarios.SLO{parse(t, tt.expr)}, r)[0]
+			v := slo.Evaluate([]scenarios.SLO{parse(t, tt.expr)}, r)[0]
 			if v.Pass || !strings.Contains(v.Note, tt.note) {
 				t.Errorf("verdict %+v, want a failure noting %q", v, tt.note)
 			}
 		})
 	}
-	v := Evaluate([]scenarios.SLO{parse(t, "store.loss == 0")}, nil)[0]
+	v := slo.Evaluate([]scenarios.SLO{parse(t, "store.loss == 0")}, nil)[0]
 	if v.Pass || v.Note == "" {
 		t.Errorf("nil result: %+v", v)
 	}
@@ -168,7 +169,7 @@ func TestEvaluateFlags(t *testing.T) {
 	for _, tt := range tests {
 		r := healthy(t)
 		r.Flags = append(r.Flags, tt.flag)
-		v := Evaluate([]scenarios.SLO{parse(t, tt.expr)}, r)[0]
+		v := slo.Evaluate([]scenarios.SLO{parse(t, tt.expr)}, r)[0]
 		if !v.Pass || !strings.Contains(v.Note, tt.note) {
 			t.Errorf("%s: %+v, want a pass noting %q", tt.flag, v, tt.note)
 		}
@@ -187,10 +188,10 @@ func TestPassed(t *testing.T) {
 		{[]result.SLOVerdict{pass, fail, fail}, false, 2},
 	}
 	for _, tt := range tests {
-		if got := Passed(tt.vs); got != tt.want {
+		if got := slo.Passed(tt.vs); got != tt.want {
 			t.Errorf("Passed(%v) = %v", tt.vs, got)
 		}
-		if got := len(Failed(tt.vs)); got != tt.failed {
+		if got := len(slo.Failed(tt.vs)); got != tt.failed {
 			t.Errorf("Failed(%v) has %d", tt.vs, got)
 		}
 	}
@@ -207,11 +208,11 @@ func TestSmokeSLOs(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := healthy(t)
-	if vs := Evaluate(slos, r); !Passed(vs) {
-		t.Errorf("healthy run fails smoke: %+v", Failed(vs))
+	if vs := slo.Evaluate(slos, r); !slo.Passed(vs) {
+		t.Errorf("healthy run fails smoke: %+v", slo.Failed(vs))
 	}
 	r.Stage(result.StageStore).Delivery.Lost = 1
-	if vs := Evaluate(slos, r); Passed(vs) {
+	if vs := slo.Evaluate(slos, r); slo.Passed(vs) {
 		t.Errorf("lossy run passes smoke: %+v", vs)
 	}
 }

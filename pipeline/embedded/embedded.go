@@ -1,6 +1,6 @@
 // Package embedded runs the whole reference pipeline in one process: a mochi-mqtt
-// broker, a three-broker franz-go kfake Kafka cluster, the real bridge, sink and
-// web API, and the in-memory store, all on random loopback ports. It exists for
+// broker, a franz-go kfake Kafka cluster (three brokers by default), the real
+// bridge, sink and web API, and the in-memory store, all on random loopback ports. It exists for
 // fast tests and zero-setup runs; it says nothing about production capacity.
 package embedded
 
@@ -35,22 +35,28 @@ import (
 
 // Defaults.
 const (
-	DefaultPartitions = 6
-	DefaultTopic      = "readings"
-	DefaultDLQTopic   = "readings.dlq"
-	kafkaBrokers      = 3
-	replication       = 3
+	DefaultPartitions   = 6
+	DefaultTopic        = "readings"
+	DefaultDLQTopic     = DefaultTopic + dlqSuffix
+	DefaultKafkaBrokers = 3
+	dlqSuffix           = ".dlq"
+	// maxReplication is the replication factor a cluster of at least that many
+	// brokers gets by default.
+	maxReplication = 3
 )
 
 type config struct {
-	partitions int
-	codec      codec.Codec
-	logger     *slog.Logger
-	bridges    int
-	sinks      int
-	readyWait  time.Duration
-	template   topics.Template
-	tls        bool
+	partitions   int
+	kafkaBrokers int
+	replication  int // 0: min(3, kafkaBrokers)
+	topic        string
+	codec        codec.Codec
+	logger       *slog.Logger
+	bridges      int
+	sinks        int
+	readyWait    time.Duration
+	template     topics.Template
+	tls          bool
 }
 
 // Option configures Start.
@@ -58,6 +64,18 @@ type Option func(*config)
 
 // WithPartitions sets the partition count of the readings topic.
 func WithPartitions(n int) Option { return func(c *config) { c.partitions = n } }
+
+// WithKafkaBrokers sets the number of brokers of the kfake cluster (default 3).
+func WithKafkaBrokers(n int) Option { return func(c *config) { c.kafkaBrokers = n } }
+
+// WithReplicationFactor sets the topics' replication factor (default 3, or the
+// broker count if lower). kfake keeps one copy of each partition: the factor is
+// what metadata lists, not extra copies.
+func WithReplicationFactor(n int) Option { return func(c *config) { c.replication = n } }
+
+// WithTopic sets the readings topic (default readings); dead letters go to
+// topic + ".dlq".
+func WithTopic(name string) Option { return func(c *config) { c.topic = name } }
 
 // WithCodec sets the payload codec (default JSON).
 func WithCodec(cd codec.Codec) Option { return func(c *config) { c.codec = cd } }
@@ -126,9 +144,12 @@ type Pipeline struct {
 // and the sinks hold their partitions, so nothing published afterwards is lost
 // for want of a subscriber. On error everything started so far is torn down.
 func Start(ctx context.Context, opts ...Option) (_ *Pipeline, err error) {
-	cfg := config{partitions: DefaultPartitions, bridges: 1, sinks: 1, readyWait: 30 * time.Second}
+	cfg := config{partitions: DefaultPartitions, kafkaBrokers: DefaultKafkaBrokers, topic: DefaultTopic, bridges: 1, sinks: 1, readyWait: 30 * time.Second}
 	for _, o := range opts {
 		o(&cfg)
+	}
+	if cfg.replication == 0 {
+		cfg.replication = min(maxReplication, cfg.kafkaBrokers)
 	}
 	if cfg.codec == nil {
 		cfg.codec = codec.JSON()
@@ -136,12 +157,18 @@ func Start(ctx context.Context, opts ...Option) (_ *Pipeline, err error) {
 	if cfg.logger == nil {
 		cfg.logger = slog.New(slog.DiscardHandler)
 	}
-	if cfg.partitions < 1 || cfg.bridges < 1 || cfg.sinks < 1 {
-		return nil, errors.New("embedded: partitions, bridges and sinks must be positive")
+	if cfg.partitions < 1 || cfg.bridges < 1 || cfg.sinks < 1 || cfg.kafkaBrokers < 1 || cfg.replication < 1 {
+		return nil, errors.New("embedded: partitions, kafka brokers, replication factor, bridges and sinks must be positive")
+	}
+	if cfg.replication > cfg.kafkaBrokers {
+		return nil, fmt.Errorf("embedded: replication factor %d exceeds the %d Kafka brokers", cfg.replication, cfg.kafkaBrokers)
+	}
+	if cfg.topic == "" {
+		return nil, errors.New("embedded: empty Kafka topic")
 	}
 	p := &Pipeline{
-		Topic:           DefaultTopic,
-		DeadLetterTopic: DefaultDLQTopic,
+		Topic:           cfg.topic,
+		DeadLetterTopic: cfg.topic + dlqSuffix,
 		Store:           memory.New(),
 		cfg:             cfg,
 		registry:        prometheus.NewRegistry(),
@@ -234,11 +261,11 @@ func (p *Pipeline) StartKafka(ctx context.Context) error {
 		return nil
 	}
 	opts := []kfake.Opt{
-		kfake.NumBrokers(kafkaBrokers),
+		kfake.NumBrokers(p.cfg.kafkaBrokers),
 		kfake.DataDir(p.dataDir),
 		kfake.ClusterID("citybench-embedded"),
 		kfake.GroupMinSessionTimeout(time.Second),
-		kfake.BrokerConfigs(map[string]string{"min.insync.replicas": "2"}),
+		kfake.BrokerConfigs(map[string]string{"min.insync.replicas": strconv.Itoa(min(2, p.cfg.replication))}),
 	}
 	if p.ports != nil {
 		opts = append(opts, kfake.Ports(p.ports...))
@@ -291,8 +318,8 @@ func (p *Pipeline) createTopics(ctx context.Context) error {
 	cl := &kafka.Client{Addr: kafka.TCP(p.KafkaBrokers...), Timeout: 10 * time.Second}
 	resp, err := cl.CreateTopics(ctx, &kafka.CreateTopicsRequest{
 		Topics: []kafka.TopicConfig{
-			{Topic: p.Topic, NumPartitions: p.cfg.partitions, ReplicationFactor: replication},
-			{Topic: p.DeadLetterTopic, NumPartitions: 1, ReplicationFactor: replication},
+			{Topic: p.Topic, NumPartitions: p.cfg.partitions, ReplicationFactor: p.cfg.replication},
+			{Topic: p.DeadLetterTopic, NumPartitions: 1, ReplicationFactor: p.cfg.replication},
 		},
 	})
 	if err != nil {

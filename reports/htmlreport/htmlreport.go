@@ -35,7 +35,8 @@ type Page struct {
 var pageTemplate string
 
 var tmpl = template.Must(template.New("index").Funcs(template.FuncMap{
-	"ms":    msString,
+	"us":    result.FormatUs,
+	"value": result.FormatValue,
 	"pct":   func(f float64) string { return fmt.Sprintf("%.3f %%", 100*f) },
 	"ratio": ratioPct,
 	"bytes": bytesString,
@@ -100,10 +101,6 @@ func orDash(s string) string {
 		return "—"
 	}
 	return s
-}
-
-func msString(us int64) string {
-	return trimFloat(float64(us)/1000) + " ms"
 }
 
 func trimFloat(f float64) string {

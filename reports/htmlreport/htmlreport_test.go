@@ -12,10 +12,6 @@ func TestFormatting(t *testing.T) {
 	tests := []struct {
 		got, want string
 	}{
-		{msString(1500), "1.5 ms"},
-		{msString(47712), "47.7 ms"},
-		{msString(1_170_000), "1170 ms"},
-		{msString(80), "0.08 ms"},
 		{ratioPct(1, 400), "0.250 %"},
 		{ratioPct(5, 0), "—"},
 		{bytesString(24 << 30), "24.0 GiB"},
@@ -30,8 +26,12 @@ func TestFormatting(t *testing.T) {
 
 func TestPageEscapesAndCountsSLOs(t *testing.T) {
 	r := &result.Result{
-		Meta:   result.Meta{Scenario: `<script>alert(1)</script>`, Target: result.Target{Kind: "containers"}},
-		SLOs:   []result.SLOVerdict{{Expr: "store.latency.p99 < 500ms", Pass: false}, {Expr: "store.loss == 0", Pass: true}},
+		Meta: result.Meta{Scenario: `<script>alert(1)</script>`, Target: result.Target{Kind: "containers"},
+			Command: &result.Command{Args: []string{"citybench", "run", "smoke.yaml", "--target=containers"}, Overrides: map[string]string{"target.kind": "containers"}}},
+		SLOs: []result.SLOVerdict{
+			{Expr: "store.latency.p99 < 500ms", Observed: 612_000, Threshold: 500_000, Unit: result.UnitMicroseconds, Pass: false},
+			{Expr: "store.loss_ratio < 0.1%", Observed: 0, Threshold: 0.001, Unit: result.UnitRatio, Pass: true},
+		},
 		Stages: []result.StageSummary{{Stage: "api", Sampled: true, Note: "polled every 250 ms"}},
 	}
 	var buf bytes.Buffer
@@ -46,6 +46,12 @@ func TestPageEscapesAndCountsSLOs(t *testing.T) {
 		{"<script>alert(1)</script>", false},
 		{"&lt;script&gt;", true},
 		{"1 of 2 failed", true},
+		// Thresholds read as the console prints them, not in the result's raw units.
+		{"<td>612ms</td><td>500ms</td>", true},
+		{"<td>0%</td><td>0.1%</td>", true},
+		{"500000", false},
+		{"<code>citybench run smoke.yaml --target=containers</code>", true},
+		{"<code>target.kind=containers</code>", true},
 		{"sampled. polled every 250 ms", true},
 		{`src="data:image/png;base64,iVBORw=="`, true},
 		{"Report problem: no spectrum for kafka", true},
@@ -70,7 +76,7 @@ func TestPageShowsWorkers(t *testing.T) {
 		{"merged", &result.Result{Meta: result.Meta{Segments: 2}, Workers: []result.Worker{
 			{Segment: "0/2", Devices: 10, GeneratorLag: result.Quantiles{P99Us: 1500}},
 			{Segment: "1/2", Devices: 9, Saturated: true},
-		}}, []string{`id="workers"`, "2 segments", "<td class=\"l\">0/2</td><td>10</td>", "1.5 ms", `<span class="fail">saturated</span>`}, nil},
+		}}, []string{`id="workers"`, "2 segments", "<td class=\"l\">0/2</td><td>10</td>", "1.5ms", `<span class="fail">saturated</span>`}, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var buf bytes.Buffer

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 )
 
@@ -92,6 +93,38 @@ type Meta struct {
 	Segment string `json:"segment,omitempty"`
 	// Segments counts the segment results a merged result was built from (0: not merged).
 	Segments int `json:"segments,omitempty"`
+	// Command is how the run was started, so a result says how to repeat it.
+	Command *Command `json:"command,omitempty"`
+}
+
+// Command is the command line of a run.
+type Command struct {
+	// Args is an equivalent command line: the command, its arguments and every flag
+	// given, as --name=value, e.g. citybench run smoke.yaml --target=containers.
+	Args []string `json:"args"`
+	// Overrides are the scenario fields the flags replaced, by path, e.g.
+	// target.kind=containers, seed=7: what the scenario file alone does not say.
+	Overrides map[string]string `json:"overrides,omitempty"`
+}
+
+// String is the command line as a shell would take it back.
+func (c *Command) String() string {
+	quoted := make([]string, len(c.Args))
+	for i, a := range c.Args {
+		quoted[i] = shellQuote(a)
+	}
+	return strings.Join(quoted, " ")
+}
+
+// shellQuote single-quotes a word unless it holds only characters no POSIX shell
+// treats specially.
+func shellQuote(s string) string {
+	if s != "" && strings.IndexFunc(s, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_./=:,+@%", r))
+	}) < 0 {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 // Machine is the host the harness ran on.

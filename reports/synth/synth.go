@@ -1,6 +1,8 @@
 // Package synth builds realistic synthetic results (with real encoded HDR
 // histograms) so report, export and compare code can be tested before, and
-// alongside, results recorded by the harness.
+// alongside, results recorded by the harness. It stands in for the harness, so it
+// judges SLOs with the harness's own evaluator: a synthetic result has no shape a
+// real one could not have.
 package synth
 
 import (
@@ -11,7 +13,10 @@ import (
 
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
 
+	"github.com/citybench/citybench/harness/slo"
+	"github.com/citybench/citybench/harness/target/embedded"
 	"github.com/citybench/citybench/reports/result"
+	"github.com/citybench/citybench/scenarios"
 )
 
 // Range of every histogram, in µs: 1 µs to 1 h at 3 significant digits, as the harness records.
@@ -90,6 +95,11 @@ func Result(opts ...Option) (*result.Result, error) {
 		tailZ = normQuantile(c.tailQ)
 	}
 
+	// The embedded target describes itself as on a real run; it is never started.
+	tgt, err := embedded.New(&scenarios.Scenario{Fleets: []scenarios.Fleet{{Codec: scenarios.CodecJSON}}}, nil)
+	if err != nil {
+		return nil, fmt.Errorf("synthetic target: %w", err)
+	}
 	start := time.Date(2026, 11, 21, 23, 0, 0, 0, time.UTC)
 	r := &result.Result{
 		SchemaVersion: result.SchemaVersion,
@@ -101,20 +111,15 @@ func Result(opts ...Option) (*result.Result, error) {
 			Seed:             int64(c.seed),
 			GitRevision:      "0123abcd",
 			CitybenchVersion: "dev",
-			Components:       map[string]string{"broker": "mochi-mqtt v2.7.9", "kafka": "kfake (3 brokers)", "store": "memory"},
+			Components:       tgt.Components(),
 			Machine:          result.Machine{CPUModel: "Synthetic CPU @ 2.0GHz", Cores: 2, MemoryBytes: 24 << 30, OS: "linux", Arch: "amd64", GoVersion: "go1.26"},
-			Target: result.Target{
-				Kind:      "embedded",
-				Note:      "embedded — not representative of production capacity",
-				Topology:  map[string]string{"broker": "mochi-mqtt", "kafka_brokers": "3", "replication_factor": "3", "store": "memory"},
-				ClockNote: "all stages observed on one host clock",
-			},
-			StartedAt:     start,
-			EndedAt:       start.Add(time.Duration(c.durationS) * time.Second),
-			MeasuredFromS: float64(c.warmupS),
-			DurationS:     float64(c.durationS - c.warmupS), // the measured window, as the harness writes it
-			Devices:       c.rate,
-			QoS:           []int{1},
+			Target:           tgt.Describe(),
+			StartedAt:        start,
+			EndedAt:          start.Add(time.Duration(c.durationS) * time.Second),
+			MeasuredFromS:    float64(c.warmupS),
+			DurationS:        float64(c.durationS - c.warmupS), // the measured window, as the harness writes it
+			Devices:          c.rate,
+			QoS:              []int{1},
 		},
 		Flags: []string{result.FlagEmbedded},
 		Phases: []result.Phase{
@@ -127,7 +132,7 @@ func Result(opts ...Option) (*result.Result, error) {
 			AtS: float64(c.durationS) * 0.6, EndS: float64(c.durationS)*0.6 + 3,
 			Kind: "pause", Target: "broker", Detail: "broker paused for 3 s",
 		}},
-		Counters: map[string]int64{"broker_inflight_dropped": 0, "dead_lettered": 0, "connect_errors": 2},
+		Counters: map[string]int64{"broker_inflight_dropped": 0, "dead_lettered": 0, "errors": 2},
 	}
 
 	summaryLat := make([]*hdrhistogram.Histogram, len(models))
@@ -256,14 +261,23 @@ func Result(opts ...Option) (*result.Result, error) {
 		return nil, err
 	}
 	r.GeneratorLagHDR = lagEnc
-	r.SLOs = []result.SLOVerdict{
-		{Expr: "store.latency.p99 < 500ms", Observed: float64(r.Stage(result.StageStore).Latency.P99Us) / 1000, Threshold: 500, Unit: "ms"},
-		{Expr: "store.loss < 0.1%", Observed: 100 * float64(r.Stage(result.StageStore).Delivery.Lost) / float64(max(1, r.Stage(result.StageStore).Delivery.Expected)), Threshold: 0.1, Unit: "%"},
+	// Verdicts come from the harness's own parser and evaluator, so their units and
+	// figures have the shape a real run's have.
+	slos, err := (&scenarios.Scenario{SLOs: SLOs}).ParseSLOs()
+	if err != nil {
+		return nil, fmt.Errorf("synthetic SLOs: %w", err)
 	}
-	for i := range r.SLOs {
-		r.SLOs[i].Pass = r.SLOs[i].Observed < r.SLOs[i].Threshold
-	}
+	r.SLOs = slo.Evaluate(slos, r)
 	return r, nil
+}
+
+// SLOs are the thresholds every synthetic result is judged on, as a scenario
+// would write them.
+var SLOs = []string{
+	"store.latency.p99 < 500ms",
+	"store.loss_ratio < 0.1%",
+	"store.availability >= 99%",
+	"generator_lag.p99 < 100ms",
 }
 
 // Quantiles summarises h the way the harness does.

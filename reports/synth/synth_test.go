@@ -8,6 +8,7 @@ import (
 
 	"github.com/citybench/citybench/reports/result"
 	"github.com/citybench/citybench/reports/synth"
+	"github.com/citybench/citybench/scenarios"
 )
 
 func TestSummaryMatchesItsHistograms(t *testing.T) {
@@ -63,5 +64,32 @@ func TestTailRegressionMovesTheTailOnly(t *testing.T) {
 	}
 	if ratio := float64(s.P99Us) / float64(b.P99Us); ratio < 1.25 || ratio > 1.35 {
 		t.Errorf("p99 ratio %.2f, want about 1.3", ratio)
+	}
+}
+
+// TestSLOsHaveTheShapeOfRealOnes: every verdict must be one a real run could
+// write — an expression the scenario parser accepts, and its threshold and unit
+// as the parser gives them (synthetic results once carried "ms" and "%" units and
+// "store.loss < 0.1%", which the parser refuses).
+func TestSLOsHaveTheShapeOfRealOnes(t *testing.T) {
+	r, err := synth.Result(synth.WithSeed(9), synth.WithDuration(10, 2), synth.WithRate(100), synth.WithoutFault())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.SLOs) == 0 {
+		t.Fatal("no SLO verdicts")
+	}
+	for _, v := range r.SLOs {
+		s, err := scenarios.ParseSLO(v.Expr)
+		if err != nil {
+			t.Errorf("%q: %v", v.Expr, err)
+			continue
+		}
+		if v.Unit != s.Unit() || v.Threshold != s.Threshold {
+			t.Errorf("%q: threshold %v %s, the parser says %v %s", v.Expr, v.Threshold, v.Unit, s.Threshold, s.Unit())
+		}
+		if !v.Pass || v.Note != "" {
+			t.Errorf("%q on a healthy synthetic run: pass %v, note %q (observed %v)", v.Expr, v.Pass, v.Note, v.Observed)
+		}
 	}
 }

@@ -1,7 +1,7 @@
 # images.mk: the container engine, offline images and container tests. The top-level
 # Makefile includes it (`include testcontainers/images/images.mk`).
 
-.PHONY: docker docker-engine docker-engine-stop images images-rebuild test-containers containers-prune
+.PHONY: docker docker-engine docker-engine-stop images images-rebuild images-from-nothing test-containers containers-prune
 
 # Start a Docker engine if none answers (installs Debian's docker.io when missing).
 docker-engine: ## start a Docker engine if none answers (installs docker.io if missing)
@@ -19,6 +19,22 @@ images: docker-engine ## build the offline images; unchanged ones are skipped
 
 images-rebuild: docker-engine ## rebuild every offline image
 	CITYBENCH_IMAGES_FORCE=1 testcontainers/images/build.sh all
+
+# What a brand-new machine does: no debootstrap, no citybench image, no Maven cache of ours.
+# CI runs this so a missing install step cannot hide behind what an earlier run left behind.
+images-from-nothing: docker-engine ## remove debootstrap and every citybench image, then build them all
+	-DEBIAN_FRONTEND=noninteractive apt-get remove -y -q debootstrap >/dev/null
+	@# Children before parents: an image with dependent children cannot be removed, so repeat.
+	@for pass in 1 2 3; do \
+		ids=$$(docker image ls -q --filter reference='citybench/*' | sort -u); \
+		[ -z "$$ids" ] && break; \
+		docker image rm -f $$ids >/dev/null 2>&1 || true; \
+	done; \
+	left=$$(docker image ls -q --filter reference='citybench/*'); \
+	[ -z "$$left" ] || { echo "citybench images still present: $$left"; exit 1; }
+	rm -rf .cache/images
+	@! command -v debootstrap >/dev/null || { echo "debootstrap is still installed"; exit 1; }
+	testcontainers/images/build.sh all
 
 # Integration tests against real containers (Mosquitto, HiveMQ CE, Kafka x3, Cassandra,
 # bridge/sink/API). The test binary sets the testcontainers environment this machine needs.

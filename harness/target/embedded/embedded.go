@@ -24,23 +24,39 @@ const Note = "embedded — not representative of production capacity: broker, Ka
 
 // Target runs pipeline/embedded.
 type Target struct {
-	codec      string
-	template   string // the fleets' common topic template ("" when they differ)
-	tls        bool
-	partitions int
-	bridges    int
-	sinks      int
-	log        *slog.Logger
-	p          *embedded.Pipeline
+	codec        string
+	template     string // the fleets' common topic template ("" when they differ)
+	tls          bool
+	kafkaBrokers int
+	replication  int
+	partitions   int
+	kafkaTopic   string
+	bridges      int
+	sinks        int
+	log          *slog.Logger
+	p            *embedded.Pipeline
 }
 
 // New builds the embedded target for a scenario. Every fleet must use the same
-// codec: the reference bridge validates one payload format.
+// codec: the reference bridge validates one payload format. The target block's
+// Kafka brokers, replication factor, partitions, topic, bridge and sink replicas
+// and security are honoured; scenario validation refuses the fields this target
+// cannot honour (broker, cassandra_nodes, min_insync_replicas).
 func New(sc *scenarios.Scenario, log *slog.Logger) (*Target, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	t := &Target{partitions: sc.Target.Partitions, bridges: max(sc.Target.BridgeReplicas, 1), sinks: max(sc.Target.SinkReplicas, 1), log: log}
+	st := sc.Target
+	brokers := cmp.Or(st.KafkaBrokers, embedded.DefaultKafkaBrokers)
+	t := &Target{
+		kafkaBrokers: brokers,
+		replication:  cmp.Or(st.ReplicationFactor, min(scenarios.DefaultReplicationFactor, brokers)),
+		partitions:   cmp.Or(st.Partitions, embedded.DefaultPartitions),
+		kafkaTopic:   cmp.Or(st.KafkaTopic, embedded.DefaultTopic),
+		bridges:      max(st.BridgeReplicas, 1),
+		sinks:        max(st.SinkReplicas, 1),
+		log:          log,
+	}
 	t.tls = sc.Target.Security == "tls"
 	for i, f := range sc.Fleets {
 		if t.codec != "" && f.Codec != t.codec {
@@ -62,9 +78,10 @@ func (t *Target) Start(ctx context.Context) (target.Endpoints, error) {
 	if err != nil {
 		return target.Endpoints{}, err
 	}
-	opts := []embedded.Option{embedded.WithCodec(cd), embedded.WithLogger(t.log), embedded.WithBridges(t.bridges), embedded.WithSinks(t.sinks)}
-	if t.partitions > 0 {
-		opts = append(opts, embedded.WithPartitions(t.partitions))
+	opts := []embedded.Option{
+		embedded.WithCodec(cd), embedded.WithLogger(t.log), embedded.WithBridges(t.bridges), embedded.WithSinks(t.sinks),
+		embedded.WithKafkaBrokers(t.kafkaBrokers), embedded.WithReplicationFactor(t.replication),
+		embedded.WithPartitions(t.partitions), embedded.WithTopic(t.kafkaTopic),
 	}
 	if t.tls {
 		opts = append(opts, embedded.WithTLS())
@@ -100,10 +117,11 @@ func (t *Target) Describe() result.Target {
 		Note: Note,
 		Topology: map[string]string{
 			"broker":             "mochi-mqtt (in process)",
-			"kafka":              "franz-go kfake (in process)",
-			"kafka_brokers":      "3",
-			"replication_factor": "3",
-			"partitions":         strconv.Itoa(cmp.Or(t.partitions, embedded.DefaultPartitions)),
+			"kafka":              "franz-go kfake (in process; one copy of each partition, replicas exist in metadata only)",
+			"kafka_brokers":      strconv.Itoa(t.kafkaBrokers),
+			"replication_factor": strconv.Itoa(t.replication),
+			"partitions":         strconv.Itoa(t.partitions),
+			"kafka_topic":        t.kafkaTopic,
 			"security":           map[bool]string{true: "tls", false: "none"}[t.tls],
 			"store":              "memory",
 			"bridges":            strconv.Itoa(t.bridges),
