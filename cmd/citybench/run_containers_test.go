@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -26,10 +27,14 @@ func TestSmokeOnContainers(t *testing.T) {
 	if err := os.WriteFile(tlsScenario, bytes.Replace(smoke, []byte("  kind: embedded\n"), []byte("  kind: embedded\n  security: tls\n"), 1), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cases := []struct{ name, scenario, broker string }{
-		{"mosquitto", "../../scenarios/smoke.yaml", "mosquitto"},
-		{"hivemq", "../../scenarios/smoke.yaml", "hivemq"},
-		{"mosquitto-tls", tlsScenario, "mosquitto"},
+	cases := []struct {
+		name, scenario, broker string
+		workers                int // worker processes against the one topology (0: this process)
+	}{
+		{"mosquitto", "../../scenarios/smoke.yaml", "mosquitto", 0},
+		{"hivemq", "../../scenarios/smoke.yaml", "hivemq", 0},
+		{"mosquitto-tls", tlsScenario, "mosquitto", 0},
+		{"mosquitto-workers", "../../scenarios/smoke.yaml", "mosquitto", 2},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -39,7 +44,12 @@ func TestSmokeOnContainers(t *testing.T) {
 			root := newRootCmd()
 			root.SetOut(&out)
 			root.SetErr(&out)
-			root.SetArgs([]string{"run", c.scenario, "--target", "containers", "--broker", broker, "--out", dir, "--no-report", "-q"})
+			args := []string{"run", c.scenario, "--target", "containers", "--broker", broker, "--out", dir, "--no-report", "-q"}
+			if c.workers > 0 {
+				t.Setenv(beCitybench, "1") // the workers are this test binary
+				args = append(args, "--workers", strconv.Itoa(c.workers))
+			}
+			root.SetArgs(args)
 			err := root.Execute()
 			// Exit 99 (a latency SLO missed on a loaded machine) still means a
 			// complete run; delivery is checked below either way.
@@ -68,6 +78,9 @@ func TestSmokeOnContainers(t *testing.T) {
 			}
 			if store := res.Stage("store"); store != nil && store.Delivery.Expected < 1500 {
 				t.Errorf("store expected only %d messages", store.Delivery.Expected)
+			}
+			if len(res.Workers) != c.workers || (c.workers > 0 && res.Meta.Segments != c.workers) {
+				t.Errorf("%d workers, %d segments in the result; want %d", len(res.Workers), res.Meta.Segments, c.workers)
 			}
 			if len(res.Resources) == 0 {
 				t.Error("no container resource samples")
