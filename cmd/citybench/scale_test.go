@@ -23,25 +23,23 @@ func TestScaleFlagsRefuseBadInput(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	// One device more than this machine's embedded target can hold.
-	big := filepath.Join(dir, "big.yaml")
-	tooMany := m.Devices(limits.FilesPerEmbeddedDevice) + 1
-	if err := os.WriteFile(big, []byte(strings.ReplaceAll(`name: big
+	fleet := func(name string, devices int) string {
+		path := filepath.Join(dir, name+".yaml")
+		if err := os.WriteFile(path, []byte(strings.ReplaceAll(strings.ReplaceAll(`name: NAME
 duration: 5s
 fleets:
   - {name: m, devices: N, model: m, topic: "c/{device}", codec: json, qos: 1, sensors: [{metric: x, mean: 1, stddev: 1}], arrival: {kind: fixed, interval: 60s}}
-`, "N", itoa(tooMany))), 0o644); err != nil {
-		t.Fatal(err)
+`, "N", itoa(devices)), "NAME", name)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return path
 	}
+	// One device more than this machine's embedded broker can hold in one process,
+	// and one more than the embedded target holds with the devices in the same process.
+	big := fleet("big", m.Devices(limits.FilesPerDevice)+1)
+	medium := fleet("medium", m.Devices(limits.FilesPerEmbeddedDevice)+1)
 	// More devices than one port range reaches a remote broker with.
-	ports := filepath.Join(dir, "ports.yaml")
-	if err := os.WriteFile(ports, []byte(strings.ReplaceAll(`name: ports
-duration: 5s
-fleets:
-  - {name: m, devices: N, model: m, topic: "c/{device}", codec: json, qos: 1, sensors: [{metric: x, mean: 1, stddev: 1}], arrival: {kind: fixed, interval: 60s}}
-`, "N", itoa(m.PortsPerAddr+1))), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	ports := fleet("ports", m.PortsPerAddr+1)
 	t.Setenv(external.EnvMQTTURL, "tcp://192.0.2.10:1883") // TEST-NET-1: never dialled, the preflight refuses first
 	smoke := filepath.Join("..", "..", "scenarios", "smoke.yaml")
 	out := filepath.Join(dir, "out")
@@ -50,14 +48,14 @@ fleets:
 		args []string
 		want []string
 	}{
-		{"embedded above its limit", []string{"run", big, "--out", out}, []string{"open-file limit", "--target containers"}},
+		{"embedded above its broker's limit", []string{"run", big, "--out", out}, []string{"open-file limit", "--target containers"}},
 		{"validate names the limit", []string{"validate", big}, []string{big, "target embedded on this machine", "open-file limit"}},
 		{"ports to a remote broker", []string{"run", ports, "--target", "external", "--out", out}, []string{"ephemeral ports", external.EnvMQTTURL}},
 		{"segment out of range", []string{"run", smoke, "--segment", "3/3", "--out", out}, []string{"--segment", "0 ≤ i < n"}},
 		{"segment not i/n", []string{"run", smoke, "--segment", "half", "--out", out}, []string{"want i/n"}},
 		{"segment and workers", []string{"run", smoke, "--target", "containers", "--segment", "0/2", "--workers", "2", "--out", out}, []string{"give one of them"}},
 		{"bad start time", []string{"run", smoke, "--start-at", "soon", "--out", out}, []string{"RFC 3339"}},
-		{"workers on embedded", []string{"run", smoke, "--workers", "2", "--out", out}, []string{"embedded pipeline's store"}},
+		{"one worker for an embedded run that needs two", []string{"run", medium, "--workers", "1", "--out", out}, []string{"--workers 1", "leave --workers out"}},
 		{"merge nothing", []string{"merge"}, []string{"segments' run folders"}},
 	}
 	for _, tt := range tests {
@@ -147,7 +145,10 @@ func TestWorkerCount(t *testing.T) {
 		{name: "a segment runs here", sc: city("containers", 50000), seg: schedule.Segment{I: 1, N: 3}, want: 1},
 		{name: "a segment too big", sc: city("containers", 50000), seg: schedule.Segment{I: 0, N: 2}, errText: "at least 3 segments"},
 		{name: "embedded within its limit", sc: city("embedded", 9500), seg: schedule.Whole, want: 1},
-		{name: "embedded above it", sc: city("", 10000), seg: schedule.Whole, errText: "can hold 9500"},
+		{name: "embedded above it: the devices move to workers", sc: city("", 10000), seg: schedule.Whole, want: 2},
+		{name: "embedded, one worker asked for", sc: city("", 10000), seg: schedule.Whole, asked: 1, errText: "--workers 1"},
+		{name: "embedded above its broker's limit", sc: city("embedded", 20000), seg: schedule.Whole, errText: "--target containers"},
+		{name: "embedded segment above the in-process limit", sc: city("embedded", 30000), seg: schedule.Segment{I: 0, N: 3}, errText: "more segments"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

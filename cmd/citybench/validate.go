@@ -39,7 +39,7 @@ func newValidateCmd() *cobra.Command {
 					continue
 				}
 				// The open-file preflight: a scenario this machine's processes cannot hold on its target.
-				if err := checkCapacity(s, schedule.Whole, m); err != nil {
+				if _, err := workerCount(s, schedule.Whole, 0, m); err != nil {
 					errs = append(errs, fmt.Errorf("%s: target %s on this machine: %w", path, cmp.Or(s.Target.Kind, "embedded"), err))
 					continue
 				}

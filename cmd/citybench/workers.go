@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -39,14 +40,13 @@ func isEmbedded(sc *scenarios.Scenario) bool {
 	return sc.Target.Kind == "" || sc.Target.Kind == "embedded"
 }
 
-// checkCapacity is the open-file preflight: it refuses, before anything starts,
-// a process that would hold more devices than this machine lets it.
+// checkCapacity is the open-file and port preflight: it refuses, before
+// anything starts, a process that would hold more devices than this machine
+// lets it. (The embedded target's whole runs are sized by workerCount.)
 func checkCapacity(sc *scenarios.Scenario, seg schedule.Segment, m limits.Machine) error {
 	devices := segmentDevices(sc, seg)
-	if isEmbedded(sc) {
-		return m.Check(devices, limits.FilesPerEmbeddedDevice, fmt.Sprintf(
-			"run it with --target containers, where the broker is its own process and citybench spreads the devices over worker processes (%d devices each at most)",
-			m.Devices(limits.FilesPerDevice)))
+	if isEmbedded(sc) && !seg.IsWhole() {
+		return m.Check(devices, limits.FilesPerEmbeddedDevice, "split the run into more segments")
 	}
 	if sc.Target.Kind == "external" {
 		// Ports to a remote broker address are shared by every process on this
@@ -61,7 +61,7 @@ func checkCapacity(sc *scenarios.Scenario, seg schedule.Segment, m limits.Machin
 				here, m.PortsPerAddr, can, len(brokers), external.EnvMQTTURL)
 		}
 	}
-	if !seg.IsWhole() {
+	if !seg.IsWhole() && !isEmbedded(sc) {
 		need := (sc.Devices() + m.Devices(limits.FilesPerDevice) - 1) / max(m.Devices(limits.FilesPerDevice), 1)
 		return m.Check(devices, limits.FilesPerDevice, fmt.Sprintf("split the run into at least %d segments", need))
 	}
@@ -75,14 +75,27 @@ func workerCount(sc *scenarios.Scenario, seg schedule.Segment, asked int, m limi
 	if err := checkCapacity(sc, seg, m); err != nil {
 		return 0, err
 	}
-	if isEmbedded(sc) || !seg.IsWhole() {
-		if asked > 1 && isEmbedded(sc) {
-			return 0, errors.New("--workers: worker processes need a pipeline other processes can reach, and the embedded pipeline's store lives in this process's memory — use --target containers or external")
-		}
+	if !seg.IsWhole() {
 		return 1, nil
 	}
 	perProcess := max(m.Devices(limits.FilesPerDevice), 1)
 	need := (sc.Devices() + perProcess - 1) / perProcess
+	if isEmbedded(sc) {
+		// In one process the embedded broker and the devices hold both ends of
+		// every connection. Above that, the broker's ends stay in this process
+		// (the coordinator) and the devices move to workers.
+		if asked <= 1 && sc.Devices() <= m.Devices(limits.FilesPerEmbeddedDevice) {
+			return 1, nil
+		}
+		if err := m.Check(sc.Devices(), limits.FilesPerDevice, "the embedded broker holds one socket per device in one process whatever the workers — run it with --target containers"); err != nil {
+			return 0, fmt.Errorf("embedded target: %w", err)
+		}
+		need = max(need, 2)
+		if asked == 1 {
+			return 0, fmt.Errorf("--workers 1: one process holds %d devices on the embedded target (both ends of every connection); %d need the devices in worker processes — leave --workers out, or give %d or more",
+				m.Devices(limits.FilesPerEmbeddedDevice), sc.Devices(), need)
+		}
+	}
 	if asked == 0 {
 		return need, nil
 	}
@@ -129,7 +142,7 @@ func coordinate(ctx context.Context, c coordination) (*result.Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("start target: %w", err)
 	}
-	env, err := attachEnv(c.target, eps)
+	env, storeHere, err := attachEnv(c.target, eps)
 	if err != nil {
 		return nil, err
 	}
@@ -145,10 +158,7 @@ func coordinate(ctx context.Context, c coordination) (*result.Result, error) {
 	for _, w := range ws {
 		fmt.Fprintln(w.stdin, startAt.Format(time.RFC3339Nano))
 	}
-	stopSampling := func() []result.ResourceSample { return nil }
-	if _, ok := c.target.(target.ResourceSampler); ok {
-		stopSampling = harness.SampleResources(ctx, c.target, startAt, c.log)
-	}
+	stopSampling := harness.SampleResources(ctx, c.target, startAt, c.log)
 	c.showProgress(ws, startAt)
 	resources := stopSampling()
 	var parts []*result.Result
@@ -168,8 +178,19 @@ func coordinate(ctx context.Context, c coordination) (*result.Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	if storeHere {
+		if err := c.readBackStore(ctx, res, eps, startAt); err != nil {
+			return nil, err
+		}
+	}
 	res.Meta.StartedAt, res.Meta.EndedAt = began.UTC(), time.Now().UTC()
 	res.Meta.Target = c.target.Describe()
+	if res.Meta.Target.Kind == "embedded" {
+		if !res.HasFlag(result.FlagEmbedded) {
+			res.Flags = append(res.Flags, result.FlagEmbedded)
+		}
+		res.Meta.Target.Note += fmt.Sprintf("; in this run the devices and their taps ran in %d worker processes, the pipeline and the store read-back in the coordinator", c.workers)
+	}
 	res.Meta.Components = harness.DependencyVersions()
 	for k, v := range c.target.Components() {
 		res.Meta.Components[k] = v
@@ -178,8 +199,11 @@ func coordinate(ctx context.Context, c coordination) (*result.Result, error) {
 		res.Counters[k] += v
 	}
 	for _, r := range resources {
-		if r.Component == harness.HarnessComponent {
+		if strings.HasPrefix(r.Component, harness.HarnessComponent) {
 			r.Component = "coordinator (no devices)"
+			if res.Meta.Target.Kind == "embedded" {
+				r.Component = "coordinator: embedded pipeline (no devices)"
+			}
 		}
 		res.Resources = append(res.Resources, r)
 	}
@@ -190,24 +214,63 @@ func coordinate(ctx context.Context, c coordination) (*result.Result, error) {
 }
 
 // attachEnv is the environment that points a worker's external target at the
-// pipeline this process started.
-func attachEnv(t target.Target, eps target.Endpoints) ([]string, error) {
+// pipeline this process started. storeHere is true when the store is reachable
+// only from this process (the embedded pipeline's memory store): the workers
+// then leave the store stage to the coordinator.
+func attachEnv(t target.Target, eps target.Endpoints) (env []string, storeHere bool, err error) {
 	if ext, ok := t.(*external.Target); ok {
-		return ext.Config().Env(), nil
+		return ext.Config().Env(), false, nil
 	}
 	if eps.TLS != nil {
-		return nil, errors.New("--workers with security: tls is not supported yet: the workers would need the run's client certificates")
+		return nil, false, errors.New("--workers with security: tls is not supported yet: the workers would need the run's client certificates")
 	}
 	cfg := external.Config{MQTTURLs: eps.MQTTURLs, MQTTUsername: eps.MQTTUsername, MQTTPassword: eps.MQTTPassword,
 		KafkaBrokers: eps.KafkaBrokers, KafkaTopic: eps.KafkaTopic, APIURL: eps.APIURL}
 	if eps.Store != nil {
-		h, ok := t.(interface{ CassandraHosts() []string })
-		if !ok {
-			return nil, fmt.Errorf("--workers: the %s target's store cannot be reached from another process", t.Describe().Kind)
+		if h, ok := t.(interface{ CassandraHosts() []string }); ok {
+			cfg.CassandraHosts = h.CassandraHosts()
+		} else {
+			storeHere = true
 		}
-		cfg.CassandraHosts = h.CassandraHosts()
 	}
-	return cfg.Env(), nil
+	return cfg.Env(), storeHere, nil
+}
+
+// readBackStore adds the store stage the workers could not measure: this
+// process reads every planned row back from the store it holds, and the SLOs
+// are judged again with it.
+func (c coordination) readBackStore(ctx context.Context, res *result.Result, eps target.Endpoints, startAt time.Time) error {
+	until := time.Duration((res.Meta.MeasuredFromS + res.Meta.DurationS) * float64(time.Second))
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.sc.Drain.D())
+	defer cancel()
+	c.log.Info("reading the store back", "devices", c.sc.Devices())
+	ss, err := harness.ReadBackStore(rctx, c.sc, eps.Store, startAt, until)
+	if err != nil {
+		return fmt.Errorf("store read-back: %w", err)
+	}
+	at := len(res.Stages)
+	for i, s := range res.Stages {
+		if slices.Index(result.Stages, s.Stage) > slices.Index(result.Stages, result.StageStore) {
+			at = i
+			break
+		}
+	}
+	res.Stages = slices.Insert(res.Stages, at, ss.Stage)
+	for i, iv := range ss.Intervals {
+		if st, ok := iv.Stages[result.StageStore]; ok && i < len(res.Intervals) {
+			res.Intervals[i].Stages[result.StageStore] = st
+		}
+	}
+	if ss.ReadErr != nil {
+		res.Warnings = append(res.Warnings, fmt.Sprintf("store read-back: %v", ss.ReadErr))
+	}
+	if ss.Missing > 0 {
+		res.Warnings = append(res.Warnings, fmt.Sprintf("%d messages were not in the store when the drain deadline (%s) passed", ss.Missing, c.sc.Drain.D()))
+	}
+	if err := merge.JudgeSLOs(res); err != nil {
+		res.Warnings = append(res.Warnings, fmt.Sprintf("SLOs not judged: %v", err))
+	}
+	return nil
 }
 
 // worker is one worker process and what it has said.

@@ -57,6 +57,59 @@ fleets:
     arrival: {kind: poisson, interval: 900ms}
 `
 
+// runResult runs citybench with args (after "run PATH --no-report -q --out DIR")
+// and loads the result it wrote.
+func runResult(t *testing.T, dir, path string, args ...string) *result.Result {
+	t.Helper()
+	out := filepath.Join(dir, strings.Join(append([]string{"run"}, args...), "-"))
+	msg, code := runCmd(newRootCmd(), append([]string{"run", path, "--no-report", "-q", "--out", out}, args...)...)
+	if code != exitOK {
+		t.Fatalf("run %v: exit %d: %s", args, code, msg)
+	}
+	r, err := result.Load(filepath.Join(out, "result.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func writeScenario(t *testing.T) (dir, path string) {
+	t.Helper()
+	dir = t.TempDir()
+	path = filepath.Join(dir, "wk.yaml")
+	if err := os.WriteFile(path, []byte(workersScenario), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir, path
+}
+
+// sameAccounting wants, at every stage, the same counts in both results.
+func sameAccounting(t *testing.T, one, many *result.Result, workers int) {
+	t.Helper()
+	if many.Meta.Segments != workers || len(many.Workers) != workers || many.Meta.Devices != one.Meta.Devices {
+		t.Fatalf("workers result: %d segments, %d workers, %d devices (one process: %d)", many.Meta.Segments, len(many.Workers), many.Meta.Devices, one.Meta.Devices)
+	}
+	if len(one.Stages) != len(many.Stages) {
+		t.Fatalf("%d stages in one process, %d with workers", len(one.Stages), len(many.Stages))
+	}
+	for _, s := range one.Stages {
+		w := many.Stage(s.Stage)
+		if w == nil {
+			t.Fatalf("stage %s missing with workers", s.Stage)
+		}
+		a, b := s.Delivery, w.Delivery
+		if a.Expected == 0 || a.Expected != b.Expected || a.Delivered != b.Delivered || a.Lost != b.Lost || a.Duplicated != b.Duplicated || w.Latency.Count != s.Latency.Count {
+			t.Errorf("stage %s: one process %+v (%d latencies), workers %+v (%d latencies)", s.Stage, a, s.Latency.Count, b, w.Latency.Count)
+		}
+		t.Logf("stage %s: expected %d delivered %d lost %d dup %d (both)", s.Stage, b.Expected, b.Delivered, b.Lost, b.Duplicated)
+	}
+	for _, wk := range many.Workers {
+		if wk.GeneratorLag.Count == 0 {
+			t.Errorf("worker %s has no generator lag figures", wk.Segment)
+		}
+	}
+}
+
 // TestWorkersMatchOneProcess runs one scenario against one pipeline (the
 // embedded pipeline standing in for the user's, reached as the external target)
 // once in this process and once as three worker processes, and wants the same
@@ -76,43 +129,22 @@ func TestWorkersMatchOneProcess(t *testing.T) {
 	t.Setenv(external.EnvKafkaBrokers, strings.Join(p.KafkaBrokers, ","))
 	t.Setenv(external.EnvAPIURL, p.APIURL)
 	t.Setenv(beCitybench, "1")
-	dir := t.TempDir()
-	path := filepath.Join(dir, "wk.yaml")
-	if err := os.WriteFile(path, []byte(workersScenario), 0o644); err != nil {
-		t.Fatal(err)
+	dir, path := writeScenario(t)
+	sameAccounting(t, runResult(t, dir, path, "--target", "external"), runResult(t, dir, path, "--target", "external", "--workers", "3"), 3)
+}
+
+// TestEmbeddedWorkers runs the embedded target with its devices in two worker
+// processes — the pipeline and the store read-back stay in the coordinator — and
+// wants the accounting of an all-in-one-process run, the store stage included.
+func TestEmbeddedWorkers(t *testing.T) {
+	if testing.Short() {
+		t.Skip("two 8 s end-to-end runs; skipped with -short")
 	}
-	load := func(args ...string) *result.Result {
-		t.Helper()
-		out := filepath.Join(dir, strings.Join(args, "-"))
-		msg, code := runCmd(newRootCmd(), append([]string{"run", path, "--target", "external", "--no-report", "-q", "--out", out}, args...)...)
-		if code != exitOK {
-			t.Fatalf("run %v: exit %d: %s", args, code, msg)
-		}
-		r, err := result.Load(filepath.Join(out, "result.json"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return r
-	}
-	one := load()
-	three := load("--workers", "3")
-	if three.Meta.Segments != 3 || len(three.Workers) != 3 || three.Meta.Devices != one.Meta.Devices {
-		t.Fatalf("workers result: %d segments, %d workers, %d devices (one process: %d)", three.Meta.Segments, len(three.Workers), three.Meta.Devices, one.Meta.Devices)
-	}
-	if len(one.Stages) != len(three.Stages) {
-		t.Fatalf("%d stages in one process, %d with workers", len(one.Stages), len(three.Stages))
-	}
-	for _, s := range one.Stages {
-		w := three.Stage(s.Stage)
-		a, b := s.Delivery, w.Delivery
-		if a.Expected == 0 || a.Expected != b.Expected || a.Delivered != b.Delivered || a.Lost != b.Lost || a.Duplicated != b.Duplicated || w.Latency.Count != s.Latency.Count {
-			t.Errorf("stage %s: one process %+v (%d latencies), workers %+v (%d latencies)", s.Stage, a, s.Latency.Count, b, w.Latency.Count)
-		}
-		t.Logf("stage %s: expected %d delivered %d lost %d dup %d (both)", s.Stage, b.Expected, b.Delivered, b.Lost, b.Duplicated)
-	}
-	for _, wk := range three.Workers {
-		if wk.GeneratorLag.Count == 0 {
-			t.Errorf("worker %s has no generator lag figures", wk.Segment)
-		}
+	t.Setenv(beCitybench, "1")
+	dir, path := writeScenario(t)
+	many := runResult(t, dir, path, "--workers", "2")
+	sameAccounting(t, runResult(t, dir, path), many, 2)
+	if many.Stage(result.StageStore) == nil || !many.HasFlag(result.FlagEmbedded) {
+		t.Fatalf("embedded workers: store stage %v, flags %v", many.Stage(result.StageStore), many.Flags)
 	}
 }

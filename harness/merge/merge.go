@@ -89,8 +89,8 @@ func Results(parts []*result.Result) (*result.Result, error) {
 	if spread := startSpread(parts); spread > time.Millisecond {
 		out.Warnings = append(out.Warnings, fmt.Sprintf("the segments' offset 0 differs by up to %s: their per-second series are added up second by second of the scenario, not of the wall clock — run segments with one --start-at", spread.Round(time.Millisecond)))
 	}
-	out.SLOs, err = judge(first.SLOs, out)
-	if err != nil {
+	out.SLOs = first.SLOs
+	if err := JudgeSLOs(out); err != nil {
 		out.Warnings = append(out.Warnings, fmt.Sprintf("SLOs not judged: %v", err))
 	}
 	return out, nil
@@ -279,20 +279,21 @@ func intervals(parts []*result.Result) ([]result.Interval, error) {
 	return out, nil
 }
 
-// judge evaluates the run's SLOs (as the segments wrote them) on the merged figures.
-func judge(verdicts []result.SLOVerdict, r *result.Result) ([]result.SLOVerdict, error) {
+// JudgeSLOs evaluates r's SLOs again — the expressions its verdicts name, as
+// the segments wrote them — on r's own (merged) figures.
+func JudgeSLOs(r *result.Result) error {
 	var slos []scenarios.SLO
-	for _, v := range verdicts {
+	for _, v := range r.SLOs {
 		s, err := scenarios.ParseSLO(v.Expr)
 		if err != nil {
-			return nil, fmt.Errorf("%q: %w", v.Expr, err)
+			return fmt.Errorf("%q: %w", v.Expr, err)
 		}
 		slos = append(slos, s)
 	}
-	if len(slos) == 0 {
-		return nil, nil
+	if len(slos) > 0 {
+		r.SLOs = slo.Evaluate(slos, r)
 	}
-	return slo.Evaluate(slos, r), nil
+	return nil
 }
 
 func newHist() *hdrhistogram.Histogram { return ledger.NewHistogram() }
