@@ -320,3 +320,29 @@ func encode(h *hdrhistogram.Histogram) (string, error) {
 	}
 	return string(b), nil
 }
+
+// Mismatches lists where two results of the same load disagree on what a merge
+// must keep exact: devices, and per stage the expected, delivered, lost and
+// duplicated counts and the number of latencies recorded. Nil means they agree.
+func Mismatches(a, b *result.Result) []string {
+	var out []string
+	if a.Meta.Devices != b.Meta.Devices {
+		out = append(out, fmt.Sprintf("devices: %d and %d", a.Meta.Devices, b.Meta.Devices))
+	}
+	if len(a.Stages) != len(b.Stages) {
+		out = append(out, fmt.Sprintf("%d and %d stages", len(a.Stages), len(b.Stages)))
+	}
+	for _, sa := range a.Stages {
+		sb := b.Stage(sa.Stage)
+		if sb == nil {
+			out = append(out, fmt.Sprintf("stage %s missing from the second", sa.Stage))
+			continue
+		}
+		da, db := sa.Delivery, sb.Delivery
+		if da.Expected != db.Expected || da.Delivered != db.Delivered || da.Lost != db.Lost || da.Duplicated != db.Duplicated || sa.Latency.Count != sb.Latency.Count {
+			out = append(out, fmt.Sprintf("stage %s: expected %d/%d delivered %d/%d lost %d/%d duplicated %d/%d latencies %d/%d",
+				sa.Stage, da.Expected, db.Expected, da.Delivered, db.Delivered, da.Lost, db.Lost, da.Duplicated, db.Duplicated, sa.Latency.Count, sb.Latency.Count))
+		}
+	}
+	return out
+}
