@@ -2,6 +2,10 @@ package merge_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -44,42 +48,64 @@ fleets:
     arrival: {kind: poisson, interval: 700ms}
 `
 
-func runSegment(t *testing.T, seg schedule.Segment) *result.Result {
-	t.Helper()
+// runSegment runs one segment on its own embedded pipeline; a non-zero start
+// is the segments' shared offset 0. It is safe to call from several goroutines.
+func runSegment(t *testing.T, seg schedule.Segment, start time.Time) (*result.Result, error) {
 	sc, err := scenarios.Parse("seg.yaml", []byte(scenarioYAML))
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	tgt, err := embedded.New(sc, nil)
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	res, err := harness.Run(ctx, sc, harness.Options{Target: tgt, Segment: seg})
+	res, err := harness.Run(ctx, sc, harness.Options{Target: tgt, Segment: seg, StartAt: start})
 	if err != nil {
-		t.Fatalf("segment %s: %v", seg, err)
+		return nil, fmt.Errorf("segment %s: %w", seg, err)
 	}
-	return res
+	return res, nil
 }
 
 // TestMergeIsExact runs one scenario and seed as one process and as three
 // segments, merges the segments and wants the same accounting at every stage,
 // the same offered series, and merged histograms holding every segment's values.
+// The segments run at once from one start time, as pods of an Indexed Job do.
 // (Each segment here has its own embedded pipeline; the figures compared are the
 // ones that do not depend on which pipeline carried a message.)
 func TestMergeIsExact(t *testing.T) {
 	if testing.Short() {
-		t.Skip("four 6 s end-to-end runs; skipped with -short")
+		t.Skip("two 6 s end-to-end runs; skipped with -short")
 	}
-	whole := runSegment(t, schedule.Whole)
-	var parts []*result.Result
-	for i := range 3 {
-		parts = append(parts, runSegment(t, schedule.Segment{I: i, N: 3}))
+	whole, err := runSegment(t, schedule.Whole, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now().Add(3 * time.Second).Truncate(time.Millisecond)
+	parts := make([]*result.Result, 3)
+	errs := make([]error, 3)
+	var wg sync.WaitGroup
+	for i := range parts {
+		wg.Go(func() { parts[i], errs[i] = runSegment(t, schedule.Segment{I: i, N: 3}, start) })
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range parts {
+		if !p.Meta.OffsetZero.Equal(start) {
+			t.Fatalf("segment %s started at %s, not the shared %s", p.Meta.Segment, p.Meta.OffsetZero, start)
+		}
 	}
 	merged, err := merge.Results(parts)
 	if err != nil {
 		t.Fatal(err)
+	}
+	for _, w := range merged.Warnings {
+		if strings.Contains(w, "offset 0 differs") {
+			t.Errorf("segments with one start time: %s", w)
+		}
 	}
 	if merged.Meta.Segments != 3 || len(merged.Workers) != 3 {
 		t.Fatalf("merged: %d segments, %d workers", merged.Meta.Segments, len(merged.Workers))
