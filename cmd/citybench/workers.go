@@ -161,6 +161,26 @@ func coordinate(ctx context.Context, c coordination) (*result.Result, error) {
 	stopSampling := harness.SampleResources(ctx, c.target, startAt, c.log)
 	c.showProgress(ws, startAt)
 	resources := stopSampling()
+	res, err := mergeWorkers(ws)
+	if err != nil {
+		return nil, err
+	}
+	if storeHere {
+		if err := c.readBackStore(ctx, res, eps, startAt); err != nil {
+			return nil, err
+		}
+	}
+	res.Meta.StartedAt, res.Meta.EndedAt = began.UTC(), time.Now().UTC()
+	c.describeTarget(ctx, res, resources)
+	if ctx.Err() != nil {
+		return res, harness.ErrInterrupted
+	}
+	return res, nil
+}
+
+// mergeWorkers merges the results the workers wrote; a worker without one fails
+// the run with what it said last.
+func mergeWorkers(ws []*worker) (*result.Result, error) {
 	var parts []*result.Result
 	var errs []error
 	for _, w := range ws {
@@ -174,16 +194,12 @@ func coordinate(ctx context.Context, c coordination) (*result.Result, error) {
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
-	res, err := merge.Results(parts)
-	if err != nil {
-		return nil, err
-	}
-	if storeHere {
-		if err := c.readBackStore(ctx, res, eps, startAt); err != nil {
-			return nil, err
-		}
-	}
-	res.Meta.StartedAt, res.Meta.EndedAt = began.UTC(), time.Now().UTC()
+	return merge.Results(parts)
+}
+
+// describeTarget puts what the coordinator knows into a merged result: the
+// target it ran, its components and counters, and its own resource samples.
+func (c coordination) describeTarget(ctx context.Context, res *result.Result, resources []result.ResourceSample) {
 	res.Meta.Target = c.target.Describe()
 	if res.Meta.Target.Kind == "embedded" {
 		if !res.HasFlag(result.FlagEmbedded) {
@@ -207,10 +223,6 @@ func coordinate(ctx context.Context, c coordination) (*result.Result, error) {
 		}
 		res.Resources = append(res.Resources, r)
 	}
-	if ctx.Err() != nil {
-		return res, harness.ErrInterrupted
-	}
-	return res, nil
 }
 
 // attachEnv is the environment that points a worker's external target at the
