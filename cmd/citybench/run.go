@@ -161,26 +161,31 @@ func runScenario(cmd *cobra.Command, path string, f runFlags) error {
 	if !f.quiet || f.progressJSON {
 		progress = stderr
 	}
-	var res *result.Result
-	var runErr error
-	if workers > 1 {
-		res, runErr = coordinate(ctx, coordination{path: path, flags: f, sc: sc, target: tgt, workers: workers, out: out, log: log, progress: progress, stderr: stderr})
-	} else {
-		opts := harness.Options{Target: tgt, Logger: log, Progress: progress, Segment: seg, StartAt: startAt, ProgressJSON: f.progressJSON}
-		if f.startAt == "-" {
-			opts.Ready = waitForStart(cmd.InOrStdin(), stderr)
-		}
-		res, runErr = harness.Run(ctx, sc, opts)
-	}
+	c := coordination{path: path, flags: f, sc: sc, target: tgt, workers: workers, out: out, log: log, progress: progress, stderr: stderr}
+	res, runErr := play(ctx, cmd, c, seg, startAt)
 	if res == nil {
 		return fmt.Errorf("run %s: %w", sc.Name, runErr)
 	}
-	if sc.Target.Kind != "external" && !seg.IsWhole() {
-		res.Warnings = append(res.Warnings, fmt.Sprintf("segment %s on the %s target brought up its own pipeline: merged with other segments it describes several pipelines, not one — give the segments one shared pipeline (--target external) for a merge that describes one system",
-			seg, cmp.Or(sc.Target.Kind, "embedded")))
-	}
 	res.Meta.Command = commandLine(cmd, []string{path}, overrides)
 	return finish(ctx, cmd, res, runErr, out, f.noReport, log)
+}
+
+// play runs the scenario in this process (the whole or one segment), or as
+// worker processes when c asks for several.
+func play(ctx context.Context, cmd *cobra.Command, c coordination, seg schedule.Segment, startAt time.Time) (*result.Result, error) {
+	if c.workers > 1 {
+		return coordinate(ctx, c)
+	}
+	opts := harness.Options{Target: c.target, Logger: c.log, Progress: c.progress, Segment: seg, StartAt: startAt, ProgressJSON: c.flags.progressJSON}
+	if c.flags.startAt == "-" {
+		opts.Ready = waitForStart(cmd.InOrStdin(), c.stderr)
+	}
+	res, err := harness.Run(ctx, c.sc, opts)
+	if res != nil && c.sc.Target.Kind != "external" && !seg.IsWhole() {
+		res.Warnings = append(res.Warnings, fmt.Sprintf("segment %s on the %s target brought up its own pipeline: merged with other segments it describes several pipelines, not one — give the segments one shared pipeline (--target external) for a merge that describes one system",
+			seg, cmp.Or(c.sc.Target.Kind, "embedded")))
+	}
+	return res, err
 }
 
 // finish writes a run's (or a merge's) result and report, prints the summary and
