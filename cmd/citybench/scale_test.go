@@ -144,6 +144,7 @@ func TestWorkerCount(t *testing.T) {
 		{name: "asked for too few", sc: city("containers", 50000), seg: schedule.Whole, asked: 2, errText: "use --workers 3 or more"},
 		{name: "a segment runs here", sc: city("containers", 50000), seg: schedule.Segment{I: 1, N: 3}, want: 1},
 		{name: "a segment too big", sc: city("containers", 50000), seg: schedule.Segment{I: 0, N: 2}, errText: "at least 3 segments"},
+		{name: "workers with tls", sc: func() *scenarios.Scenario { sc := city("containers", 50000); sc.Target.Security = "tls"; return sc }(), seg: schedule.Whole, errText: "tls"},
 		{name: "embedded within its limit", sc: city("embedded", 9500), seg: schedule.Whole, want: 1},
 		{name: "embedded above it: the devices move to workers", sc: city("", 10000), seg: schedule.Whole, want: 2},
 		{name: "embedded, one worker asked for", sc: city("", 10000), seg: schedule.Whole, asked: 1, errText: "--workers 1"},

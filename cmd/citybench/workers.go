@@ -96,6 +96,9 @@ func workerCount(sc *scenarios.Scenario, seg schedule.Segment, asked int, m limi
 				m.Devices(limits.FilesPerEmbeddedDevice), sc.Devices(), need)
 		}
 	}
+	if max(asked, need) > 1 && sc.Target.Security == "tls" {
+		return 0, fmt.Errorf("%d devices need %d worker processes, and workers with security: tls are not supported yet (they would need the run's client certificates) — run without tls, or split the run with --segment on the external target", sc.Devices(), max(asked, need))
+	}
 	if asked == 0 {
 		return need, nil
 	}
