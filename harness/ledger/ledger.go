@@ -154,6 +154,37 @@ func (l *Ledger) Seen(stage Stage, dev int, seq uint64) bool {
 	return l.logs[dev].obs[stage][seq-1] != 0
 }
 
+// FirstUnseen is the lowest seq of device dev intended before until that stage
+// has not seen; ok is false when stage has seen them all. Same safety rule as Seen.
+func (l *Ledger) FirstUnseen(stage Stage, dev int, until time.Duration) (seq uint64, ok bool) {
+	obs := l.logs[dev].obs[stage]
+	for i, m := range l.plan.Devices[dev].Messages {
+		if m.At >= until {
+			break
+		}
+		if obs[i] == 0 {
+			return m.Seq, true
+		}
+	}
+	return 0, false
+}
+
+// Missing is how many of device dev's messages intended before until stage has
+// not seen. Same safety rule as Seen.
+func (l *Ledger) Missing(stage Stage, dev int, until time.Duration) int {
+	obs := l.logs[dev].obs[stage]
+	n := 0
+	for i, m := range l.plan.Devices[dev].Messages {
+		if m.At >= until {
+			break
+		}
+		if obs[i] == 0 {
+			n++
+		}
+	}
+	return n
+}
+
 // Error counts a failure (publish, connect) at unix ns at.
 func (l *Ledger) Error(at int64) {
 	l.errors.Add(1)
