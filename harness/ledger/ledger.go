@@ -93,8 +93,14 @@ func (l *Ledger) Plan() *schedule.Plan { return l.plan }
 // SetStart fixes the wall-clock time of offset 0; call it once before load starts.
 func (l *Ledger) SetStart(t time.Time) { l.start.Store(t.UnixNano()) }
 
-// Start is the wall-clock time of offset 0.
-func (l *Ledger) Start() time.Time { return time.Unix(0, l.start.Load()) }
+// Start is the wall-clock time of offset 0; the zero time until SetStart.
+func (l *Ledger) Start() time.Time {
+	ns := l.start.Load()
+	if ns == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, ns)
+}
 
 // Intended is the intended send time (unix ns) of device dev's message seq.
 func (l *Ledger) Intended(dev int, seq uint64) int64 {

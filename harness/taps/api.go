@@ -25,7 +25,6 @@ type API struct {
 	outages *outages
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
-	started time.Time
 	// draining is set by Stop once the store read-back has finished: pollers then
 	// look back to each device's first unseen reading however old, and say when
 	// they have caught up with the store.
@@ -86,7 +85,7 @@ func (a *API) Follows() ledger.Stage { return ledger.Store }
 // Start polls until Stop; each sampled device is polled by one goroutine, from
 // the moment load starts.
 func (a *API) Start(ctx context.Context, env Env) error {
-	a.env, a.started = env, time.Now()
+	a.env = env
 	a.until.Store(int64(env.Plan.End))
 	a.outages = newOutages(ledger.API, env.Rec.Start)
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
@@ -103,7 +102,7 @@ func (a *API) Start(ctx context.Context, env Env) error {
 					return
 				case <-t.C:
 				}
-				if a.env.Rec.Start().Before(a.started) {
+				if a.env.Rec.Start().IsZero() {
 					continue // the run's time line is not fixed yet
 				}
 				a.caughtUp[i].Store(a.poll(runCtx, dev))
@@ -116,8 +115,9 @@ func (a *API) Start(ctx context.Context, env Env) error {
 // poll fetches the device's new readings, page after page, and reports whether
 // the poller has caught up with the store (only meaningful while draining).
 func (a *API) poll(ctx context.Context, dev int) bool {
+	draining := a.draining.Load() // once for the whole poll: it decides how far back to look
 	until := time.Duration(a.until.Load())
-	from, ok := a.from(dev, until)
+	from, ok := a.from(dev, until, draining)
 	if !ok {
 		return true // every reading the run offered is seen
 	}
@@ -149,20 +149,20 @@ func (a *API) poll(ctx context.Context, dev int) bool {
 		}
 		from = next
 	}
-	return a.draining.Load() && a.storeCaughtUp(dev, until)
+	return draining && a.storeCaughtUp(dev, until)
 }
 
 // from is where the device's next poll starts (Unix ms): its first reading the
 // API has not shown yet, but not further back than apiLookback before now,
 // except while draining.
-func (a *API) from(dev int, until time.Duration) (int64, bool) {
+func (a *API) from(dev int, until time.Duration, draining bool) (int64, bool) {
 	rec, d := a.env.Rec, a.env.Plan.Devices[dev]
 	first, ok := rec.FirstUnseen(ledger.API, dev, until)
 	if !ok {
 		return 0, false
 	}
 	at := d.Messages[first-1].At
-	if !a.draining.Load() {
+	if !draining {
 		at = max(at, time.Since(rec.Start())-apiLookback)
 	}
 	return rec.Start().Add(at).UnixMilli(), true

@@ -36,7 +36,8 @@ type Recorder interface {
 // Missing are only safe from the goroutine that records stage for dev, or after
 // that stage stopped recording.
 type Progress interface {
-	// Start is the wall-clock time of the run's offset 0.
+	// Start is the wall-clock time of the run's offset 0; the zero time until the
+	// run's time line is fixed (taps start before it is).
 	Start() time.Time
 	// Delivered is how many distinct messages stage has seen so far.
 	Delivered(stage ledger.Stage) int64
@@ -100,7 +101,14 @@ func newOutages(stage ledger.Stage, origin func() time.Time) *outages {
 	return &outages{stage: stage, origin: origin, open: map[string]*result.TapOutage{}}
 }
 
-func (o *outages) offset() float64 { return time.Since(o.origin()).Seconds() }
+// offset is now on the run's time line (0 before the time line is fixed).
+func (o *outages) offset() float64 {
+	origin := o.origin()
+	if origin.IsZero() {
+		return 0
+	}
+	return time.Since(origin).Seconds()
+}
 
 // down opens a span for key unless one is open already (the first reason names it).
 func (o *outages) down(key, reason string) {
