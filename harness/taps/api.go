@@ -121,6 +121,9 @@ func (a *API) poll(ctx context.Context, dev int) bool {
 	if !ok {
 		return true // every reading the run offered is seen
 	}
+	if from > time.Now().UnixMilli() {
+		return false // not due yet: a reading's time is its intended send time (and the API refuses from > to)
+	}
 	for range 1000 { // bounded: 1,000 pages per poll is far beyond any device's backlog
 		page, err := a.get(ctx, dev, from)
 		if err != nil {

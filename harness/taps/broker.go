@@ -19,6 +19,7 @@ import (
 // unverified, not lost.
 type Broker struct {
 	cfg     BrokerConfig
+	rec     Recorder
 	client  mqtt.Client
 	outages *outages
 	once    sync.Once
@@ -48,9 +49,11 @@ func (b *Broker) Start(ctx context.Context, env Env) error {
 	if err != nil {
 		return err
 	}
+	b.rec = env.Rec
 	b.outages = newOutages(ledger.Broker, env.Rec.Start)
 	handler := func(_ mqtt.Client, m mqtt.Message) {
 		now := time.Now().UnixNano()
+		b.outages.up("connection") // a message proves the subscription is back
 		if dev, seq, ok := envs.find(m.Topic(), "", m.Payload()); ok {
 			env.Rec.Observe(ledger.Broker, dev, seq, now)
 		}
@@ -100,10 +103,28 @@ func (b *Broker) Start(ctx context.Context, env Env) error {
 	return nil
 }
 
-// Stop disconnects at once: the broker passes messages on as they arrive, so
-// there is nothing to wait for. Calling it again reports again.
-func (b *Broker) Stop(_ context.Context, _ time.Duration) Report {
-	b.once.Do(func() { b.client.Disconnect(250) })
+// brokerQuiet is how long the broker stage may see nothing new before the tap
+// stops short of what was sent: the broker passes messages on as they arrive,
+// so a broker that has been quiet this long after the load has passed on all it will.
+const brokerQuiet = 2 * time.Second
+
+// Stop waits until the tap has seen as many messages as were sent, or the broker
+// has been quiet for brokerQuiet (or ctx ends), then disconnects. Calling it
+// again reports again.
+func (b *Broker) Stop(ctx context.Context, _ time.Duration) Report {
+	b.once.Do(func() {
+		if b.rec != nil {
+			last, lastChange := b.rec.Delivered(ledger.Broker), time.Now()
+			waitFor(ctx, func() bool {
+				n := b.rec.Delivered(ledger.Broker)
+				if n != last {
+					last, lastChange = n, time.Now()
+				}
+				return n >= b.rec.Delivered(ledger.Sent) || time.Since(lastChange) >= brokerQuiet
+			})
+		}
+		b.client.Disconnect(250)
+	})
 	spans := b.outages.spans()
 	rep := Report{Stage: ledger.Broker, Outages: spans}
 	if len(spans) > 0 {

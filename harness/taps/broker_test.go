@@ -38,7 +38,7 @@ func startMochi(t *testing.T, addr string) (*mochi.Server, string) {
 // what is published afterwards; what was intended during the outage is
 // unverified, not lost.
 func TestBrokerTapSurvivesBrokerRestart(t *testing.T) {
-	p := plan(t, 1, 100*time.Millisecond, 10*time.Second)
+	p := plan(t, 1, 10*time.Millisecond, 60*time.Second) // enough messages to publish until the tap is back
 	b, addr := startMochi(t, "127.0.0.1:0")
 	led := ledger.New(p)
 	start := time.Now()

@@ -11,6 +11,7 @@ import (
 	"context"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
@@ -90,11 +91,12 @@ type Report struct {
 // outages records one tap's unavailable spans, keyed by what was unavailable (a
 // partition, a connection), on the run's time line.
 type outages struct {
-	stage  ledger.Stage
-	origin func() time.Time
-	mu     sync.Mutex
-	open   map[string]*result.TapOutage
-	closed []result.TapOutage
+	stage   ledger.Stage
+	origin  func() time.Time
+	anyOpen atomic.Bool // len(open) > 0, for the hot path of taps that call up per message
+	mu      sync.Mutex
+	open    map[string]*result.TapOutage
+	closed  []result.TapOutage
 }
 
 func newOutages(stage ledger.Stage, origin func() time.Time) *outages {
@@ -116,26 +118,27 @@ func (o *outages) down(key, reason string) {
 	defer o.mu.Unlock()
 	if _, ok := o.open[key]; !ok {
 		o.open[key] = &result.TapOutage{Tap: o.stage.String(), FromS: o.offset(), Reason: reason}
+		o.anyOpen.Store(true)
 	}
 }
 
 // up closes key's span, if open.
 func (o *outages) up(key string) {
+	if !o.anyOpen.Load() {
+		return
+	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if sp, ok := o.open[key]; ok {
 		sp.ToS = o.offset()
 		o.closed = append(o.closed, *sp)
 		delete(o.open, key)
+		o.anyOpen.Store(len(o.open) > 0)
 	}
 }
 
 // isDown reports whether any span is open.
-func (o *outages) isDown() bool {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return len(o.open) > 0
-}
+func (o *outages) isDown() bool { return o.anyOpen.Load() }
 
 // spans returns every span, those still open ending now and marked Open, in time order.
 func (o *outages) spans() []result.TapOutage {
