@@ -3,6 +3,7 @@ package ledger
 import (
 	"math/rand/v2"
 	"testing"
+	"time"
 )
 
 // reference is today's slot-per-message accounting, for equality.
@@ -124,4 +125,56 @@ func TestSeqWindowMemoryFlat(t *testing.T) {
 	if len(w.holes) != 0 || len(w.words) != windowWords || w.missing(50*windowSeqs) != 0 {
 		t.Fatalf("holes %d words %d missing %d", len(w.holes), len(w.words), w.missing(50*windowSeqs))
 	}
+}
+
+// TestProgressViewEqualsSlots: the ledger's progress view (from its windows)
+// answers exactly what its slots say, for every until, while a stage is
+// recorded out of order with losses, duplicates and stragglers.
+func TestProgressViewEqualsSlots(t *testing.T) {
+	const n = 2*windowSeqs + 500
+	l := New(plan(n))
+	l.SetStart(time.Unix(1000, 0))
+	rng := rand.New(rand.NewPCG(1, 2))
+	var late []uint64
+	check := func(step int) {
+		for _, until := range []time.Duration{0, 50 * time.Millisecond, time.Duration(rng.IntN(n)) * 100 * time.Millisecond, time.Duration(n) * 100 * time.Millisecond} {
+			want, wantFirst, wantOK := 0, uint64(0), false
+			for i, m := range l.plan.Devices[0].Messages {
+				if m.At >= until {
+					break
+				}
+				if l.logs[0].obs[Store][i] == 0 {
+					if !wantOK {
+						wantFirst, wantOK = m.Seq, true
+					}
+					want++
+				}
+			}
+			if got := l.Missing(Store, 0, until); got != want {
+				t.Fatalf("step %d until %s: Missing = %d, want %d", step, until, got, want)
+			}
+			if got, ok := l.FirstUnseen(Store, 0, until); got != wantFirst || ok != wantOK {
+				t.Fatalf("step %d until %s: FirstUnseen = %d %v, want %d %v", step, until, got, ok, wantFirst, wantOK)
+			}
+		}
+	}
+	for seq := uint64(1); seq <= n; seq++ {
+		switch r := rng.Float64(); {
+		case r < 0.01:
+			continue // lost
+		case r < 0.02:
+			late = append(late, seq)
+			continue
+		case r < 0.05:
+			l.Observe(Store, 0, seq, 1) // and again below: a duplicate
+		}
+		l.Observe(Store, 0, seq, 1)
+		if seq%3000 == 0 {
+			check(int(seq))
+		}
+	}
+	for _, seq := range late {
+		l.Observe(Store, 0, seq, 1)
+	}
+	check(n)
 }
