@@ -3,6 +3,7 @@ package harness
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/citybench/citybench/harness/ledger"
@@ -23,8 +24,8 @@ import (
 type StoreStage struct {
 	Stage     result.StageSummary
 	Intervals []result.Interval // only the store stage's entries are set
-	Missing   int               // planned rows still absent when ctx ended
-	ReadErr   error             // the last read-back error, if rows were missing
+	// Report is the read-back tap's own: outages, unverified devices, warnings.
+	Report taps.Report
 }
 
 // ReadBackStore computes StoreStage for sc's whole plan; offset 0 is start.
@@ -35,13 +36,18 @@ func ReadBackStore(ctx context.Context, sc *scenarios.Scenario, st store.Store, 
 	}
 	led := ledger.New(plan)
 	led.SetStart(start)
-	missing, readErr := taps.ReadBack(ctx, st, led, until, 200*time.Millisecond)
+	tap := taps.NewStore(st, storeReadBackPoll)
+	if err := tap.Start(ctx, taps.Env{Plan: plan, Rec: led}); err != nil {
+		return nil, fmt.Errorf("store read-back: %w", err)
+	}
+	rep := tap.Stop(ctx, until)
 	sum, err := led.Summarise(ledger.Window{From: plan.Warmup, Until: until, Deadline: sc.AvailabilityDeadline.D(),
-		Expect: func(s ledger.Stage, _ int) bool { return s == ledger.Store }})
+		Expect:     func(s ledger.Stage, _ int) bool { return s == ledger.Store },
+		Unverified: unverifiedFunc([]taps.Report{rep})})
 	if err != nil {
 		return nil, err
 	}
-	out := &StoreStage{Intervals: sum.Intervals, Missing: missing, ReadErr: readErr}
+	out := &StoreStage{Intervals: sum.Intervals, Report: rep}
 	for _, s := range sum.Stages {
 		if s.Stage == result.StageStore {
 			out.Stage = s
@@ -50,4 +56,26 @@ func ReadBackStore(ctx context.Context, sc *scenarios.Scenario, st store.Store, 
 	out.Stage.ServiceTime, out.Stage.ServiceTimeHDR = result.Quantiles{}, ""
 	out.Stage.Note = "read back by the coordinator (the store is in its memory): no service time, as the send times stayed with the workers"
 	return out, nil
+}
+
+// Apply puts the store stage into res — in pipeline order among its stages, into
+// every second of its series — with the read-back tap's outages and warnings.
+func (s *StoreStage) Apply(res *result.Result) {
+	at := len(res.Stages)
+	for i, st := range res.Stages {
+		if slices.Index(result.Stages, st.Stage) > slices.Index(result.Stages, result.StageStore) {
+			at = i
+			break
+		}
+	}
+	res.Stages = slices.Insert(res.Stages, at, s.Stage)
+	for i, iv := range s.Intervals {
+		if st, ok := iv.Stages[result.StageStore]; ok && i < len(res.Intervals) {
+			res.Intervals[i].Stages[result.StageStore] = st
+		}
+	}
+	if res.Counters == nil {
+		res.Counters = map[string]int64{}
+	}
+	addTapReports(res, []taps.Report{s.Report})
 }

@@ -11,7 +11,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -263,25 +262,7 @@ func (c coordination) readBackStore(ctx context.Context, res *result.Result, eps
 	if err != nil {
 		return fmt.Errorf("store read-back: %w", err)
 	}
-	at := len(res.Stages)
-	for i, s := range res.Stages {
-		if slices.Index(result.Stages, s.Stage) > slices.Index(result.Stages, result.StageStore) {
-			at = i
-			break
-		}
-	}
-	res.Stages = slices.Insert(res.Stages, at, ss.Stage)
-	for i, iv := range ss.Intervals {
-		if st, ok := iv.Stages[result.StageStore]; ok && i < len(res.Intervals) {
-			res.Intervals[i].Stages[result.StageStore] = st
-		}
-	}
-	if ss.ReadErr != nil {
-		res.Warnings = append(res.Warnings, fmt.Sprintf("store read-back: %v", ss.ReadErr))
-	}
-	if ss.Missing > 0 {
-		res.Warnings = append(res.Warnings, fmt.Sprintf("%d messages were not in the store when the drain deadline (%s) passed", ss.Missing, c.sc.Drain.D()))
-	}
+	ss.Apply(res)
 	if err := merge.JudgeSLOs(res); err != nil {
 		res.Warnings = append(res.Warnings, fmt.Sprintf("SLOs not judged: %v", err))
 	}

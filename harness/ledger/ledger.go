@@ -4,6 +4,7 @@
 package ledger
 
 import (
+	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -65,6 +66,7 @@ type deviceLog struct {
 	dups      [NumStages]int64
 	reordered [NumStages]int64
 	maxSeq    [NumStages]uint64
+	window    [NumStages]*seqWindow // for progressStages only
 }
 
 type liveHist struct {
@@ -79,6 +81,9 @@ func New(plan *schedule.Plan) *Ledger {
 		l.byID[d.ID] = i
 		for s := range NumStages {
 			l.logs[i].obs[s] = make([]int64, len(d.Messages))
+			if progressStages[s] {
+				l.logs[i].window[s] = newSeqWindow()
+			}
 		}
 	}
 	for s := range NumStages {
@@ -93,8 +98,14 @@ func (l *Ledger) Plan() *schedule.Plan { return l.plan }
 // SetStart fixes the wall-clock time of offset 0; call it once before load starts.
 func (l *Ledger) SetStart(t time.Time) { l.start.Store(t.UnixNano()) }
 
-// Start is the wall-clock time of offset 0.
-func (l *Ledger) Start() time.Time { return time.Unix(0, l.start.Load()) }
+// Start is the wall-clock time of offset 0; the zero time until SetStart.
+func (l *Ledger) Start() time.Time {
+	ns := l.start.Load()
+	if ns == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, ns)
+}
 
 // Intended is the intended send time (unix ns) of device dev's message seq.
 func (l *Ledger) Intended(dev int, seq uint64) int64 {
@@ -122,6 +133,9 @@ func (l *Ledger) Observe(stage Stage, dev int, seq uint64, at int64) bool {
 		return false
 	}
 	*slot = at
+	if w := log.window[stage]; w != nil {
+		w.observe(seq)
+	}
 	if seq < log.maxSeq[stage] {
 		log.reordered[stage]++
 	} else {
@@ -152,6 +166,51 @@ func (l *Ledger) ObserveByID(stage Stage, id string, seq uint64, at int64) bool 
 // goroutine that records that stage for that device, or after recording stopped).
 func (l *Ledger) Seen(stage Stage, dev int, seq uint64) bool {
 	return l.logs[dev].obs[stage][seq-1] != 0
+}
+
+// progressStages are the stages whose progress taps ask during the run (the
+// store read-back and the API poller): each device keeps a seqWindow for them,
+// so the answers come from bounded state, not from the slot per message — the
+// shape the bounded recorder will keep.
+var progressStages = [NumStages]bool{Store: true, API: true}
+
+// FirstUnseen is the lowest seq of device dev intended before until that stage
+// has not seen; ok is false when stage has seen them all. Same safety rule as Seen.
+func (l *Ledger) FirstUnseen(stage Stage, dev int, until time.Duration) (seq uint64, ok bool) {
+	n := l.intendedBefore(dev, until)
+	if w := l.logs[dev].window[stage]; w != nil {
+		return w.firstUnseen(n)
+	}
+	obs := l.logs[dev].obs[stage]
+	for i := range n {
+		if obs[i] == 0 {
+			return i + 1, true
+		}
+	}
+	return 0, false
+}
+
+// Missing is how many of device dev's messages intended before until stage has
+// not seen. Same safety rule as Seen.
+func (l *Ledger) Missing(stage Stage, dev int, until time.Duration) int {
+	n := l.intendedBefore(dev, until)
+	if w := l.logs[dev].window[stage]; w != nil {
+		return w.missing(n)
+	}
+	missing := 0
+	for _, at := range l.logs[dev].obs[stage][:n] {
+		if at == 0 {
+			missing++
+		}
+	}
+	return missing
+}
+
+// intendedBefore is how many of dev's messages are intended before until: seqs
+// 1..n, as a device sends in intended-time order.
+func (l *Ledger) intendedBefore(dev int, until time.Duration) uint64 {
+	msgs := l.plan.Devices[dev].Messages
+	return uint64(sort.Search(len(msgs), func(i int) bool { return msgs[i].At >= until }))
 }
 
 // Error counts a failure (publish, connect) at unix ns at.

@@ -67,6 +67,10 @@ func Results(parts []*result.Result) (*result.Result, error) {
 			out.Resources = append(out.Resources, r)
 		}
 		out.Faults = append(out.Faults, p.Faults...)
+		for _, o := range p.TapOutages {
+			o.Tap = fmt.Sprintf("segment %s: %s", p.Meta.Segment, o.Tap)
+			out.TapOutages = append(out.TapOutages, o)
+		}
 		if err := addEncoded(lag, p.GeneratorLagHDR); err != nil {
 			return nil, fmt.Errorf("segment %s generator lag: %w", p.Meta.Segment, err)
 		}
@@ -193,9 +197,7 @@ func stages(parts []*result.Result) ([]result.StageSummary, error) {
 		if len(notes) > 0 {
 			merged.Note = fmt.Sprintf("segment %s: %s; %s", parts[0].Meta.Segment, merged.Note, strings.Join(notes, "; "))
 		}
-		if d := &merged.Delivery; d.Expected > 0 {
-			d.Availability = float64(d.WithinDeadline) / float64(d.Expected)
-		}
+		merged.Delivery.SetAvailability()
 		var err error
 		merged.Latency = ledger.Quantiles(lat)
 		if merged.LatencyHDR, err = encode(lat); err != nil {
@@ -216,6 +218,7 @@ func addDelivery(to *result.Delivery, d result.Delivery) {
 	to.Expected += d.Expected
 	to.Delivered += d.Delivered
 	to.Lost += d.Lost
+	to.Unverified += d.Unverified
 	to.Duplicated += d.Duplicated
 	to.Reordered += d.Reordered
 	to.Negative += d.Negative

@@ -72,6 +72,11 @@ func observe(s scenarios.SLO, r *result.Result) (obs float64, note string, ok bo
 		note = fmt.Sprintf("stage %s is sampled: figures cover the sampled devices only", s.Stage)
 	}
 	d := st.Delivery
+	if d.Unverified > 0 && deliveryMetric(s.Metric) {
+		// Not a failure by itself (the tap's trouble is not the pipeline's), but a
+		// verdict on loss must say what it could not see.
+		note = join(note, fmt.Sprintf("%d %s messages unverified: its tap could not check them", d.Unverified, s.Stage))
+	}
 	switch s.Metric {
 	case scenarios.MetricLatency, scenarios.MetricServiceTime:
 		q := st.Latency
@@ -109,6 +114,15 @@ func observe(s scenarios.SLO, r *result.Result) (obs float64, note string, ok bo
 		return float64(d.Delivered) / r.Meta.DurationS, note, true
 	}
 	return 0, fmt.Sprintf("metric %q is not known to this evaluator", s.Metric), false
+}
+
+// deliveryMetric: metrics that count messages, which unverified ones qualify.
+func deliveryMetric(m string) bool {
+	switch m {
+	case scenarios.MetricLoss, scenarios.MetricLossRatio, scenarios.MetricDelivered, scenarios.MetricAvailability:
+		return true
+	}
+	return false
 }
 
 func stat(q result.Quantiles, name string) (float64, string, bool) {

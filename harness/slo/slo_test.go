@@ -118,6 +118,28 @@ func TestEvaluateDelivery(t *testing.T) {
 	}
 }
 
+// A verdict on loss says how many messages the tap could not check; one on latency does not.
+func TestEvaluateNotesUnverified(t *testing.T) {
+	r := healthy(t)
+	r.Stage(result.StageStore).Delivery.Unverified = 7
+	tests := []struct {
+		expr string
+		note string
+	}{
+		{"store.loss == 0", "7 store messages unverified: its tap could not check them"},
+		{"store.availability >= 0.9", "7 store messages unverified: its tap could not check them"},
+		{"store.duplicates == 0", ""},
+		{"store.latency.p99 < 1h", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.expr, func(t *testing.T) {
+			if v := slo.Evaluate([]scenarios.SLO{parse(t, tt.expr)}, r)[0]; v.Note != tt.note || !v.Pass {
+				t.Errorf("got pass %v note %q; want pass, note %q", v.Pass, v.Note, tt.note)
+			}
+		})
+	}
+}
+
 // Whatever the result cannot show fails with a note: an SLO never passes by default.
 func TestEvaluateMissing(t *testing.T) {
 	tests := []struct {

@@ -32,7 +32,9 @@ func TestPageEscapesAndCountsSLOs(t *testing.T) {
 			{Expr: "store.latency.p99 < 500ms", Observed: 612_000, Threshold: 500_000, Unit: result.UnitMicroseconds, Pass: false},
 			{Expr: "store.loss_ratio < 0.1%", Observed: 0, Threshold: 0.001, Unit: result.UnitRatio, Pass: true},
 		},
-		Stages: []result.StageSummary{{Stage: "api", Sampled: true, Note: "polled every 250 ms"}},
+		Stages: []result.StageSummary{{Stage: "api", Sampled: true, Note: "polled every 250 ms"},
+			{Stage: "store", Delivery: result.Delivery{Expected: 10, Delivered: 7, Lost: 1, Unverified: 2}}},
+		TapOutages: []result.TapOutage{{Tap: "kafka", FromS: 12.5, ToS: 21, Reason: "partition 2: connection refused"}},
 	}
 	var buf bytes.Buffer
 	if err := Write(&buf, r, Page{Charts: []Chart{{Name: "throughput", Title: "T", PNG: []byte("\x89PNG")}}, Problems: []string{"no spectrum for kafka"}}); err != nil {
@@ -55,7 +57,9 @@ func TestPageEscapesAndCountsSLOs(t *testing.T) {
 		{"sampled. polled every 250 ms", true},
 		{`src="data:image/png;base64,iVBORw=="`, true},
 		{"Report problem: no spectrum for kafka", true},
-		{`id="embedded"`, false}, // containers target: no embedded banner
+		{`id="embedded"`, false},                        // containers target: no embedded banner
+		{"<td>1</td><td>10.000 %</td><td>2</td>", true}, // store: lost, loss, unverified
+		{`<td class="l">kafka</td><td>12.5</td><td>21.0</td><td>8.5</td><td class="l">partition 2: connection refused</td>`, true},
 	}
 	for _, tc := range tests {
 		if strings.Contains(page, tc.what) != tc.want {
