@@ -325,8 +325,8 @@ func encode(h *hdrhistogram.Histogram) (string, error) {
 }
 
 // Mismatches lists where two results of the same load disagree on what a merge
-// must keep exact: devices, and per stage the expected, delivered, lost and
-// duplicated counts and the number of latencies recorded. Nil means they agree.
+// must keep exact: devices, and per stage the expected, delivered, lost,
+// unverified and duplicated counts and the number of latencies recorded. Nil means they agree.
 func Mismatches(a, b *result.Result) []string {
 	var out []string
 	if a.Meta.Devices != b.Meta.Devices {
@@ -342,9 +342,11 @@ func Mismatches(a, b *result.Result) []string {
 			continue
 		}
 		da, db := sa.Delivery, sb.Delivery
-		if da.Expected != db.Expected || da.Delivered != db.Delivered || da.Lost != db.Lost || da.Duplicated != db.Duplicated || sa.Latency.Count != sb.Latency.Count {
-			out = append(out, fmt.Sprintf("stage %s: expected %d/%d delivered %d/%d lost %d/%d duplicated %d/%d latencies %d/%d",
-				sa.Stage, da.Expected, db.Expected, da.Delivered, db.Delivered, da.Lost, db.Lost, da.Duplicated, db.Duplicated, sa.Latency.Count, sb.Latency.Count))
+		if da.Expected != db.Expected || da.Delivered != db.Delivered || da.Lost != db.Lost || da.Unverified != db.Unverified ||
+			da.Duplicated != db.Duplicated || sa.Latency.Count != sb.Latency.Count {
+			out = append(out, fmt.Sprintf("stage %s: expected %d/%d delivered %d/%d lost %d/%d unverified %d/%d duplicated %d/%d latencies %d/%d",
+				sa.Stage, da.Expected, db.Expected, da.Delivered, db.Delivered, da.Lost, db.Lost, da.Unverified, db.Unverified,
+				da.Duplicated, db.Duplicated, sa.Latency.Count, sb.Latency.Count))
 		}
 	}
 	return out
