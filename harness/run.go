@@ -23,16 +23,6 @@ import (
 	"github.com/citybench/citybench/scenarios"
 )
 
-// Fault is an action on the system under test at a planned offset, recorded in
-// the result (fault injection builds on this).
-type Fault struct {
-	At     time.Duration
-	Kind   string
-	Target string
-	Detail string
-	Do     func(ctx context.Context) error
-}
-
 // Options configure a run.
 type Options struct {
 	Target target.Target
@@ -306,43 +296,6 @@ func phases(plan *schedule.Plan) []result.Phase {
 		out = append(out, result.Phase{Name: p.Name, StartS: p.Start.Seconds(), EndS: p.End.Seconds()})
 	}
 	return out
-}
-
-func runFaults(ctx context.Context, l *ledger.Ledger, faults []Fault, log *slog.Logger) (events func() []result.FaultEvent, stop func()) {
-	var mu sync.Mutex
-	var out []result.FaultEvent
-	fctx, cancel := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	for _, f := range faults {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			select {
-			case <-time.After(time.Until(l.Start().Add(f.At))):
-			case <-fctx.Done():
-				return
-			}
-			at := time.Since(l.Start())
-			err := f.Do(fctx)
-			ev := result.FaultEvent{AtS: at.Seconds(), EndS: time.Since(l.Start()).Seconds(), Kind: f.Kind, Target: f.Target, Detail: f.Detail}
-			if err != nil {
-				ev.Detail += " (failed: " + err.Error() + ")"
-				log.Error("fault", "kind", f.Kind, "err", err)
-			}
-			mu.Lock()
-			out = append(out, ev)
-			mu.Unlock()
-		}()
-	}
-	return func() []result.FaultEvent {
-			mu.Lock()
-			defer mu.Unlock()
-			sort.Slice(out, func(i, j int) bool { return out[i].AtS < out[j].AtS })
-			return append([]result.FaultEvent(nil), out...)
-		}, func() {
-			cancel()
-			wg.Wait()
-		}
 }
 
 // sampleResources collects the target's per-component CPU and memory, plus the

@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/citybench/citybench/harness"
+	"github.com/citybench/citybench/harness/faults"
 	"github.com/citybench/citybench/harness/target"
 	"github.com/citybench/citybench/harness/target/embedded"
 	"github.com/citybench/citybench/reports"
@@ -112,6 +113,10 @@ func runScenario(cmd *cobra.Command, path string, f runFlags) error {
 	if err != nil {
 		return withCode(exitInvalid, err)
 	}
+	plannedFaults, err := faults.Build(sc, tgt)
+	if err != nil {
+		return withCode(exitInvalid, err)
+	}
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return fmt.Errorf("create run folder: %w", err)
 	}
@@ -122,7 +127,7 @@ func runScenario(cmd *cobra.Command, path string, f runFlags) error {
 	if !f.quiet {
 		progress = stderr
 	}
-	res, runErr := harness.Run(ctx, sc, harness.Options{Target: tgt, Logger: log, Progress: progress})
+	res, runErr := harness.Run(ctx, sc, harness.Options{Target: tgt, Logger: log, Progress: progress, Faults: plannedFaults})
 	if res == nil {
 		return fmt.Errorf("run %s: %w", sc.Name, runErr)
 	}

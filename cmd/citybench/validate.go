@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/citybench/citybench/harness/faults"
 	"github.com/citybench/citybench/scenarios"
 )
 
@@ -30,6 +31,14 @@ func newValidateCmd() *cobra.Command {
 				if err != nil {
 					errs = append(errs, err)
 					continue
+				}
+				// Faults are checked against the scenario's own target; external
+				// targets need endpoints from the environment and then refuse faults.
+				if tgt, err := newTarget(s, "", nil); err == nil {
+					if err := faults.Check(s, tgt); err != nil {
+						errs = append(errs, err)
+						continue
+					}
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "ok: %s (%s, %d devices, %s total)\n", path, s.Name, s.Devices(), s.Total())
 			}

@@ -161,13 +161,20 @@ type Delivery struct {
 	Availability   float64 `json:"availability"` // WithinDeadline / Expected
 }
 
-// FaultEvent is something done to the system under test during the run.
+// FaultEvent is something done to the system under test during the run: the
+// action was issued at AtS, returned at ActedS and the fault healed at EndS
+// (seconds since the run started).
 type FaultEvent struct {
 	AtS    float64 `json:"at_s"`
+	ActedS float64 `json:"acted_s,omitempty"`
 	EndS   float64 `json:"end_s,omitempty"`
 	Kind   string  `json:"kind"`
 	Target string  `json:"target"`
-	Detail string  `json:"detail,omitempty"`
+	// Component is the instance acted on (kafka-2 for target kafka-leader).
+	Component string `json:"component,omitempty"`
+	Detail    string `json:"detail,omitempty"`
+	// Error says why the action or its heal failed; the figures then do not describe the fault.
+	Error string `json:"error,omitempty"`
 }
 
 // SLOVerdict is one threshold checked against the run.
