@@ -15,6 +15,7 @@ import (
 
 	"github.com/citybench/citybench/harness/devices"
 	"github.com/citybench/citybench/harness/ledger"
+	"github.com/citybench/citybench/harness/recovery"
 	"github.com/citybench/citybench/harness/schedule"
 	"github.com/citybench/citybench/harness/slo"
 	"github.com/citybench/citybench/harness/taps"
@@ -206,6 +207,7 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (*result.Res
 	if api := res.Stage(result.StageAPI); api != nil {
 		api.Note = fmt.Sprintf("%d sampled devices polled every %s: latency includes up to one polling interval", len(sampled), apiPollInterval)
 	}
+	recovery.Analyse(res, sc.AvailabilityDeadline.D())
 	if slos, err := sc.ParseSLOs(); err != nil {
 		res.Warnings = append(res.Warnings, fmt.Sprintf("SLOs not judged: %v", err))
 	} else {

@@ -203,6 +203,7 @@ func printSummary(w io.Writer, r *result.Result) {
 	}
 	tw.Flush()
 	fmt.Fprintf(w, "generator lag p99 %s (max %s)\n", us(r.GeneratorLag.P99Us), us(r.GeneratorLag.MaxUs))
+	printFaults(w, r)
 	for _, v := range r.SLOs {
 		verdict := "PASS"
 		if !v.Pass {
@@ -218,6 +219,33 @@ func printSummary(w io.Writer, r *result.Result) {
 		}
 		fmt.Fprintf(w, "SLO %s  %s (observed %s)%s\n", verdict, v.Expr, strings.TrimSpace(observed), note)
 	}
+}
+
+// printFaults is the fault table: per fault and stage, recovery, unavailability
+// and the window's message accounting.
+func printFaults(w io.Writer, r *result.Result) {
+	if len(r.Faults) == 0 {
+		return
+	}
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "fault\tat\tstage\tbaseline p99\trecovery\tunavailable\texpected\tdelayed\tlost\tdup\tavailability\t")
+	for _, f := range r.Faults {
+		name := f.Kind + " " + f.Component
+		if f.Error != "" {
+			fmt.Fprintf(tw, "%s\t%.1fs\tFAILED: %s\t\t\t\t\t\t\t\t\t\n", name, f.AtS, f.Error)
+			continue
+		}
+		for _, s := range f.Stages {
+			rec := fmt.Sprintf("%.0fs", s.RecoveryS)
+			if !s.Recovered {
+				rec = ">" + rec + " (not recovered)"
+			}
+			fmt.Fprintf(tw, "%s\t%.1fs\t%s\t%s\t%s\t%.0fs\t%d\t%d\t%d\t%d\t%.2f%%\t\n", name, f.AtS, s.Stage, us(s.BaselineP99Us),
+				rec, s.UnavailableS, s.Expected, s.Delayed, s.Lost, s.Duplicated, 100*s.Availability)
+		}
+	}
+	tw.Flush()
 }
 
 func us(v int64) string {

@@ -106,6 +106,14 @@ func (l *Ledger) Summarise(w Window) (*Summary, error) {
 	return sum, nil
 }
 
+// dupsIn is how many duplicates stage saw during second sec.
+func (l *Ledger) dupsIn(s Stage, sec int) int64 {
+	if v, ok := l.dupsAt[s].Load(int64(sec)); ok {
+		return v.(interface{ Load() int64 }).Load()
+	}
+	return 0
+}
+
 func secondOf(at, start int64) int { return int((at - start) / int64(time.Second)) }
 
 // summariseStage returns nil when the stage expected nothing (e.g. acks at QoS 0).
@@ -113,6 +121,8 @@ func (l *Ledger) summariseStage(s Stage, w Window, intervals []result.Interval) 
 	start := l.start.Load()
 	lat, svc := NewHistogram(), NewHistogram()
 	perInterval := make([]*hdrhistogram.Histogram, len(intervals))
+	// By intended second: what the stage should see, what it never saw, what it saw within the deadline.
+	expected, lost, onTime := make([]int64, len(intervals)), make([]int64, len(intervals)), make([]int64, len(intervals))
 	var dl result.Delivery
 	deadlineUs := int64(w.Deadline / time.Microsecond)
 	for dev, d := range l.plan.Devices {
@@ -127,6 +137,14 @@ func (l *Ledger) summariseStage(s Stage, w Window, intervals []result.Interval) 
 				break
 			}
 			at := obs[i]
+			if sec := int(m.At / time.Second); sec < len(intervals) {
+				expected[sec]++
+				if at == 0 {
+					lost[sec]++
+				} else if at-start-int64(m.At) <= int64(w.Deadline) {
+					onTime[sec]++
+				}
+			}
 			if at != 0 {
 				if sec := secondOf(at, start); sec >= 0 && sec < len(intervals) {
 					if perInterval[sec] == nil {
@@ -167,22 +185,16 @@ func (l *Ledger) summariseStage(s Stage, w Window, intervals []result.Interval) 
 	}
 	dl.Availability = float64(dl.WithinDeadline) / float64(dl.Expected)
 	for i, h := range perInterval {
-		if h == nil {
-			// A second without deliveries is a zero in the series, not a gap.
-			intervals[i].Stages[s.String()] = result.IntervalStage{}
-			continue
+		is := result.IntervalStage{Expected: expected[i], Lost: lost[i], OnTime: onTime[i], Duplicated: l.dupsIn(s, i)}
+		// A second without deliveries is a zero in the series, not a gap.
+		if h != nil {
+			enc, err := h.Encode(hdrhistogram.V2CompressedEncodingCookieBase)
+			if err != nil {
+				return nil, fmt.Errorf("encode %s interval %d: %w", s, i, err)
+			}
+			is.Delivered, is.P50Us, is.P99Us, is.MaxUs, is.LatencyHDR = h.TotalCount(), h.ValueAtQuantile(50), h.ValueAtQuantile(99), h.Max(), string(enc)
 		}
-		enc, err := h.Encode(hdrhistogram.V2CompressedEncodingCookieBase)
-		if err != nil {
-			return nil, fmt.Errorf("encode %s interval %d: %w", s, i, err)
-		}
-		intervals[i].Stages[s.String()] = result.IntervalStage{
-			Delivered:  h.TotalCount(),
-			P50Us:      h.ValueAtQuantile(50),
-			P99Us:      h.ValueAtQuantile(99),
-			MaxUs:      h.Max(),
-			LatencyHDR: string(enc),
-		}
+		intervals[i].Stages[s.String()] = is
 	}
 	st := &result.StageSummary{Stage: s.String(), Latency: Quantiles(lat), Delivery: dl}
 	st.Sampled = s == API // the API tap polls a sample of devices

@@ -102,6 +102,9 @@ func observe(s scenarios.SLO, r *result.Result) (obs float64, note string, ok bo
 			return float64(d.Lost) / float64(d.Expected), note, true
 		}
 		return d.Availability, note, true
+	case scenarios.MetricRecoveryTime, scenarios.MetricUnavailable:
+		v, why, ok := worstFault(r, s)
+		return v, join(note, why), ok
 	case scenarios.MetricThroughput:
 		if !(r.Meta.DurationS > 0) {
 			return 0, join(note, "the result has no measured duration"), false
@@ -109,6 +112,34 @@ func observe(s scenarios.SLO, r *result.Result) (obs float64, note string, ok bo
 		return float64(d.Delivered) / r.Meta.DurationS, note, true
 	}
 	return 0, fmt.Sprintf("metric %q is not known to this evaluator", s.Metric), false
+}
+
+// worstFault is the largest recovery time or unavailability (µs) of s.Stage over
+// the run's faults; a fault the stage never recovered from is noted.
+func worstFault(r *result.Result, s scenarios.SLO) (float64, string, bool) {
+	var worst float64
+	var note string
+	seen := false
+	for _, f := range r.Faults {
+		for _, im := range f.Stages {
+			if im.Stage != s.Stage {
+				continue
+			}
+			seen = true
+			v := im.RecoveryS
+			if s.Metric == scenarios.MetricUnavailable {
+				v = im.UnavailableS
+			}
+			worst = max(worst, v*1e6)
+			if !im.Recovered && note == "" {
+				note = fmt.Sprintf("%s did not recover from %s %s before the series ended", s.Stage, f.Kind, f.Target)
+			}
+		}
+	}
+	if !seen {
+		return 0, fmt.Sprintf("no fault figures for stage %s: the run performed no fault", s.Stage), false
+	}
+	return worst, note, true
 }
 
 func stat(q result.Quantiles, name string) (float64, string, bool) {
