@@ -6,7 +6,9 @@ import (
 	"crypto/tls"
 	"encoding/hex"
 	"fmt"
+	"maps"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -217,12 +219,18 @@ func (t *Target) startKafka(ctx context.Context) ([]string, error) {
 			// C1/C2 compilers. KAFKA_OPTS is honoured by the offline and upstream images.
 			"KAFKA_OPTS": "-XX:TieredStopAtLevel=1",
 		}
+		ports := map[string]int{"9092/tcp": hostPorts[i]}
+		if t.proxies != nil && t.cfg.proxied[linkKafka] {
+			if err := t.proxyKafka(name, env, ports); err != nil {
+				return nil, err
+			}
+		}
 		g.Go(func() error {
 			_, err := t.run(gctx, name, CompKafka, tc.ContainerRequest{
 				Image:              t.catalog.Image(CompKafka),
-				ExposedPorts:       []string{"9092/tcp"},
+				ExposedPorts:       slices.Collect(maps.Keys(ports)),
 				Env:                env,
-				HostConfigModifier: loopbackOnly(map[string]int{"9092/tcp": hostPorts[i]}),
+				HostConfigModifier: loopbackOnly(ports),
 			})
 			return err
 		})
@@ -314,6 +322,9 @@ func (t *Target) startServices(ctx context.Context, broker brokerInfo) (string, 
 		return env
 	}
 	bridgeEnv := map[string]string{"CITYBENCH_MQTT_URL": broker.networkURL}
+	if err := t.proxyBridge(broker, bridgeEnv); err != nil {
+		return "", err
+	}
 	var files []tc.ContainerFile
 	if t.tls != nil {
 		bridgeEnv["CITYBENCH_MQTT_USERNAME"] = broker.user

@@ -45,7 +45,7 @@ func (t *Target) PrepareFault(ctx context.Context, f scenarios.Fault) (target.Fa
 		return target.FaultAction{}, err
 	}
 	if scenarios.IsNetworkAction(f.Action) {
-		return t.prepareNetworkFault(f, ft)
+		return t.prepareNetworkFault(ctx, f, ft)
 	}
 	if f.Action == scenarios.ActionStall {
 		return target.FaultAction{Component: "store", Act: t.pauseStore, Heal: t.unpauseStore}, nil

@@ -24,6 +24,8 @@ type config struct {
 	// full topology costs a minute of Cassandra start on a 2-core machine.
 	brokerOnly bool
 	labels     map[string]string
+	// proxied are the links (linkBroker, linkKafka) Toxiproxy sits on; none by default.
+	proxied map[string]bool
 }
 
 func defaults() config {
