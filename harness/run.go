@@ -41,6 +41,9 @@ type Options struct {
 // stage's latency includes up to one interval.
 const apiPollInterval = 250 * time.Millisecond
 
+// storeReadBackPoll is the pause between store read-back passes while rows are missing.
+const storeReadBackPoll = 200 * time.Millisecond
+
 // ErrInterrupted marks a result cut short by its context; the result is still returned.
 var ErrInterrupted = errors.New("run interrupted: partial result")
 
@@ -48,6 +51,48 @@ var ErrInterrupted = errors.New("run interrupted: partial result")
 // with the scenario's deadline and returns a partial result together with
 // ErrInterrupted. Any other error means no result.
 func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (*result.Result, error) {
+	r, err := newRun(sc, opts)
+	if err != nil {
+		return nil, err
+	}
+	eps, err := r.startTarget(ctx)
+	defer r.stopTarget(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.connectDevices(ctx, eps); err != nil {
+		return nil, err
+	}
+	defer r.sim.Disconnect(250 * time.Millisecond)
+	tapSet := r.taps(eps)
+	if err := r.startTaps(ctx, tapSet); err != nil {
+		return nil, err
+	}
+	load := r.playLoad(ctx)
+	reports := drainTaps(context.WithoutCancel(ctx), tapSet, load.until, r.sc.Drain.D())
+	res, err := r.result(ctx, eps, load, reports)
+	if err != nil {
+		return nil, err
+	}
+	if load.interrupted {
+		return res, ErrInterrupted
+	}
+	return res, nil
+}
+
+// run is one Run's state, passed between its steps.
+type run struct {
+	sc      *scenarios.Scenario
+	opts    Options
+	log     *slog.Logger
+	plan    *schedule.Plan
+	led     *ledger.Ledger
+	sampled []int // devices the API tap polls
+	sim     *devices.Simulator
+	started time.Time
+}
+
+func newRun(sc *scenarios.Scenario, opts Options) (*run, error) {
 	log := opts.Logger
 	if log == nil {
 		log = slog.Default()
@@ -56,170 +101,237 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (*result.Res
 	if err != nil {
 		return nil, fmt.Errorf("plan: %w", err)
 	}
-	led := ledger.New(plan)
-	started := time.Now()
+	return &run{sc: sc, opts: opts, log: log, plan: plan, led: ledger.New(plan), sampled: apiSample(plan, sc.APISample), started: time.Now()}, nil
+}
 
-	log.Info("starting target", "kind", opts.Target.Describe().Kind)
-	eps, err := opts.Target.Start(ctx)
-	defer func() {
-		stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
-		defer cancel()
-		if err := opts.Target.Stop(stopCtx); err != nil {
-			log.Error("stop target", "err", err)
-		}
-	}()
+func (r *run) startTarget(ctx context.Context) (target.Endpoints, error) {
+	r.log.Info("starting target", "kind", r.opts.Target.Describe().Kind)
+	eps, err := r.opts.Target.Start(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("start target: %w", err)
+		return eps, fmt.Errorf("start target: %w", err)
 	}
+	return eps, nil
+}
 
-	sim, err := devices.New(devices.Broker{URLs: eps.MQTTURLs, Username: eps.MQTTUsername, Password: eps.MQTTPassword, TLS: eps.TLS}, led, devices.WithLogger(log))
-	if err != nil {
-		return nil, err
+// stopTarget tears the target down even when ctx has ended (Ctrl-C must not leave containers behind).
+func (r *run) stopTarget(ctx context.Context) {
+	stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+	defer cancel()
+	if err := r.opts.Target.Stop(stopCtx); err != nil {
+		r.log.Error("stop target", "err", err)
 	}
-	log.Info("connecting devices", "devices", len(plan.Devices), "messages", plan.Count())
+}
+
+func (r *run) connectDevices(ctx context.Context, eps target.Endpoints) error {
+	sim, err := devices.New(devices.Broker{URLs: eps.MQTTURLs, Username: eps.MQTTUsername, Password: eps.MQTTPassword, TLS: eps.TLS}, r.led, devices.WithLogger(r.log))
+	if err != nil {
+		return err
+	}
+	r.log.Info("connecting devices", "devices", len(r.plan.Devices), "messages", r.plan.Count())
 	if err := sim.Connect(ctx); err != nil {
 		sim.Disconnect(0)
-		return nil, fmt.Errorf("connect devices: %w", err)
+		return fmt.Errorf("connect devices: %w", err)
 	}
-	defer sim.Disconnect(250 * time.Millisecond)
+	r.sim = sim
+	return nil
+}
 
-	brokerTap, err := taps.StartBroker(ctx, taps.BrokerConfig{URL: eps.MQTTURLs[0], Username: eps.MQTTUsername, Password: eps.MQTTPassword, TLS: eps.TLS, QoS: maxQoS(sc)}, led)
-	if err != nil {
-		return nil, err
-	}
-	defer brokerTap.Stop()
-	// A target may leave a stage unmeasured (an external pipeline whose Kafka or
-	// store the harness cannot reach); that stage then expects nothing.
-	var kafkaTap *taps.Kafka
+// taps lists the taps for the stages the target exposes, in pipeline order. A
+// target may leave a stage unmeasured (an external pipeline whose Kafka or store
+// the harness cannot reach); that stage then expects nothing.
+func (r *run) taps(eps target.Endpoints) []taps.Tap {
+	out := []taps.Tap{taps.NewBroker(taps.BrokerConfig{URL: eps.MQTTURLs[0], Username: eps.MQTTUsername, Password: eps.MQTTPassword, TLS: eps.TLS, QoS: maxQoS(r.sc)})}
 	if len(eps.KafkaBrokers) > 0 {
-		if kafkaTap, err = taps.StartKafka(ctx, eps.KafkaBrokers, eps.KafkaTopic, led); err != nil {
-			return nil, err
-		}
-		defer kafkaTap.Stop()
-	}
-
-	// Offset 0 is a moment from now, so the first intended sends are not already late.
-	led.SetStart(time.Now().Add(300 * time.Millisecond))
-	sampled := apiSample(plan, sc.APISample)
-	var apiTap *taps.API
-	if eps.APIURL != "" {
-		apiTap = taps.StartAPI(ctx, taps.APIConfig{BaseURL: eps.APIURL, Devices: sampled, Interval: apiPollInterval}, led)
-	}
-
-	mon := startMonitor(led, sim, plan, opts.Progress)
-	resources := sampleResources(ctx, opts.Target, led.Start(), log)
-	faultEvents, stopFaults := runFaults(ctx, led, opts.Faults, log)
-
-	until := plan.End
-	sim.Run(ctx, plan.End, sc.Drain.D())
-	interrupted := ctx.Err() != nil
-	if interrupted {
-		until = min(time.Since(led.Start()), plan.End)
-		log.Warn("interrupted: load stopped, draining", "at", until.Round(time.Millisecond), "drain", sc.Drain.D())
-	}
-	stopFaults()
-
-	// Drain: give the pipeline until the deadline to pass on everything that was sent.
-	drainCtx, cancelDrain := context.WithTimeout(context.WithoutCancel(ctx), sc.Drain.D())
-	defer cancelDrain()
-	var kafkaErr, readErr error
-	var missing int
-	if kafkaTap != nil {
-		waitFor(drainCtx, func() bool { return led.Delivered(ledger.Kafka) >= led.Delivered(ledger.Sent) })
-	}
-	brokerTap.Stop()
-	if kafkaTap != nil {
-		kafkaErr = kafkaTap.Stop()
+		out = append(out, taps.NewKafka(kafkaTapConfig(eps)))
 	}
 	if eps.Store != nil {
-		missing, readErr = taps.ReadBack(drainCtx, eps.Store, led, until, 200*time.Millisecond)
+		out = append(out, taps.NewStore(eps.Store, storeReadBackPoll))
 	}
-	var apiFailures int
-	var apiLast error
-	if apiTap != nil {
-		waitFor(drainCtx, func() bool { return apiCaughtUp(led, sampled, until) })
-		apiFailures, apiLast = apiTap.Stop()
+	if eps.APIURL != "" {
+		out = append(out, taps.NewAPI(taps.APIConfig{BaseURL: eps.APIURL, Devices: r.sampled, Interval: apiPollInterval}))
 	}
-	conns := mon.stop()
-	samples := resources()
-	ended := time.Now()
-	tapLate := led.Settle()
+	return out
+}
 
-	expect := expectFunc(plan, sampled, eps)
-	sum, err := led.Summarise(ledger.Window{From: plan.Warmup, Until: until, Deadline: sc.AvailabilityDeadline.D(), Expect: expect, Connections: conns})
+// kafkaTapConfig is how the Kafka tap reaches the target's Kafka.
+func kafkaTapConfig(eps target.Endpoints) taps.KafkaConfig {
+	return taps.KafkaConfig{Brokers: eps.KafkaBrokers, Topic: eps.KafkaTopic}
+}
+
+// startTaps starts every tap before any load, so each sees the run from its
+// first message; on failure the taps already started are stopped.
+func (r *run) startTaps(ctx context.Context, ts []taps.Tap) error {
+	env := taps.Env{Plan: r.plan, Rec: r.led}
+	for i, t := range ts {
+		if err := t.Start(ctx, env); err != nil {
+			done, cancel := context.WithCancel(context.WithoutCancel(ctx))
+			cancel()
+			for _, started := range ts[:i] {
+				started.Stop(done, 0)
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+// load is what playing the plan produced besides the ledger's observations.
+type load struct {
+	until       time.Duration // offset past which nothing was offered
+	interrupted bool
+	faults      []result.FaultEvent
+	// observe stops the monitor and the resource sampler, which run on through the drain.
+	observe func() (conns []int64, resources []result.ResourceSample)
+}
+
+// playLoad fixes the run's time line, plays the devices open-loop with the
+// monitor, resource sampling and faults running beside them, and returns when
+// load has ended (or ctx did).
+func (r *run) playLoad(ctx context.Context) *load {
+	// Offset 0 is a moment from now, so the first intended sends are not already late.
+	r.led.SetStart(time.Now().Add(300 * time.Millisecond))
+	mon := startMonitor(r.led, r.sim, r.plan, r.opts.Progress)
+	resources := sampleResources(ctx, r.opts.Target, r.led.Start(), r.log)
+	faultEvents, stopFaults := runFaults(ctx, r.led, r.opts.Faults, r.log)
+
+	out := &load{until: r.plan.End}
+	r.sim.Run(ctx, r.plan.End, r.sc.Drain.D())
+	if ctx.Err() != nil {
+		out.interrupted = true
+		out.until = min(time.Since(r.led.Start()), r.plan.End)
+		r.log.Warn("interrupted: load stopped, draining", "at", out.until.Round(time.Millisecond), "drain", r.sc.Drain.D())
+	}
+	stopFaults()
+	out.faults = faultEvents()
+	out.observe = func() ([]int64, []result.ResourceSample) { return mon.stop(), resources() }
+	return out
+}
+
+// drainTaps gives the pipeline until the drain deadline to pass on what was sent:
+// every tap stops concurrently once it has caught up (or the deadline passed), a
+// tap that follows another stage only after that stage's tap.
+func drainTaps(ctx context.Context, ts []taps.Tap, until, deadline time.Duration) []taps.Report {
+	ctx, cancel := context.WithTimeout(ctx, deadline)
+	defer cancel()
+	done := make(map[ledger.Stage]chan struct{}, len(ts))
+	for _, t := range ts {
+		done[t.Stage()] = make(chan struct{})
+	}
+	reports := make([]taps.Report, len(ts))
+	var wg sync.WaitGroup
+	for i, t := range ts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer close(done[t.Stage()])
+			if f, ok := t.(taps.Follower); ok {
+				if ch, ok := done[f.Follows()]; ok {
+					<-ch
+				}
+			}
+			reports[i] = t.Stop(ctx, until)
+		}()
+	}
+	wg.Wait()
+	return reports
+}
+
+// result turns the ledger and the taps' reports into the run's result.
+func (r *run) result(ctx context.Context, eps target.Endpoints, ld *load, reports []taps.Report) (*result.Result, error) {
+	conns, resources := ld.observe()
+	ended := time.Now()
+	tapLate := r.led.Settle()
+	sum, err := r.led.Summarise(ledger.Window{From: r.plan.Warmup, Until: ld.until, Deadline: r.sc.AvailabilityDeadline.D(),
+		Expect: expectFunc(r.plan, r.sampled, eps), Connections: conns, Unverified: unverifiedFunc(reports)})
 	if err != nil {
 		return nil, err
 	}
 	res := &result.Result{
 		SchemaVersion:   result.SchemaVersion,
-		Meta:            meta(sc, plan, opts.Target, started, ended),
-		Phases:          phases(plan),
+		Meta:            meta(r.sc, r.plan, r.opts.Target, r.started, ended),
+		Phases:          phases(r.plan),
 		Intervals:       sum.Intervals,
 		Stages:          sum.Stages,
 		GeneratorLag:    sum.GeneratorLag,
 		GeneratorLagHDR: sum.GeneratorLagHDR,
-		Faults:          faultEvents(),
-		Resources:       samples,
+		Faults:          ld.faults,
+		Resources:       resources,
 		Counters:        map[string]int64{},
 	}
-	res.Meta.Target = opts.Target.Describe()
-	res.Meta.Components = DependencyVersions()
-	for k, v := range opts.Target.Components() {
-		res.Meta.Components[k] = v
-	}
-	if res.Meta.Target.Kind == "embedded" {
-		res.Flags = append(res.Flags, result.FlagEmbedded)
-	}
-	if interrupted {
-		res.Meta.DurationS = max(0, (until - plan.Warmup).Seconds())
-		res.Flags = append(res.Flags, result.FlagPartial)
-		res.Warnings = append(res.Warnings, fmt.Sprintf("interrupted after %s of %s: figures cover only messages intended before then", until.Round(time.Second), plan.End))
-	}
-	if bound := sc.GeneratorLagBound.D(); time.Duration(sum.GeneratorLag.P99Us)*time.Microsecond > bound {
-		res.Flags = append(res.Flags, result.FlagGeneratorSaturated)
-		res.Warnings = append(res.Warnings, fmt.Sprintf("generator lag p99 %s exceeds %s: the load generator, not the system, was saturated — latency figures are not trustworthy", time.Duration(sum.GeneratorLag.P99Us)*time.Microsecond, bound))
-	}
-	for k, v := range opts.Target.Counters(context.WithoutCancel(ctx)) {
-		res.Counters[k] = v
-	}
+	r.describe(ctx, res, ld)
 	for s := range ledger.NumStages {
-		if n := led.Unknown(s); n > 0 {
+		if n := r.led.Unknown(s); n > 0 {
 			res.Counters["unknown_"+s.String()] = n
 		}
 		if tapLate[s] > 0 {
 			res.Counters["tap_late_"+s.String()] = tapLate[s]
 		}
 	}
-	res.Counters["errors"] = led.Errors()
-	if apiFailures > 0 {
-		res.Counters["api_poll_failures"] = int64(apiFailures)
-		res.Warnings = append(res.Warnings, fmt.Sprintf("%d API polls failed; last: %v", apiFailures, apiLast))
-	}
-	if kafkaErr != nil {
-		res.Warnings = append(res.Warnings, kafkaErr.Error())
-	}
-	if readErr != nil {
-		res.Warnings = append(res.Warnings, fmt.Sprintf("store read-back: %v", readErr))
-	}
-	if missing > 0 {
-		res.Warnings = append(res.Warnings, fmt.Sprintf("%d messages were not in the store when the drain deadline (%s) passed", missing, sc.Drain.D()))
-	}
+	res.Counters["errors"] = r.led.Errors()
+	addTapReports(res, reports)
 	if api := res.Stage(result.StageAPI); api != nil {
-		api.Note = fmt.Sprintf("%d sampled devices polled every %s: latency includes up to one polling interval", len(sampled), apiPollInterval)
+		api.Note = fmt.Sprintf("%d sampled devices polled every %s: latency includes up to one polling interval", len(r.sampled), apiPollInterval)
 	}
-	recovery.Analyse(res, sc.AvailabilityDeadline.D())
-	if slos, err := sc.ParseSLOs(); err != nil {
+	recovery.Analyse(res, r.sc.AvailabilityDeadline.D())
+	if slos, err := r.sc.ParseSLOs(); err != nil {
 		res.Warnings = append(res.Warnings, fmt.Sprintf("SLOs not judged: %v", err))
 	} else {
 		res.SLOs = slo.Evaluate(slos, res)
 	}
-	if opts.Trace != nil {
-		opts.Trace(led.Traces(opts.TraceSamples))
-	}
-	if interrupted {
-		return res, ErrInterrupted
+	if r.opts.Trace != nil {
+		r.opts.Trace(r.led.Traces(r.opts.TraceSamples))
 	}
 	return res, nil
+}
+
+// describe adds what ran — target, components, flags and the target's counters.
+func (r *run) describe(ctx context.Context, res *result.Result, ld *load) {
+	res.Meta.Target = r.opts.Target.Describe()
+	res.Meta.Components = DependencyVersions()
+	for k, v := range r.opts.Target.Components() {
+		res.Meta.Components[k] = v
+	}
+	if res.Meta.Target.Kind == "embedded" {
+		res.Flags = append(res.Flags, result.FlagEmbedded)
+	}
+	if ld.interrupted {
+		res.Meta.DurationS = max(0, (ld.until - r.plan.Warmup).Seconds())
+		res.Flags = append(res.Flags, result.FlagPartial)
+		res.Warnings = append(res.Warnings, fmt.Sprintf("interrupted after %s of %s: figures cover only messages intended before then", ld.until.Round(time.Second), r.plan.End))
+	}
+	if bound, lag := r.sc.GeneratorLagBound.D(), time.Duration(res.GeneratorLag.P99Us)*time.Microsecond; lag > bound {
+		res.Flags = append(res.Flags, result.FlagGeneratorSaturated)
+		res.Warnings = append(res.Warnings, fmt.Sprintf("generator lag p99 %s exceeds %s: the load generator, not the system, was saturated — latency figures are not trustworthy", lag, bound))
+	}
+	for k, v := range r.opts.Target.Counters(context.WithoutCancel(ctx)) {
+		res.Counters[k] = v
+	}
+}
+
+// addTapReports adds the taps' outages, warnings and counters to res.
+func addTapReports(res *result.Result, reports []taps.Report) {
+	for _, rep := range reports {
+		res.TapOutages = append(res.TapOutages, rep.Outages...)
+		res.Warnings = append(res.Warnings, rep.Warnings...)
+		for k, v := range rep.Counters {
+			res.Counters[k] = v
+		}
+		if n := len(rep.Outages); n > 0 {
+			res.Warnings = append(res.Warnings, fmt.Sprintf("%s tap unavailable %d time(s) (%s): its own outage, not the pipeline's loss", rep.Stage, n, rep.Outages[0].Reason))
+		}
+	}
+	sort.SliceStable(res.TapOutages, func(i, j int) bool { return res.TapOutages[i].FromS < res.TapOutages[j].FromS })
+}
+
+// unverifiedFunc says, per stage, which unseen messages its tap could not check.
+func unverifiedFunc(reports []taps.Report) func(ledger.Stage, int, time.Duration) bool {
+	var by [ledger.NumStages]func(int, time.Duration) bool
+	for _, rep := range reports {
+		by[rep.Stage] = rep.Unverified
+	}
+	return func(s ledger.Stage, dev int, at time.Duration) bool {
+		return by[s] != nil && by[s](dev, at)
+	}
 }
 
 func maxQoS(sc *scenarios.Scenario) byte {
@@ -260,32 +372,6 @@ func expectFunc(plan *schedule.Plan, sampled []int, eps target.Endpoints) func(l
 			return eps.APIURL != "" && inSample[dev]
 		}
 		return true
-	}
-}
-
-func apiCaughtUp(l *ledger.Ledger, sampled []int, until time.Duration) bool {
-	for _, dev := range sampled {
-		for _, m := range l.Plan().Devices[dev].Messages {
-			if m.At >= until {
-				break
-			}
-			if l.Seen(ledger.Store, dev, m.Seq) && !l.Seen(ledger.API, dev, m.Seq) {
-				return false
-			}
-		}
-	}
-	return true
-}
-
-func waitFor(ctx context.Context, done func() bool) {
-	t := time.NewTicker(50 * time.Millisecond)
-	defer t.Stop()
-	for !done() {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
 	}
 }
 

@@ -66,6 +66,7 @@ func TestCatalogShape(t *testing.T) {
 		{"district.yaml", 1000, 5000, 35 * time.Second, 45 * time.Second, 500, 800,
 			[]string{"ramp-up", "steady", "burst", "cool-down"}, []string{CodecText}},
 		{"building.yaml", 100, 1000, 60 * time.Second, 2 * time.Minute, 20, 400, nil, []string{CodecProtobuf}},
+		{"steady-qos2.yaml", 100, 100, 60 * time.Second, 70 * time.Second, 500, 1000, nil, []string{CodecJSON}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {

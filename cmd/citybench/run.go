@@ -195,13 +195,20 @@ func printSummary(w io.Writer, r *result.Result) {
 		fmt.Fprintf(w, "WARNING: %s\n", warn)
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "stage\texpected\tdelivered\tlost\tdup\treorder\tp50\tp99\tp99.9\tmax\tsvc p99\t")
+	fmt.Fprintln(tw, "stage\texpected\tdelivered\tlost\tunverified\tdup\treorder\tp50\tp99\tp99.9\tmax\tsvc p99\t")
 	for _, s := range r.Stages {
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t\n", s.Stage, s.Delivery.Expected, s.Delivery.Delivered,
-			s.Delivery.Lost, s.Delivery.Duplicated, s.Delivery.Reordered,
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t\n", s.Stage, s.Delivery.Expected, s.Delivery.Delivered,
+			s.Delivery.Lost, s.Delivery.Unverified, s.Delivery.Duplicated, s.Delivery.Reordered,
 			us(s.Latency.P50Us), us(s.Latency.P99Us), us(s.Latency.P999Us), us(s.Latency.MaxUs), us(s.ServiceTime.P99Us))
 	}
 	tw.Flush()
+	for _, o := range r.TapOutages {
+		still := ""
+		if o.Open {
+			still = ", still unavailable at the end"
+		}
+		fmt.Fprintf(w, "tap unavailable: %s tap %.1f–%.1f s%s: %s (the harness's outage, not pipeline loss)\n", o.Tap, o.FromS, o.ToS, still, o.Reason)
+	}
 	fmt.Fprintf(w, "generator lag p99 %s (max %s)\n", us(r.GeneratorLag.P99Us), us(r.GeneratorLag.MaxUs))
 	printFaults(w, r)
 	for _, v := range r.SLOs {

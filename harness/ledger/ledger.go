@@ -94,8 +94,14 @@ func (l *Ledger) Plan() *schedule.Plan { return l.plan }
 // SetStart fixes the wall-clock time of offset 0; call it once before load starts.
 func (l *Ledger) SetStart(t time.Time) { l.start.Store(t.UnixNano()) }
 
-// Start is the wall-clock time of offset 0.
-func (l *Ledger) Start() time.Time { return time.Unix(0, l.start.Load()) }
+// Start is the wall-clock time of offset 0; the zero time until SetStart.
+func (l *Ledger) Start() time.Time {
+	ns := l.start.Load()
+	if ns == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, ns)
+}
 
 // Intended is the intended send time (unix ns) of device dev's message seq.
 func (l *Ledger) Intended(dev int, seq uint64) int64 {
@@ -154,6 +160,37 @@ func (l *Ledger) ObserveByID(stage Stage, id string, seq uint64, at int64) bool 
 // goroutine that records that stage for that device, or after recording stopped).
 func (l *Ledger) Seen(stage Stage, dev int, seq uint64) bool {
 	return l.logs[dev].obs[stage][seq-1] != 0
+}
+
+// FirstUnseen is the lowest seq of device dev intended before until that stage
+// has not seen; ok is false when stage has seen them all. Same safety rule as Seen.
+func (l *Ledger) FirstUnseen(stage Stage, dev int, until time.Duration) (seq uint64, ok bool) {
+	obs := l.logs[dev].obs[stage]
+	for i, m := range l.plan.Devices[dev].Messages {
+		if m.At >= until {
+			break
+		}
+		if obs[i] == 0 {
+			return m.Seq, true
+		}
+	}
+	return 0, false
+}
+
+// Missing is how many of device dev's messages intended before until stage has
+// not seen. Same safety rule as Seen.
+func (l *Ledger) Missing(stage Stage, dev int, until time.Duration) int {
+	obs := l.logs[dev].obs[stage]
+	n := 0
+	for i, m := range l.plan.Devices[dev].Messages {
+		if m.At >= until {
+			break
+		}
+		if obs[i] == 0 {
+			n++
+		}
+	}
+	return n
 }
 
 // Error counts a failure (publish, connect) at unix ns at.

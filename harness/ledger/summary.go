@@ -25,6 +25,10 @@ type Window struct {
 	Expect func(stage Stage, dev int) bool
 	// Connections is the number of open device connections at the end of each second.
 	Connections []int64
+	// Unverified says whether an unseen message of device dev intended at offset
+	// at is one stage's tap could not check: it is then counted as unverified, not
+	// lost. Nil: every tap checked everything.
+	Unverified func(stage Stage, dev int, at time.Duration) bool
 }
 
 // Summary is what the ledger contributes to a result.
@@ -159,7 +163,11 @@ func (l *Ledger) summariseStage(s Stage, w Window, intervals []result.Interval) 
 			measured = true
 			dl.Expected++
 			if at == 0 {
-				dl.Lost++
+				if w.Unverified != nil && w.Unverified(s, dev, m.At) {
+					dl.Unverified++
+				} else {
+					dl.Lost++
+				}
 				continue
 			}
 			dl.Delivered++
@@ -183,7 +191,11 @@ func (l *Ledger) summariseStage(s Stage, w Window, intervals []result.Interval) 
 	if dl.Expected == 0 {
 		return nil, nil
 	}
-	dl.Availability = float64(dl.WithinDeadline) / float64(dl.Expected)
+	// Availability is over the messages the tap could check: an unverified
+	// message is evidence of nothing, either way.
+	if checked := dl.Expected - dl.Unverified; checked > 0 {
+		dl.Availability = float64(dl.WithinDeadline) / float64(checked)
+	}
 	for i, h := range perInterval {
 		is := result.IntervalStage{Expected: expected[i], Lost: lost[i], OnTime: onTime[i], Duplicated: l.dupsIn(s, i)}
 		// A second without deliveries is a zero in the series, not a gap.

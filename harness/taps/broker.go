@@ -13,10 +13,15 @@ import (
 )
 
 // Broker subscribes to every topic on the broker and records the broker stage.
-// It is one more subscriber the broker must serve: the report says so.
+// It is one more subscriber the broker must serve: the report says so. When its
+// connection drops it reconnects (paho's auto-reconnect) and subscribes again;
+// the span is its outage, and messages intended in it that it never saw are
+// unverified, not lost.
 type Broker struct {
-	client mqtt.Client
-	once   sync.Once
+	cfg     BrokerConfig
+	client  mqtt.Client
+	outages *outages
+	once    sync.Once
 }
 
 // BrokerConfig says how the tap reaches the broker.
@@ -27,48 +32,92 @@ type BrokerConfig struct {
 	QoS                byte // subscribe at the highest QoS the devices use, so the tap loses no more than they would
 }
 
-// StartBroker connects and subscribes; observations go to l until Stop.
-func StartBroker(ctx context.Context, cfg BrokerConfig, l *ledger.Ledger) (*Broker, error) {
-	env, err := newEnvelopes(l)
+// brokerUnverifiedLead is how long before an outage a message may have been
+// intended and still have been in flight to the tap when its connection dropped.
+const brokerUnverifiedLead = time.Second
+
+// NewBroker returns the broker tap; Start connects it.
+func NewBroker(cfg BrokerConfig) *Broker { return &Broker{cfg: cfg} }
+
+// Stage is the broker stage.
+func (b *Broker) Stage() ledger.Stage { return ledger.Broker }
+
+// Start connects and subscribes; observations go to env.Rec until Stop.
+func (b *Broker) Start(ctx context.Context, env Env) error {
+	envs, err := newEnvelopes(env.Plan)
 	if err != nil {
-		return nil, err
+		return err
+	}
+	b.outages = newOutages(ledger.Broker, env.Rec.Start)
+	handler := func(_ mqtt.Client, m mqtt.Message) {
+		now := time.Now().UnixNano()
+		if dev, seq, ok := envs.find(m.Topic(), "", m.Payload()); ok {
+			env.Rec.Observe(ledger.Broker, dev, seq, now)
+		}
 	}
 	opts := mqtt.NewClientOptions().
-		AddBroker(cfg.URL).
+		AddBroker(b.cfg.URL).
 		SetClientID(fmt.Sprintf("citybench-tap-%d", time.Now().UnixNano())).
 		SetCleanSession(true).
 		SetAutoReconnect(true).
+		SetMaxReconnectInterval(2 * time.Second).
 		SetConnectTimeout(10 * time.Second).
 		// In-order handling on one goroutine: each device's reordering is then
-		// measured as the broker delivered it, and the ledger's single-writer rule holds.
+		// measured as the broker delivered it, and the recorder's single-writer rule holds.
 		SetOrderMatters(true).
-		SetMessageChannelDepth(65535)
-	if cfg.Username != "" {
-		opts.SetUsername(cfg.Username).SetPassword(cfg.Password)
+		SetMessageChannelDepth(65535).
+		SetConnectionLostHandler(func(_ mqtt.Client, err error) {
+			b.outages.down("connection", fmt.Sprintf("connection to %s lost: %v", b.cfg.URL, err))
+		}).
+		SetReconnectingHandler(func(mqtt.Client, *mqtt.ClientOptions) {
+			b.outages.down("connection", fmt.Sprintf("reconnecting to %s", b.cfg.URL))
+		}).
+		// A clean session forgets the subscription: subscribe again on every
+		// connection. The outage ends when the broker has granted it.
+		SetOnConnectHandler(func(c mqtt.Client) {
+			if !b.outages.isDown() {
+				return // the first connection: Start subscribes and reports errors itself
+			}
+			t := c.Subscribe("#", b.cfg.QoS, handler)
+			if t.WaitTimeout(10*time.Second) && t.Error() == nil {
+				b.outages.up("connection")
+			}
+		})
+	if b.cfg.Username != "" {
+		opts.SetUsername(b.cfg.Username).SetPassword(b.cfg.Password)
 	}
-	if cfg.TLS != nil {
-		opts.SetTLSConfig(cfg.TLS)
+	if b.cfg.TLS != nil {
+		opts.SetTLSConfig(b.cfg.TLS)
 	}
-	c := mqtt.NewClient(opts)
-	if err := wait(ctx, c.Connect()); err != nil {
-		return nil, fmt.Errorf("broker tap: connect %s: %w", cfg.URL, err)
+	b.client = mqtt.NewClient(opts)
+	if err := wait(ctx, b.client.Connect()); err != nil {
+		return fmt.Errorf("broker tap: connect %s: %w", b.cfg.URL, err)
 	}
-	handler := func(_ mqtt.Client, m mqtt.Message) {
-		now := time.Now().UnixNano()
-		if dev, seq, ok := env.find(m.Topic(), "", m.Payload()); ok {
-			l.Observe(ledger.Broker, dev, seq, now)
-		}
+	if err := wait(ctx, b.client.Subscribe("#", b.cfg.QoS, handler)); err != nil {
+		b.client.Disconnect(0)
+		return fmt.Errorf("broker tap: subscribe: %w", err)
 	}
-	if err := wait(ctx, c.Subscribe("#", cfg.QoS, handler)); err != nil {
-		c.Disconnect(0)
-		return nil, fmt.Errorf("broker tap: subscribe: %w", err)
-	}
-	return &Broker{client: c}, nil
+	return nil
 }
 
-// Stop disconnects; calling it again does nothing.
-func (b *Broker) Stop() {
+// Stop disconnects at once: the broker passes messages on as they arrive, so
+// there is nothing to wait for. Calling it again reports again.
+func (b *Broker) Stop(_ context.Context, _ time.Duration) Report {
 	b.once.Do(func() { b.client.Disconnect(250) })
+	spans := b.outages.spans()
+	rep := Report{Stage: ledger.Broker, Outages: spans}
+	if len(spans) > 0 {
+		rep.Unverified = func(_ int, at time.Duration) bool {
+			s := at.Seconds()
+			for _, sp := range spans {
+				if s >= sp.FromS-brokerUnverifiedLead.Seconds() && s <= sp.ToS {
+					return true
+				}
+			}
+			return false
+		}
+	}
+	return rep
 }
 
 func wait(ctx context.Context, t mqtt.Token) error {

@@ -1,12 +1,9 @@
-// Package taps observe the pipeline from outside at each stage — a broker
-// subscriber, a Kafka reader, a store read-back and an API poller — and record
-// into the ledger when each planned message appears there.
 package taps
 
 import (
 	"fmt"
 
-	"github.com/citybench/citybench/harness/ledger"
+	"github.com/citybench/citybench/harness/schedule"
 	"github.com/citybench/citybench/pipeline/codec"
 )
 
@@ -14,14 +11,16 @@ import (
 // Several devices may share a topic (the blog's layout names a street, not a
 // device), so the topic only selects the codec; identity comes from the envelope.
 type envelopes struct {
-	ledger  *ledger.Ledger
+	plan    *schedule.Plan
+	byID    map[string]int         // device id → index
 	byTopic map[string]codec.Codec // topic → codec of the fleet publishing there
 	byFleet map[string]codec.Codec
 }
 
-func newEnvelopes(l *ledger.Ledger) (*envelopes, error) {
-	e := &envelopes{ledger: l, byTopic: map[string]codec.Codec{}, byFleet: map[string]codec.Codec{}}
-	for _, d := range l.Plan().Devices {
+func newEnvelopes(plan *schedule.Plan) (*envelopes, error) {
+	e := &envelopes{plan: plan, byID: make(map[string]int, len(plan.Devices)), byTopic: map[string]codec.Codec{}, byFleet: map[string]codec.Codec{}}
+	for _, d := range plan.Devices {
+		e.byID[d.ID] = d.Index
 		c, ok := e.byFleet[d.Fleet.Name]
 		if !ok {
 			var err error
@@ -43,8 +42,8 @@ func newEnvelopes(l *ledger.Ledger) (*envelopes, error) {
 func (e *envelopes) find(topic, deviceHint string, payload []byte) (dev int, seq uint64, ok bool) {
 	c, ok := e.byTopic[topic]
 	if !ok && deviceHint != "" {
-		if dev, known := e.ledger.DeviceIndex(deviceHint); known {
-			c, ok = e.byFleet[e.ledger.Plan().Devices[dev].Fleet.Name], true
+		if dev, known := e.byID[deviceHint]; known {
+			c, ok = e.byFleet[e.plan.Devices[dev].Fleet.Name], true
 		}
 	}
 	if !ok {
@@ -54,6 +53,6 @@ func (e *envelopes) find(topic, deviceHint string, payload []byte) (dev int, seq
 	if err != nil {
 		return 0, 0, false
 	}
-	dev, ok = e.ledger.DeviceIndex(r.DeviceID)
+	dev, ok = e.byID[r.DeviceID]
 	return dev, r.Seq, ok
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -26,95 +27,186 @@ import (
 // slowing the brokers. 2 s gives the broker a 1 s wait and the client a 1 s margin.
 const TapMaxWait = 2 * time.Second
 
+// KafkaConfig says how the tap reaches Kafka.
+type KafkaConfig struct {
+	Brokers []string // bootstrap addresses
+	Topic   string
+	// Dialer, when set, is how every connection of the tap is made (TLS, SASL);
+	// nil dials plain TCP.
+	Dialer *kafka.Dialer
+}
+
+// dialer is the one place the tap's connections are configured.
+func (c KafkaConfig) dialer() *kafka.Dialer {
+	if c.Dialer != nil {
+		return c.Dialer
+	}
+	return &kafka.Dialer{Timeout: 10 * time.Second, DualStack: true}
+}
+
 // Kafka reads the readings topic and records the Kafka stage. Rather than a
 // consumer group (whose join and rebalance would hide the first seconds of a run)
 // it reads every partition directly from the end offsets taken before load
 // starts: it sees exactly what this run produced, and never moves the sink's
-// group offsets.
+// group offsets. Each partition has its own reader; when a read fails (its
+// leader died, the connection dropped) the partition is unavailable to the tap
+// until a new reader, dialled with backoff from the next offset, reads again —
+// it follows the partition to its new leader and never gives up on it.
 type Kafka struct {
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-	mu     sync.Mutex
-	err    error
+	cfg     KafkaConfig
+	rec     Recorder
+	envs    *envelopes
+	outages *outages
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	redials atomic.Int64 // readers replaced after an error, for the report
 }
 
-// StartKafka snapshots the end offset of every partition of topic and starts one
+// kafkaStartTimeout bounds how long Start retries finding the partitions' end
+// offsets: long enough for leadership to settle, short enough to fail fast on an
+// endpoint that is simply wrong.
+const kafkaStartTimeout = 30 * time.Second
+
+// NewKafka returns the Kafka tap; Start connects it.
+func NewKafka(cfg KafkaConfig) *Kafka { return &Kafka{cfg: cfg} }
+
+// Stage is the Kafka stage.
+func (k *Kafka) Stage() ledger.Stage { return ledger.Kafka }
+
+// Start snapshots the end offset of every partition of the topic and starts one
 // reader per partition (a device's records all land in one partition, so each
-// device is recorded by one goroutine, as the ledger requires).
-func StartKafka(ctx context.Context, brokers []string, topic string, l *ledger.Ledger) (*Kafka, error) {
-	env, err := newEnvelopes(l)
+// device is recorded by one goroutine, as the recorder requires).
+func (k *Kafka) Start(ctx context.Context, env Env) error {
+	envs, err := newEnvelopes(env.Plan)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	offsets, err := endOffsets(ctx, brokers, topic)
+	k.envs, k.rec = envs, env.Rec
+	k.outages = newOutages(ledger.Kafka, env.Rec.Start)
+	offsets, err := k.endOffsets(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("kafka tap: %w", err)
+		return fmt.Errorf("kafka tap: %w", err)
 	}
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	k := &Kafka{cancel: cancel}
+	k.cancel = cancel
 	for partition, off := range offsets {
-		r := kafka.NewReader(kafka.ReaderConfig{
-			Brokers:   brokers,
-			Topic:     topic,
-			Partition: partition,
-			MinBytes:  1,
-			MaxBytes:  16 << 20,
-			MaxWait:   TapMaxWait,
-		})
-		if err := r.SetOffset(off); err != nil {
-			cancel()
-			return nil, fmt.Errorf("kafka tap: partition %d offset %d: %w", partition, off, err)
-		}
 		k.wg.Add(1)
 		go func() {
 			defer k.wg.Done()
-			defer r.Close()
-			for {
-				m, err := r.FetchMessage(runCtx)
-				if err != nil {
-					if runCtx.Err() == nil {
-						k.fail(fmt.Errorf("kafka tap: partition %d: %w", partition, err))
-					}
-					return
-				}
-				now := time.Now().UnixNano()
-				topic := ""
-				for _, h := range m.Headers {
-					if h.Key == bridge.HeaderSourceTopic {
-						topic = string(h.Value)
-					}
-				}
-				if dev, seq, ok := env.find(topic, string(m.Key), m.Value); ok {
-					l.Observe(ledger.Kafka, dev, seq, now)
-				}
-			}
+			k.follow(runCtx, partition, off)
 		}()
 	}
-	return k, nil
+	return nil
 }
 
-func (k *Kafka) fail(err error) {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	if k.err == nil {
-		k.err = err
+// follow reads one partition from offset until ctx ends, re-dialling after any error.
+func (k *Kafka) follow(ctx context.Context, partition int, offset int64) {
+	key := fmt.Sprintf("partition %d", partition)
+	retry := retryPolicy()
+	for attempt := 0; ctx.Err() == nil; attempt++ {
+		if attempt > 0 {
+			k.redials.Add(1)
+			if !sleep(ctx, retry.NextBackOff()) {
+				return
+			}
+		}
+		r := kafka.NewReader(kafka.ReaderConfig{
+			Brokers:   k.cfg.Brokers,
+			Topic:     k.cfg.Topic,
+			Partition: partition,
+			Dialer:    k.cfg.dialer(),
+			MinBytes:  1,
+			MaxBytes:  16 << 20,
+			MaxWait:   TapMaxWait,
+			// kafka-go retries a failed dial this often before FetchMessage sees the
+			// error; then the reader is replaced, with its own backoff, from offset.
+			MaxAttempts: 3,
+		})
+		if err := r.SetOffset(offset); err != nil {
+			k.outages.down(key, fmt.Sprintf("%s: seek to %d: %v", key, offset, err))
+			r.Close()
+			continue
+		}
+		for {
+			m, err := r.FetchMessage(ctx)
+			if err != nil {
+				if ctx.Err() == nil {
+					k.outages.down(key, fmt.Sprintf("%s: %v", key, err))
+				}
+				break
+			}
+			k.outages.up(key)
+			retry.Reset()
+			offset = m.Offset + 1
+			k.record(m)
+		}
+		r.Close()
 	}
 }
 
-// Stop ends every reader and returns the first read error, if any.
-func (k *Kafka) Stop() error {
-	k.cancel()
-	k.wg.Wait()
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	return k.err
+func (k *Kafka) record(m kafka.Message) {
+	now := time.Now().UnixNano()
+	topic := ""
+	for _, h := range m.Headers {
+		if h.Key == bridge.HeaderSourceTopic {
+			topic = string(h.Value)
+		}
+	}
+	if dev, seq, ok := k.envs.find(topic, string(m.Key), m.Value); ok {
+		k.rec.Observe(ledger.Kafka, dev, seq, now)
+	}
 }
 
-func endOffsets(ctx context.Context, brokers []string, topic string) (map[int]int64, error) {
+// Stop waits until the tap has seen as many messages as were sent (or ctx ends),
+// then ends every reader. A partition still unavailable at the end leaves the
+// messages the tap did not see unverified: it could not look.
+func (k *Kafka) Stop(ctx context.Context, _ time.Duration) Report {
+	waitFor(ctx, func() bool { return k.rec.Delivered(ledger.Kafka) >= k.rec.Delivered(ledger.Sent) })
+	k.cancel()
+	k.wg.Wait()
+	rep := Report{Stage: ledger.Kafka, Outages: k.outages.spans(), Counters: map[string]int64{}}
+	if redials := k.redials.Load(); redials > 0 {
+		rep.Counters["kafka_tap_redials"] = redials
+	}
+	for _, sp := range rep.Outages {
+		if sp.Open {
+			rep.Unverified = func(int, time.Duration) bool { return true }
+			rep.Warnings = append(rep.Warnings, fmt.Sprintf("kafka tap: still unavailable when it stopped (%s): the messages it did not see are unverified, not lost", sp.Reason))
+			break
+		}
+	}
+	return rep
+}
+
+// endOffsets finds every partition's leader and its end offset, retrying with
+// backoff while leadership settles, for at most kafkaStartTimeout.
+func (k *Kafka) endOffsets(ctx context.Context) (map[int]int64, error) {
+	ctx, cancel := context.WithTimeout(ctx, kafkaStartTimeout)
+	defer cancel()
+	retry := retryPolicy()
+	for {
+		out, err := k.readEndOffsets(ctx)
+		if err == nil {
+			return out, nil
+		}
+		var perm *permanent
+		if errors.As(err, &perm) || !sleep(ctx, retry.NextBackOff()) {
+			return nil, err
+		}
+	}
+}
+
+// permanent marks an error retrying cannot fix (the topic does not exist).
+type permanent struct{ error }
+
+func (p *permanent) Unwrap() error { return p.error }
+
+func (k *Kafka) readEndOffsets(ctx context.Context) (map[int]int64, error) {
+	d := k.cfg.dialer()
 	var conn *kafka.Conn
 	var errs []error
-	for _, b := range brokers {
-		c, err := kafka.DialContext(ctx, "tcp", b)
+	for _, b := range k.cfg.Brokers {
+		c, err := d.DialContext(ctx, "tcp", b)
 		if err == nil {
 			conn = c
 			break
@@ -125,24 +217,27 @@ func endOffsets(ctx context.Context, brokers []string, topic string) (map[int]in
 		return nil, fmt.Errorf("no Kafka broker reachable: %w", errors.Join(errs...))
 	}
 	defer conn.Close()
-	parts, err := conn.ReadPartitions(topic)
+	parts, err := conn.ReadPartitions(k.cfg.Topic)
 	if err != nil {
-		return nil, fmt.Errorf("read partitions of %s: %w", topic, err)
+		if errors.Is(err, kafka.UnknownTopicOrPartition) {
+			return nil, &permanent{fmt.Errorf("read partitions of %s: %w", k.cfg.Topic, err)}
+		}
+		return nil, fmt.Errorf("read partitions of %s: %w", k.cfg.Topic, err)
 	}
 	if len(parts) == 0 {
-		return nil, fmt.Errorf("topic %s has no partitions", topic)
+		return nil, &permanent{fmt.Errorf("topic %s has no partitions", k.cfg.Topic)}
 	}
 	out := make(map[int]int64, len(parts))
 	for _, p := range parts {
 		leader := fmt.Sprintf("%s:%d", p.Leader.Host, p.Leader.Port)
-		lc, err := kafka.DialLeader(ctx, "tcp", leader, topic, p.ID)
+		lc, err := d.DialLeader(ctx, "tcp", leader, k.cfg.Topic, p.ID)
 		if err != nil {
-			return nil, fmt.Errorf("dial leader of %s/%d at %s: %w", topic, p.ID, leader, err)
+			return nil, fmt.Errorf("dial leader of %s/%d at %s: %w", k.cfg.Topic, p.ID, leader, err)
 		}
 		off, err := lc.ReadLastOffset()
 		lc.Close()
 		if err != nil {
-			return nil, fmt.Errorf("end offset of %s/%d: %w", topic, p.ID, err)
+			return nil, fmt.Errorf("end offset of %s/%d: %w", k.cfg.Topic, p.ID, err)
 		}
 		out[p.ID] = off
 	}

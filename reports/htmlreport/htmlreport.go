@@ -62,6 +62,7 @@ var tmpl = template.Must(template.New("index").Funcs(template.FuncMap{
 	"join":  strings.Join,
 	"ints":  func(q []int) string { return strings.Trim(fmt.Sprint(q), "[]") },
 	"float": func(f float64) string { return trimFloat(f) },
+	"sub":   func(a, b float64) float64 { return a - b },
 }).Parse(pageTemplate))
 
 type view struct {

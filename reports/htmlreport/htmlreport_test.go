@@ -30,9 +30,11 @@ func TestFormatting(t *testing.T) {
 
 func TestPageEscapesAndCountsSLOs(t *testing.T) {
 	r := &result.Result{
-		Meta:   result.Meta{Scenario: `<script>alert(1)</script>`, Target: result.Target{Kind: "containers"}},
-		SLOs:   []result.SLOVerdict{{Expr: "store.latency.p99 < 500ms", Pass: false}, {Expr: "store.loss == 0", Pass: true}},
-		Stages: []result.StageSummary{{Stage: "api", Sampled: true, Note: "polled every 250 ms"}},
+		Meta: result.Meta{Scenario: `<script>alert(1)</script>`, Target: result.Target{Kind: "containers"}},
+		SLOs: []result.SLOVerdict{{Expr: "store.latency.p99 < 500ms", Pass: false}, {Expr: "store.loss == 0", Pass: true}},
+		Stages: []result.StageSummary{{Stage: "api", Sampled: true, Note: "polled every 250 ms"},
+			{Stage: "store", Delivery: result.Delivery{Expected: 10, Delivered: 7, Lost: 1, Unverified: 2}}},
+		TapOutages: []result.TapOutage{{Tap: "kafka", FromS: 12.5, ToS: 21, Reason: "partition 2: connection refused"}},
 	}
 	var buf bytes.Buffer
 	if err := Write(&buf, r, Page{Charts: []Chart{{Name: "throughput", Title: "T", PNG: []byte("\x89PNG")}}, Problems: []string{"no spectrum for kafka"}}); err != nil {
@@ -49,7 +51,9 @@ func TestPageEscapesAndCountsSLOs(t *testing.T) {
 		{"sampled. polled every 250 ms", true},
 		{`src="data:image/png;base64,iVBORw=="`, true},
 		{"Report problem: no spectrum for kafka", true},
-		{`id="embedded"`, false}, // containers target: no embedded banner
+		{`id="embedded"`, false},                        // containers target: no embedded banner
+		{"<td>1</td><td>10.000 %</td><td>2</td>", true}, // store: lost, loss, unverified
+		{`<td class="l">kafka</td><td>12.5</td><td>21.0</td><td>8.5</td><td class="l">partition 2: connection refused</td>`, true},
 	}
 	for _, tc := range tests {
 		if strings.Contains(page, tc.what) != tc.want {

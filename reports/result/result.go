@@ -48,6 +48,10 @@ type Result struct {
 	SLOs            []SLOVerdict     `json:"slos,omitempty"`
 	Resources       []ResourceSample `json:"resources,omitempty"`
 	Counters        map[string]int64 `json:"counters,omitempty"` // e.g. broker_inflight_dropped, dead_lettered, connect_errors
+	// TapOutages are spans when one of citybench's own taps could not observe its
+	// stage (a Kafka broker it reads from was down, API polls failed): the
+	// harness's trouble, never counted as the pipeline's loss.
+	TapOutages []TapOutage `json:"tap_outages,omitempty"`
 }
 
 // Meta describes what ran, where and when.
@@ -159,14 +163,18 @@ type StageSummary struct {
 type Delivery struct {
 	Expected   int64 `json:"expected"`
 	Delivered  int64 `json:"delivered"` // distinct (device, seq) seen
-	Lost       int64 `json:"lost"`
+	Lost       int64 `json:"lost"`      // confirmed absent: the tap looked and they were not there
 	Duplicated int64 `json:"duplicated"`
+	// Unverified counts messages the tap could not check (its reads kept failing
+	// until the drain deadline, or it was unavailable when they passed): neither
+	// delivered nor lost. Expected = Delivered + Lost + Unverified.
+	Unverified int64 `json:"unverified,omitempty"`
 	Reordered  int64 `json:"reordered"`
 	// Negative counts observations earlier than their intended time (clock skew); they are kept, never dropped.
 	Negative int64 `json:"negative,omitempty"`
 	// WithinDeadline counts deliveries whose latency met the availability deadline.
 	WithinDeadline int64   `json:"within_deadline"`
-	Availability   float64 `json:"availability"` // WithinDeadline / Expected
+	Availability   float64 `json:"availability"` // WithinDeadline / (Expected − Unverified)
 }
 
 // FaultEvent is something done to the system under test during the run: the
@@ -215,6 +223,17 @@ type FaultImpact struct {
 	Lost         int64   `json:"lost"`
 	Duplicated   int64   `json:"duplicated"`
 	Availability float64 `json:"availability"`
+}
+
+// TapOutage is a span, in seconds since the run started, when a tap could not
+// observe its stage.
+type TapOutage struct {
+	Tap    string  `json:"tap"` // the stage the tap observes
+	FromS  float64 `json:"from_s"`
+	ToS    float64 `json:"to_s"`
+	Reason string  `json:"reason"`
+	// Open is true when the tap was still unavailable when it stopped (ToS is then the stop).
+	Open bool `json:"open,omitempty"`
 }
 
 // SLOVerdict is one threshold checked against the run.
