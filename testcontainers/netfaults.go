@@ -152,8 +152,11 @@ func toxics(f scenarios.Fault) []string {
 		return []string{`{"name":"reset-up","type":"reset_peer","stream":"upstream","toxicity":1,"attributes":{"timeout":0}}`}
 	case scenarios.ActionPartition:
 		// No byte passes either way and no connection is closed: what a dropped
-		// route looks like to TCP until its own timeouts fire.
-		return both("timeout", `{"timeout":0}`)
+		// route looks like to TCP, whose retransmissions deliver the held bytes
+		// once it heals. Toxiproxy's timeout toxic would drop bytes mid-stream
+		// (corrupting it); a latency of an hour holds them and releases them,
+		// in order, when the toxic is removed.
+		return both("latency", `{"latency":3600000,"jitter":0}`)
 	}
 	return nil
 }
