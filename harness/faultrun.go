@@ -30,6 +30,15 @@ type Fault struct {
 	Heal func(ctx context.Context) error
 }
 
+// seriesUntil is how far the interval series runs: through the drain when the
+// run had faults (their recovery may come after load ended), else to load's end.
+func seriesUntil(faults []Fault, now time.Duration) time.Duration {
+	if len(faults) == 0 {
+		return 0
+	}
+	return now
+}
+
 // PrepareLead is how long before its start a fault's target is resolved.
 const PrepareLead = 3 * time.Second
 

@@ -242,7 +242,8 @@ func (r *run) result(ctx context.Context, eps target.Endpoints, ld *load, report
 	ended := time.Now()
 	tapLate := r.led.Settle()
 	sum, err := r.led.Summarise(ledger.Window{From: r.plan.Warmup, Until: ld.until, Deadline: r.sc.AvailabilityDeadline.D(),
-		Expect: expectFunc(r.plan, r.sampled, eps), Connections: conns, Unverified: unverifiedFunc(reports)})
+		Expect: expectFunc(r.plan, r.sampled, eps), Connections: conns, Unverified: unverifiedFunc(reports),
+		SeriesUntil: seriesUntil(r.opts.Faults, time.Since(r.led.Start()))})
 	if err != nil {
 		return nil, err
 	}

@@ -25,6 +25,9 @@ type Window struct {
 	Expect func(stage Stage, dev int) bool
 	// Connections is the number of open device connections at the end of each second.
 	Connections []int64
+	// SeriesUntil, when past Until, extends the interval series through the
+	// drain, so the catch-up after a fault late in the run is in the series.
+	SeriesUntil time.Duration
 	// Unverified says whether an unseen message of device dev intended at offset
 	// at is one stage's tap could not check: it is then counted as unverified, not
 	// lost. Nil: every tap checked everything.
@@ -43,7 +46,7 @@ type Summary struct {
 // 1-second interval series. Call it after every recorder has stopped.
 func (l *Ledger) Summarise(w Window) (*Summary, error) {
 	start := l.start.Load()
-	nIntervals := int((w.Until+time.Second-1)/time.Second) + 1
+	nIntervals := int((max(w.Until, w.SeriesUntil)+time.Second-1)/time.Second) + 1
 	sum := &Summary{}
 	intervals := make([]result.Interval, nIntervals)
 	for i := range intervals {

@@ -64,6 +64,9 @@ func observe(s scenarios.SLO, r *result.Result) (obs float64, note string, ok bo
 		}
 		return stat(r.GeneratorLag, s.Stat)
 	}
+	if s.Metric == scenarios.MetricRecoveryTime || s.Metric == scenarios.MetricUnavailable {
+		return worstFault(r, s)
+	}
 	st := r.Stage(s.Stage)
 	if st == nil {
 		return 0, fmt.Sprintf("stage %s was not measured in this run", s.Stage), false
@@ -102,9 +105,6 @@ func observe(s scenarios.SLO, r *result.Result) (obs float64, note string, ok bo
 			return float64(d.Lost) / float64(d.Expected), note, true
 		}
 		return d.Availability, note, true
-	case scenarios.MetricRecoveryTime, scenarios.MetricUnavailable:
-		v, why, ok := worstFault(r, s)
-		return v, join(note, why), ok
 	case scenarios.MetricThroughput:
 		if !(r.Meta.DurationS > 0) {
 			return 0, join(note, "the result has no measured duration"), false
@@ -132,14 +132,16 @@ func worstFault(r *result.Result, s scenarios.SLO) (float64, string, bool) {
 			}
 			worst = max(worst, v*1e6)
 			if !im.Recovered && note == "" {
-				note = fmt.Sprintf("%s did not recover from %s %s before the series ended", s.Stage, f.Kind, f.Target)
+				note = fmt.Sprintf("%s did not recover from %s %s before the series ended (%s so far ≥ %.0fs)", s.Stage, f.Kind, f.Target, s.Metric, v)
 			}
 		}
 	}
 	if !seen {
 		return 0, fmt.Sprintf("no fault figures for stage %s: the run performed no fault", s.Stage), false
 	}
-	return worst, note, true
+	// A stage that never recovered has no recovery time to judge: the figure is a
+	// lower bound, and an SLO must not pass on it.
+	return worst, note, note == ""
 }
 
 func stat(q result.Quantiles, name string) (float64, string, bool) {
