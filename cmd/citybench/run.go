@@ -236,7 +236,7 @@ func printFaults(w io.Writer, r *result.Result) {
 	}
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "fault\tat\tstage\tbaseline p99\trecovery\tunavailable\texpected\tdelayed\tlost\tdup\tavailability\t")
+	fmt.Fprintln(tw, "fault\tat\tstage\tbaseline p50\trecovery\tunavailable\texpected\tdelayed\tlost\tdup\tavailability\t")
 	for _, f := range r.Faults {
 		name := f.Kind + " " + f.Component
 		if f.Error != "" {
@@ -248,7 +248,7 @@ func printFaults(w io.Writer, r *result.Result) {
 			if !s.Recovered {
 				rec = ">" + rec + " (not recovered)"
 			}
-			fmt.Fprintf(tw, "%s\t%.1fs\t%s\t%s\t%s\t%.0fs\t%d\t%d\t%d\t%d\t%.2f%%\t\n", name, f.AtS, s.Stage, us(s.BaselineP99Us),
+			fmt.Fprintf(tw, "%s\t%.1fs\t%s\t%s\t%s\t%.0fs\t%d\t%d\t%d\t%d\t%.2f%%\t\n", name, f.AtS, s.Stage, us(s.BaselineP50Us),
 				rec, s.UnavailableS, s.Expected, s.Delayed, s.Lost, s.Duplicated, 100*s.Availability)
 		}
 	}

@@ -4,10 +4,13 @@
 // series. It reads only the result, so old results can be analysed again.
 //
 // Definitions (docs/faults.md explains them with examples):
-//   - baseline: the worst 1-second p99 latency of the stage in the 10 s before the
-//     fault (measured window only); the band is max(1.5 × baseline, baseline + 100 ms);
+//   - baseline: the median of the stage's 1-second p50 latencies in the 10 s
+//     before the fault (measured window only); the band is max(1.5 × baseline,
+//     baseline + 100 ms). The median p50 rather than a tail: on a shared host the
+//     tail of a healthy second is noisy, and a fault that matters delays most
+//     messages, not only the slowest;
 //   - a second is impaired when the stage was expected to deliver and delivered
-//     nothing, or its p99 latency left the band;
+//     nothing, or its p50 latency left the band;
 //   - recovery: the first second after the fault's start from which a sliding
 //     window of 3 seconds is unimpaired; time to recover is from the fault's start;
 //   - unavailable: seconds of the window in which nothing was delivered within the
@@ -18,6 +21,7 @@ package recovery
 
 import (
 	"math"
+	"slices"
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
@@ -65,7 +69,7 @@ func (s second) impaired(threshold int64) bool {
 	if s.Delivered == 0 {
 		return s.Expected > 0
 	}
-	return s.P99Us > threshold
+	return s.P50Us > threshold
 }
 
 func analyseStage(res *result.Result, stage string, atS, endS float64, until int, deadline time.Duration) result.FaultImpact {
@@ -77,11 +81,18 @@ func analyseStage(res *result.Result, stage string, atS, endS float64, until int
 	imp := result.FaultImpact{Stage: stage}
 	start := int(math.Floor(atS))
 	from := max(int(math.Floor(res.Meta.MeasuredFromS)), start-int(BaselineWindow/time.Second))
+	var p50s []int64
 	for t := max(from, 0); t < start && t < len(secs); t++ {
-		imp.BaselineP99Us = max(imp.BaselineP99Us, secs[t].P99Us)
+		if secs[t].Delivered > 0 {
+			p50s = append(p50s, secs[t].P50Us)
+		}
 	}
-	imp.ThresholdUs = max(int64(float64(imp.BaselineP99Us)*bandFactor), imp.BaselineP99Us+bandMarginUs)
-	if imp.BaselineP99Us == 0 {
+	if len(p50s) > 0 {
+		slices.Sort(p50s)
+		imp.BaselineP50Us = p50s[len(p50s)/2]
+	}
+	imp.ThresholdUs = max(int64(float64(imp.BaselineP50Us)*bandFactor), imp.BaselineP50Us+bandMarginUs)
+	if imp.BaselineP50Us == 0 {
 		imp.ThresholdUs = deadline.Microseconds() // nothing to compare with: the deadline is the band
 	}
 	end := until // exclusive: the first second of the stable window

@@ -7,7 +7,7 @@ import (
 	"github.com/citybench/citybench/reports/result"
 )
 
-// series builds a result with one stage from per-second (delivered, p99 ms,
+// series builds a result with one stage from per-second (delivered, p50 ms,
 // lost) triples; 100 messages are due each second.
 func series(secs [][3]int64) *result.Result {
 	r := &result.Result{Stages: []result.StageSummary{{Stage: "store"}}}
@@ -17,7 +17,7 @@ func series(secs [][3]int64) *result.Result {
 			onTime = 0
 		}
 		r.Intervals = append(r.Intervals, result.Interval{StartS: float64(i), Stages: map[string]result.IntervalStage{
-			"store": {Delivered: s[0], P99Us: s[1] * 1000, Expected: 100, Lost: s[2], OnTime: min(onTime, 100-s[2])},
+			"store": {Delivered: s[0], P50Us: s[1] * 1000, Expected: 100, Lost: s[2], OnTime: min(onTime, 100-s[2])},
 		}})
 	}
 	return r
@@ -58,8 +58,8 @@ func TestAnalyse(t *testing.T) {
 				t.Fatalf("stages %+v", r.Faults[0].Stages)
 			}
 			im := r.Faults[0].Stages[0]
-			if im.BaselineP99Us != 50_000 || im.ThresholdUs != 150_000 {
-				t.Errorf("baseline %d threshold %d, want 50ms and 150ms", im.BaselineP99Us, im.ThresholdUs)
+			if im.BaselineP50Us != 50_000 || im.ThresholdUs != 150_000 {
+				t.Errorf("baseline %d threshold %d, want 50ms and 150ms", im.BaselineP50Us, im.ThresholdUs)
 			}
 			if im.Impacted != tt.impacted || im.Recovered != tt.recovered {
 				t.Errorf("impacted %v recovered %v, want %v %v", im.Impacted, im.Recovered, tt.impacted, tt.recovered)

@@ -200,9 +200,10 @@ type FaultEvent struct {
 // start to the stage's recovery (or the end of the series).
 type FaultImpact struct {
 	Stage string `json:"stage"`
-	// BaselineP99Us is the worst 1-second p99 latency in the 10 s before the fault;
-	// ThresholdUs is the band a second must stay within to count as recovered.
-	BaselineP99Us int64 `json:"baseline_p99_us"`
+	// BaselineP50Us is the median 1-second p50 latency in the 10 s before the
+	// fault; ThresholdUs is the band a second's p50 must stay within to count as
+	// recovered.
+	BaselineP50Us int64 `json:"baseline_p50_us"`
 	ThresholdUs   int64 `json:"threshold_us"`
 	// Impacted is false when no second after the fault left the band.
 	Impacted     bool    `json:"impacted"`
