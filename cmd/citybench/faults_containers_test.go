@@ -74,8 +74,11 @@ func TestFaultsOnContainers(t *testing.T) {
 				t.Errorf("fault %+v: want it performed at 8 s (±100 ms)", f)
 			}
 			store := res.Stage("store")
-			if store == nil || store.Delivery.Expected == 0 || store.Delivery.Lost != 0 || store.Delivery.Duplicated != 0 {
-				t.Errorf("store %+v: want every reading once", store)
+			if store == nil {
+				t.Fatal("no store stage")
+			}
+			if d := store.Delivery; d.Expected == 0 || d.Lost != 0 || d.Duplicated != 0 {
+				t.Errorf("store delivery %+v: want every reading once", d)
 			}
 			var figures *result.FaultImpact
 			for i := range f.Stages {
