@@ -219,6 +219,9 @@ func printSummary(w io.Writer, r *result.Result) {
 		observed := fmt.Sprintf("%g %s", v.Observed, v.Unit)
 		if v.Unit == "us" {
 			observed = us(int64(v.Observed))
+			if v.Observed == 0 {
+				observed = "0s"
+			}
 		}
 		note := ""
 		if v.Note != "" {
