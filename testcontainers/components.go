@@ -348,14 +348,16 @@ func (t *Target) startServices(ctx context.Context, broker brokerInfo) (string, 
 	// restart but queues nothing for it until the client is back — a broker restart
 	// lost every QoS 1/2 message published before the bridge reconnected (471 of
 	// 10,005, each acknowledged to its device), while a plain subscription keeps them.
+	bridgeCmd := []string{"pipeline", "serve", "bridge", "--mqtt-share-group="} // an empty environment value means the default group
 	if t.top.BridgeReplicas > 1 {
+		bridgeCmd = bridgeCmd[:3]
 		bridgeEnv["CITYBENCH_MQTT_SHARE_GROUP"] = "citybench-bridges"
 	}
 	image := t.catalog.Image(CompServices)
 	var started []*managed
 	for i := range t.top.BridgeReplicas {
 		m, err := t.run(ctx, fmt.Sprintf("bridge-%d", i+1), "bridge", tc.ContainerRequest{
-			Image: image, Cmd: []string{"pipeline", "serve", "bridge"}, Env: with(bridgeEnv), Files: files,
+			Image: image, Cmd: bridgeCmd, Env: with(bridgeEnv), Files: files,
 		})
 		if err != nil {
 			return "", err
