@@ -16,6 +16,7 @@ import (
 	"github.com/citybench/citybench/harness/devices"
 	"github.com/citybench/citybench/harness/ledger"
 	"github.com/citybench/citybench/harness/limits"
+	"github.com/citybench/citybench/harness/recovery"
 	"github.com/citybench/citybench/harness/schedule"
 	"github.com/citybench/citybench/harness/slo"
 	"github.com/citybench/citybench/harness/taps"
@@ -23,16 +24,6 @@ import (
 	"github.com/citybench/citybench/reports/result"
 	"github.com/citybench/citybench/scenarios"
 )
-
-// Fault is an action on the system under test at a planned offset, recorded in
-// the result (fault injection builds on this).
-type Fault struct {
-	At     time.Duration
-	Kind   string
-	Target string
-	Detail string
-	Do     func(ctx context.Context) error
-}
 
 // Options configure a run.
 type Options struct {
@@ -295,7 +286,8 @@ func (r *run) result(ctx context.Context, eps target.Endpoints, ld *load, report
 	ended := time.Now()
 	tapLate := r.led.Settle()
 	sum, err := r.led.Summarise(ledger.Window{From: r.plan.Warmup, Until: ld.until, Deadline: r.sc.AvailabilityDeadline.D(),
-		Expect: expectFunc(r.plan, r.sampled, eps), Connections: conns, Unverified: unverifiedFunc(reports)})
+		Expect: expectFunc(r.plan, r.sampled, eps), Connections: conns, Unverified: unverifiedFunc(reports),
+		SeriesUntil: seriesUntil(r.opts.Faults, time.Since(r.led.Start()))})
 	if err != nil {
 		return nil, err
 	}
@@ -325,6 +317,7 @@ func (r *run) result(ctx context.Context, eps target.Endpoints, ld *load, report
 	if api := res.Stage(result.StageAPI); api != nil {
 		api.Note = fmt.Sprintf("%d sampled devices polled every %s: latency includes up to one polling interval", len(r.sampled), apiPollInterval)
 	}
+	recovery.Analyse(res, r.sc.AvailabilityDeadline.D())
 	if slos, err := r.sc.ParseSLOs(); err != nil {
 		res.Warnings = append(res.Warnings, fmt.Sprintf("SLOs not judged: %v", err))
 	} else {
@@ -444,43 +437,6 @@ func phases(plan *schedule.Plan) []result.Phase {
 		out = append(out, result.Phase{Name: p.Name, StartS: p.Start.Seconds(), EndS: p.End.Seconds()})
 	}
 	return out
-}
-
-func runFaults(ctx context.Context, l *ledger.Ledger, faults []Fault, log *slog.Logger) (events func() []result.FaultEvent, stop func()) {
-	var mu sync.Mutex
-	var out []result.FaultEvent
-	fctx, cancel := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	for _, f := range faults {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			select {
-			case <-time.After(time.Until(l.Start().Add(f.At))):
-			case <-fctx.Done():
-				return
-			}
-			at := time.Since(l.Start())
-			err := f.Do(fctx)
-			ev := result.FaultEvent{AtS: at.Seconds(), EndS: time.Since(l.Start()).Seconds(), Kind: f.Kind, Target: f.Target, Detail: f.Detail}
-			if err != nil {
-				ev.Detail += " (failed: " + err.Error() + ")"
-				log.Error("fault", "kind", f.Kind, "err", err)
-			}
-			mu.Lock()
-			out = append(out, ev)
-			mu.Unlock()
-		}()
-	}
-	return func() []result.FaultEvent {
-			mu.Lock()
-			defer mu.Unlock()
-			sort.Slice(out, func(i, j int) bool { return out[i].AtS < out[j].AtS })
-			return append([]result.FaultEvent(nil), out...)
-		}, func() {
-			cancel()
-			wg.Wait()
-		}
 }
 
 // HarnessComponent names the harness process's own resource samples.

@@ -10,7 +10,7 @@ import (
 // FuzzParse holds Parse to its promise: any input yields either a valid scenario
 // or ValidationErrors naming the file, never a panic.
 func FuzzParse(f *testing.F) {
-	for _, pattern := range []string{"*.yaml", "testdata/*.yaml"} {
+	for _, pattern := range []string{"*.yaml", "faults/*.yaml", "testdata/*.yaml"} {
 		files, err := filepath.Glob(pattern)
 		if err != nil {
 			f.Fatal(err)

@@ -27,6 +27,8 @@ type Scenario struct {
 	Drain Duration `yaml:"drain,omitempty"` // default 10s
 	// APISample is the fraction of devices whose readings the API tap polls.
 	APISample float64 `yaml:"api_sample,omitempty"` // default 0.02
+	// Faults are timed actions on the system under test (see faults.go).
+	Faults []Fault `yaml:"faults,omitempty"`
 
 	// File and Hash are set by the loader (path and sha256 of the bytes read).
 	File string `yaml:"-"`

@@ -32,6 +32,9 @@ const (
 	MetricDelivered    = "delivered"
 	MetricAvailability = "availability" // delivered within the deadline / expected
 	MetricThroughput   = "throughput"   // delivered / measured duration, msgs/s
+	// Fault figures (harness/recovery), the worst over the run's faults.
+	MetricRecoveryTime = "recovery_time" // fault start → latency back within the pre-fault baseline
+	MetricUnavailable  = "unavailable"   // seconds without a delivery within the availability deadline
 )
 
 // Units of SLO thresholds and observations; the result defines them.
@@ -60,7 +63,7 @@ type SLO struct {
 // Unit is the unit of Threshold and of the observed value.
 func (s SLO) Unit() string {
 	switch s.Metric {
-	case MetricLatency, MetricServiceTime, MetricGeneratorLag:
+	case MetricLatency, MetricServiceTime, MetricGeneratorLag, MetricRecoveryTime, MetricUnavailable:
 		return UnitMicroseconds
 	case MetricLossRatio, MetricAvailability:
 		return UnitRatio
@@ -158,7 +161,7 @@ func (s *SLO) parseSubject(lhs string) error {
 			return fmt.Errorf("%s.%s needs a statistic, e.g. %s.%s.p99", stage, metric, stage, metric)
 		}
 		return s.parseStat("." + stat)
-	case MetricLoss, MetricLossRatio, MetricDuplicates, MetricReordered, MetricDelivered, MetricAvailability, MetricThroughput:
+	case MetricLoss, MetricLossRatio, MetricDuplicates, MetricReordered, MetricDelivered, MetricAvailability, MetricThroughput, MetricRecoveryTime, MetricUnavailable:
 		s.Metric = metric
 		if hasStat {
 			return fmt.Errorf("%s takes no statistic, got %q", metric, stat)
@@ -167,7 +170,7 @@ func (s *SLO) parseSubject(lhs string) error {
 	case "":
 		return fmt.Errorf("stage %q needs a metric, e.g. %s.latency.p99", stage, stage)
 	default:
-		return fmt.Errorf("unknown metric %q (want latency, service_time, loss, loss_ratio, duplicates, reordered, delivered, availability or throughput)", metric)
+		return fmt.Errorf("unknown metric %q (want latency, service_time, loss, loss_ratio, duplicates, reordered, delivered, availability, throughput, recovery_time or unavailable)", metric)
 	}
 }
 

@@ -29,6 +29,7 @@ func (s *Scenario) Validate() error {
 	}
 	v.target()
 	v.slos()
+	v.faults()
 	if len(v.errs) == 0 {
 		return nil
 	}

@@ -89,26 +89,17 @@ func (t *Target) StartContainer(ctx context.Context, name string) error {
 }
 
 // StallStore pauses every Cassandra node for d: writes and reads block, which is
-// the stall coordinated-omission tests need.
+// the stall coordinated-omission tests need. The nodes are thawed even when ctx
+// ends first.
 func (t *Target) StallStore(ctx context.Context, d time.Duration) error {
-	var nodes []string
-	for _, m := range t.snapshot() {
-		if m.component == CompCassandra {
-			nodes = append(nodes, m.name)
-		}
+	if err := t.pauseStore(ctx); err != nil {
+		return errors.Join(fmt.Errorf("stall store: %w", err), t.unpauseStore(context.WithoutCancel(ctx)))
 	}
-	if len(nodes) == 0 {
-		return errors.New("stall store: no cassandra node running")
+	select {
+	case <-time.After(d):
+	case <-ctx.Done():
 	}
-	errs := make(chan error, len(nodes))
-	for _, n := range nodes {
-		go func() { errs <- t.Pause(ctx, n, d) }()
-	}
-	var all []error
-	for range nodes {
-		if err := <-errs; err != nil {
-			all = append(all, err)
-		}
-	}
-	return errors.Join(all...)
+	uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	return t.unpauseStore(uctx)
 }

@@ -27,6 +27,8 @@ type config struct {
 	// it refuses and watch the start fail.
 	kafkaClusterID string
 	labels         map[string]string
+	// proxied are the links (linkBroker, linkKafka) Toxiproxy sits on; none by default.
+	proxied map[string]bool
 }
 
 func defaults() config {

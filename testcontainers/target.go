@@ -49,6 +49,8 @@ type Target struct {
 	// cassandraHosts are the nodes' CQL addresses on the host (loopback, mapped ports).
 	cassandraHosts []string
 	store          *cassandra.Store
+	// proxies carry the links a scenario's network faults act on (nil: none).
+	proxies *proxies
 }
 
 // replication is the keyspace's replication map: RF 3 where the cluster allows,
@@ -192,6 +194,12 @@ func (t *Target) prepare(ctx context.Context) (*client.Client, error) {
 	t.netName = "citybench-" + t.runID
 	if _, err := dc.NetworkCreate(ctx, t.netName, client.NetworkCreateOptions{Driver: "bridge", Labels: t.labels("network")}); err != nil {
 		return nil, fmt.Errorf("create network %s: %w", t.netName, err)
+	}
+
+	if len(t.cfg.proxied) > 0 {
+		if err := t.startProxies(ctx, dc); err != nil {
+			return nil, err
+		}
 	}
 
 	if t.top.Security == "tls" {
@@ -465,9 +473,12 @@ func (t *Target) stop(ctx context.Context, grace time.Duration) error {
 	dc := t.docker
 	ms := t.containers
 	st := t.store
+	px := t.proxies
 	t.containers = nil
 	t.store = nil
+	t.proxies = nil
 	t.mu.Unlock()
+	px.close()
 	var errs []error
 	if st != nil {
 		if err := st.Close(); err != nil {

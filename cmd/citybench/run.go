@@ -20,6 +20,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/citybench/citybench/harness"
+	"github.com/citybench/citybench/harness/faults"
 	"github.com/citybench/citybench/harness/limits"
 	"github.com/citybench/citybench/harness/schedule"
 	"github.com/citybench/citybench/harness/target"
@@ -151,6 +152,15 @@ func runScenario(cmd *cobra.Command, path string, f runFlags) error {
 	if err != nil {
 		return withCode(exitInvalid, err)
 	}
+	plannedFaults, err := faults.Build(sc, tgt)
+	if err != nil {
+		return withCode(exitInvalid, err)
+	}
+	if len(plannedFaults) > 0 && (workers > 1 || !seg.IsWhole()) {
+		// A fault acts on the one pipeline of a run; its figures come from one time
+		// line. Workers and segments would each need the coordinator to perform it.
+		return withCode(exitInvalid, fmt.Errorf("%s: faults: are not supported with worker processes or --segment yet (%d workers, segment %s): run the fault scenario in one process", path, workers, seg))
+	}
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return fmt.Errorf("create run folder: %w", err)
 	}
@@ -161,7 +171,7 @@ func runScenario(cmd *cobra.Command, path string, f runFlags) error {
 	if !f.quiet || f.progressJSON {
 		progress = stderr
 	}
-	c := coordination{path: path, flags: f, sc: sc, target: tgt, workers: workers, out: out, log: log, progress: progress, stderr: stderr}
+	c := coordination{path: path, flags: f, sc: sc, target: tgt, workers: workers, out: out, log: log, progress: progress, stderr: stderr, faults: plannedFaults}
 	res, runErr := play(ctx, cmd, c, seg, startAt)
 	if res == nil {
 		return fmt.Errorf("run %s: %w", sc.Name, runErr)
@@ -176,7 +186,7 @@ func play(ctx context.Context, cmd *cobra.Command, c coordination, seg schedule.
 	if c.workers > 1 {
 		return coordinate(ctx, c)
 	}
-	opts := harness.Options{Target: c.target, Logger: c.log, Progress: c.progress, Segment: seg, StartAt: startAt, ProgressJSON: c.flags.progressJSON}
+	opts := harness.Options{Target: c.target, Logger: c.log, Progress: c.progress, Segment: seg, StartAt: startAt, ProgressJSON: c.flags.progressJSON, Faults: c.faults}
 	if c.flags.startAt == "-" {
 		opts.Ready = waitForStart(cmd.InOrStdin(), c.stderr)
 	}
@@ -249,7 +259,7 @@ func newTarget(sc *scenarios.Scenario, out string, pipelineLog, runLog *slog.Log
 	case "", "embedded":
 		return embedded.New(sc, log)
 	case "containers":
-		opts := []testcontainers.Option{testcontainers.WithRunDir(out)}
+		opts := []testcontainers.Option{testcontainers.WithRunDir(out), testcontainers.WithNetworkFaults(sc.Faults)}
 		if log != nil {
 			opts = append(opts, testcontainers.WithLogger(log))
 		}
@@ -321,6 +331,7 @@ func printSummary(w io.Writer, r *result.Result) {
 		fmt.Fprintf(w, "tap unavailable: %s tap %.1f–%.1f s%s: %s (the harness's outage, not pipeline loss)\n", o.Tap, o.FromS, o.ToS, still, o.Reason)
 	}
 	fmt.Fprintf(w, "generator lag p99 %s (max %s)\n", result.FormatUs(r.GeneratorLag.P99Us), result.FormatUs(r.GeneratorLag.MaxUs))
+	printFaults(w, r)
 	for _, v := range r.SLOs {
 		verdict := "PASS"
 		if !v.Pass {
@@ -332,4 +343,31 @@ func printSummary(w io.Writer, r *result.Result) {
 		}
 		fmt.Fprintf(w, "SLO %s  %s (observed %s)%s\n", verdict, v.Expr, result.FormatValue(v.Observed, v.Unit), note)
 	}
+}
+
+// printFaults is the fault table: per fault and stage, recovery, unavailability
+// and the window's message accounting.
+func printFaults(w io.Writer, r *result.Result) {
+	if len(r.Faults) == 0 {
+		return
+	}
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "fault\tat\tstage\tbaseline p50\trecovery\tunavailable\texpected\tdelayed\tlost\tdup\tavailability\t")
+	for _, f := range r.Faults {
+		name := f.Kind + " " + f.Component
+		if f.Error != "" {
+			fmt.Fprintf(tw, "%s\t%.1fs\tFAILED: %s\t\t\t\t\t\t\t\t\t\n", name, f.AtS, f.Error)
+			continue
+		}
+		for _, s := range f.Stages {
+			rec := fmt.Sprintf("%.0fs", s.RecoveryS)
+			if !s.Recovered {
+				rec = ">" + rec + " (not recovered)"
+			}
+			fmt.Fprintf(tw, "%s\t%.1fs\t%s\t%s\t%s\t%.0fs\t%d\t%d\t%d\t%d\t%.2f%%\t\n", name, f.AtS, s.Stage, result.FormatUs(s.BaselineP50Us),
+				rec, s.UnavailableS, s.Expected, s.Delayed, s.Lost, s.Duplicated, 100*s.Availability)
+		}
+	}
+	tw.Flush()
 }

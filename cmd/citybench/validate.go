@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/citybench/citybench/harness/faults"
 	"github.com/citybench/citybench/harness/limits"
 	"github.com/citybench/citybench/harness/schedule"
 	"github.com/citybench/citybench/scenarios"
@@ -42,6 +43,14 @@ func newValidateCmd() *cobra.Command {
 				if _, err := workerCount(s, schedule.Whole, 0, m); err != nil {
 					errs = append(errs, fmt.Errorf("%s: target %s on this machine: %w", path, cmp.Or(s.Target.Kind, "embedded"), err))
 					continue
+				}
+				// Faults are checked against the scenario's own target; external
+				// targets need endpoints from the environment and then refuse faults.
+				if tgt, err := newTarget(s, "", nil, nil); err == nil {
+					if err := faults.Check(s, tgt); err != nil {
+						errs = append(errs, err)
+						continue
+					}
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "ok: %s (%s, %d devices, %s total)\n", path, s.Name, s.Devices(), s.Total())
 			}

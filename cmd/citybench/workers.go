@@ -122,6 +122,7 @@ type coordination struct {
 	log      *slog.Logger
 	progress io.Writer
 	stderr   io.Writer // where the workers' own log lines go
+	faults   []harness.Fault
 }
 
 // readyLine is what a worker prints once its devices are connected; it then

@@ -57,7 +57,8 @@ type Ledger struct {
 	delivered [NumStages]atomic.Int64 // first observations, for live progress
 	unknown   [NumStages]atomic.Int64 // observations of messages not in the plan
 	errors    atomic.Int64
-	errorsAt  sync.Map // second index → *atomic.Int64
+	errorsAt  sync.Map            // second index → *atomic.Int64
+	dupsAt    [NumStages]sync.Map // second index → *atomic.Int64: when duplicates arrived
 	live      [NumStages]liveHist
 }
 
@@ -130,6 +131,7 @@ func (l *Ledger) Observe(stage Stage, dev int, seq uint64, at int64) bool {
 	slot := &log.obs[stage][seq-1]
 	if *slot != 0 {
 		log.dups[stage]++
+		countAt(&l.dupsAt[stage], (at-l.start.Load())/int64(time.Second))
 		return false
 	}
 	*slot = at
@@ -216,8 +218,12 @@ func (l *Ledger) intendedBefore(dev int, until time.Duration) uint64 {
 // Error counts a failure (publish, connect) at unix ns at.
 func (l *Ledger) Error(at int64) {
 	l.errors.Add(1)
-	sec := (at - l.start.Load()) / int64(time.Second)
-	v, _ := l.errorsAt.LoadOrStore(sec, new(atomic.Int64))
+	countAt(&l.errorsAt, (at-l.start.Load())/int64(time.Second))
+}
+
+// countAt adds one to second sec's counter in m.
+func countAt(m *sync.Map, sec int64) {
+	v, _ := m.LoadOrStore(sec, new(atomic.Int64))
 	v.(*atomic.Int64).Add(1)
 }
 

@@ -25,6 +25,9 @@ type Window struct {
 	Expect func(stage Stage, dev int) bool
 	// Connections is the number of open device connections at the end of each second.
 	Connections []int64
+	// SeriesUntil, when past Until, extends the interval series through the
+	// drain, so the catch-up after a fault late in the run is in the series.
+	SeriesUntil time.Duration
 	// Unverified says whether an unseen message of device dev intended at offset
 	// at is one stage's tap could not check: it is then counted as unverified, not
 	// lost. Nil: every tap checked everything.
@@ -43,7 +46,7 @@ type Summary struct {
 // 1-second interval series. Call it after every recorder has stopped.
 func (l *Ledger) Summarise(w Window) (*Summary, error) {
 	start := l.start.Load()
-	nIntervals := int((w.Until+time.Second-1)/time.Second) + 1
+	nIntervals := int((max(w.Until, w.SeriesUntil)+time.Second-1)/time.Second) + 1
 	sum := &Summary{}
 	intervals := make([]result.Interval, nIntervals)
 	for i := range intervals {
@@ -115,6 +118,14 @@ func (l *Ledger) Summarise(w Window) (*Summary, error) {
 	return sum, nil
 }
 
+// dupsIn is how many duplicates stage saw during second sec.
+func (l *Ledger) dupsIn(s Stage, sec int) int64 {
+	if v, ok := l.dupsAt[s].Load(int64(sec)); ok {
+		return v.(interface{ Load() int64 }).Load()
+	}
+	return 0
+}
+
 func secondOf(at, start int64) int { return int((at - start) / int64(time.Second)) }
 
 // summariseStage returns nil when the stage expected nothing (e.g. acks at QoS 0).
@@ -122,6 +133,8 @@ func (l *Ledger) summariseStage(s Stage, w Window, intervals []result.Interval) 
 	start := l.start.Load()
 	lat, svc := NewHistogram(), NewHistogram()
 	perInterval := make([]*hdrhistogram.Histogram, len(intervals))
+	// By intended second: what the stage should see, what it never saw, what it saw within the deadline.
+	expected, lost, onTime := make([]int64, len(intervals)), make([]int64, len(intervals)), make([]int64, len(intervals))
 	var dl result.Delivery
 	deadlineUs := int64(w.Deadline / time.Microsecond)
 	for dev, d := range l.plan.Devices {
@@ -136,6 +149,14 @@ func (l *Ledger) summariseStage(s Stage, w Window, intervals []result.Interval) 
 				break
 			}
 			at := obs[i]
+			if sec := int(m.At / time.Second); sec < len(intervals) {
+				expected[sec]++
+				if at == 0 {
+					lost[sec]++
+				} else if at-start-int64(m.At) <= int64(w.Deadline) {
+					onTime[sec]++
+				}
+			}
 			if at != 0 {
 				if sec := secondOf(at, start); sec >= 0 && sec < len(intervals) {
 					if perInterval[sec] == nil {
@@ -180,22 +201,16 @@ func (l *Ledger) summariseStage(s Stage, w Window, intervals []result.Interval) 
 	}
 	dl.SetAvailability()
 	for i, h := range perInterval {
-		if h == nil {
-			// A second without deliveries is a zero in the series, not a gap.
-			intervals[i].Stages[s.String()] = result.IntervalStage{}
-			continue
+		is := result.IntervalStage{Expected: expected[i], Lost: lost[i], OnTime: onTime[i], Duplicated: l.dupsIn(s, i)}
+		// A second without deliveries is a zero in the series, not a gap.
+		if h != nil {
+			enc, err := h.Encode(hdrhistogram.V2CompressedEncodingCookieBase)
+			if err != nil {
+				return nil, fmt.Errorf("encode %s interval %d: %w", s, i, err)
+			}
+			is.Delivered, is.P50Us, is.P99Us, is.MaxUs, is.LatencyHDR = h.TotalCount(), h.ValueAtQuantile(50), h.ValueAtQuantile(99), h.Max(), string(enc)
 		}
-		enc, err := h.Encode(hdrhistogram.V2CompressedEncodingCookieBase)
-		if err != nil {
-			return nil, fmt.Errorf("encode %s interval %d: %w", s, i, err)
-		}
-		intervals[i].Stages[s.String()] = result.IntervalStage{
-			Delivered:  h.TotalCount(),
-			P50Us:      h.ValueAtQuantile(50),
-			P99Us:      h.ValueAtQuantile(99),
-			MaxUs:      h.Max(),
-			LatencyHDR: string(enc),
-		}
+		intervals[i].Stages[s.String()] = is
 	}
 	st := &result.StageSummary{Stage: s.String(), Latency: Quantiles(lat), Delivery: dl}
 	st.Sampled = s == API // the API tap polls a sample of devices

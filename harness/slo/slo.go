@@ -64,6 +64,9 @@ func observe(s scenarios.SLO, r *result.Result) (obs float64, note string, ok bo
 		}
 		return stat(r.GeneratorLag, s.Stat)
 	}
+	if s.Metric == scenarios.MetricRecoveryTime || s.Metric == scenarios.MetricUnavailable {
+		return worstFault(r, s)
+	}
 	st := r.Stage(s.Stage)
 	if st == nil {
 		return 0, fmt.Sprintf("stage %s was not measured in this run", s.Stage), false
@@ -123,6 +126,36 @@ func deliveryMetric(m string) bool {
 		return true
 	}
 	return false
+}
+
+// worstFault is the largest recovery time or unavailability (µs) of s.Stage over
+// the run's faults; a fault the stage never recovered from is noted.
+func worstFault(r *result.Result, s scenarios.SLO) (float64, string, bool) {
+	var worst float64
+	var note string
+	seen := false
+	for _, f := range r.Faults {
+		for _, im := range f.Stages {
+			if im.Stage != s.Stage {
+				continue
+			}
+			seen = true
+			v := im.RecoveryS
+			if s.Metric == scenarios.MetricUnavailable {
+				v = im.UnavailableS
+			}
+			worst = max(worst, v*1e6)
+			if !im.Recovered && note == "" {
+				note = fmt.Sprintf("%s did not recover from %s %s before the series ended (%s so far ≥ %.0fs)", s.Stage, f.Kind, f.Target, s.Metric, v)
+			}
+		}
+	}
+	if !seen {
+		return 0, fmt.Sprintf("no fault figures for stage %s: the run performed no fault", s.Stage), false
+	}
+	// A stage that never recovered has no recovery time to judge: the figure is a
+	// lower bound, and an SLO must not pass on it.
+	return worst, note, note == ""
 }
 
 func stat(q result.Quantiles, name string) (float64, string, bool) {

@@ -238,3 +238,37 @@ func TestSmokeSLOs(t *testing.T) {
 		t.Errorf("lossy run passes smoke: %+v", vs)
 	}
 }
+
+func TestFaultSLOs(t *testing.T) {
+	res := func(recovered bool) *result.Result {
+		return &result.Result{Faults: []result.FaultEvent{
+			{Kind: "kill", Target: "kafka-2", Stages: []result.FaultImpact{{Stage: "store", RecoveryS: 12, UnavailableS: 7, Recovered: true}}},
+			{Kind: "stop", Target: "sink-1", Stages: []result.FaultImpact{{Stage: "store", RecoveryS: 20, UnavailableS: 4, Recovered: recovered}}},
+		}}
+	}
+	tests := []struct {
+		expr     string
+		r        *result.Result
+		pass     bool
+		observed float64
+		note     string
+	}{
+		{"store.recovery_time < 30s", res(true), true, 20e6, ""},
+		{"store.recovery_time < 15s", res(true), false, 20e6, ""},
+		{"store.unavailable < 5s", res(true), false, 7e6, ""},
+		{"store.recovery_time < 30s", res(false), false, 0, "did not recover from stop sink-1"},
+		{"store.recovery_time < 30s", &result.Result{}, false, 0, "performed no fault"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.expr, func(t *testing.T) {
+			s, err := scenarios.ParseSLO(tt.expr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			v := slo.Evaluate([]scenarios.SLO{s}, tt.r)[0]
+			if v.Pass != tt.pass || v.Observed != tt.observed || !strings.Contains(v.Note, tt.note) {
+				t.Fatalf("verdict %+v, want pass %v observed %g note ~%q", v, tt.pass, tt.observed, tt.note)
+			}
+		})
+	}
+}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/citybench/citybench/pipeline/store"
 	"github.com/citybench/citybench/reports/result"
+	"github.com/citybench/citybench/scenarios"
 )
 
 // Endpoints are the public faces of a running pipeline; the harness touches
@@ -60,4 +61,23 @@ type Staller interface {
 // origin.
 type ResourceSampler interface {
 	SampleResources(ctx context.Context, origin time.Time) (<-chan result.ResourceSample, error)
+}
+
+// FaultInjector is implemented by targets that can perform a scenario's faults.
+// CheckFault refuses, before anything starts, a fault this target cannot perform
+// (the error says why, naming the action and component); PrepareFault resolves
+// what a fault acts on a moment before it starts (which broker leads a partition
+// now) and returns the action ready to fire.
+type FaultInjector interface {
+	CheckFault(f scenarios.Fault) error
+	PrepareFault(ctx context.Context, f scenarios.Fault) (FaultAction, error)
+}
+
+// FaultAction is a prepared fault: Act performs it, Heal undoes it when the
+// fault's duration has passed (nil when the action heals by itself, as restart
+// does). Component is the instance acted on (kafka-2 for kafka-leader).
+type FaultAction struct {
+	Component string
+	Act       func(ctx context.Context) error
+	Heal      func(ctx context.Context) error
 }

@@ -307,19 +307,27 @@ func FinalStage(r *result.Result) string {
 	return final
 }
 
-// Availability is, per interval, the share of offered messages delivered at the final stage.
-// It counts deliveries, not deadlines (intervals carry no deadline count); the
-// overall within-deadline figure is in the delivery table.
+// Availability is, per second of intended send time, the share of the messages
+// due then that the final stage delivered within the availability deadline.
+// Results without per-second deadline counts fall back to delivered / offered.
 func Availability(r *result.Result) Chart {
 	stage := FinalStage(r)
 	c := Chart{Name: "availability", Title: fmt.Sprintf("Availability at %s — %s", stage, Subject(r)),
-		XLabel: "time since start (s)", YLabel: "delivered / offered (%)", Markers: Markers(r)}
-	s := Series{Label: stage + " delivered / offered"}
+		XLabel: "time since start (s)", YLabel: "delivered within deadline / expected (%)", Markers: Markers(r)}
+	s := Series{Label: stage + " within deadline / expected"}
 	for _, iv := range r.Intervals {
-		if iv.Offered == 0 {
-			continue
+		if is := iv.Stages[stage]; is.Expected > 0 {
+			s.Points = append(s.Points, Point{iv.StartS, 100 * float64(is.OnTime) / float64(is.Expected)})
 		}
-		s.Points = append(s.Points, Point{iv.StartS, 100 * float64(iv.Stages[stage].Delivered) / float64(iv.Offered)})
+	}
+	if len(s.Points) == 0 {
+		c.YLabel = "delivered / offered (%)"
+		s.Label = stage + " delivered / offered"
+		for _, iv := range r.Intervals {
+			if iv.Offered > 0 {
+				s.Points = append(s.Points, Point{iv.StartS, 100 * float64(iv.Stages[stage].Delivered) / float64(iv.Offered)})
+			}
+		}
 	}
 	c.Lines = []Series{s}
 	return c

@@ -178,6 +178,14 @@ type IntervalStage struct {
 	MaxUs     int64 `json:"max_us"`
 	// LatencyHDR is this interval's latency histogram, base64 V2-compressed, for .hlog export.
 	LatencyHDR string `json:"latency_hdr,omitempty"`
+	// By intended second (the messages due in this second): how many the stage
+	// should see, how many it never saw and how many it saw within the
+	// availability deadline. Availability over time is OnTime / Expected.
+	Expected int64 `json:"expected,omitempty"`
+	Lost     int64 `json:"lost,omitempty"`
+	OnTime   int64 `json:"on_time,omitempty"`
+	// Duplicated counts repeat sightings that arrived in this second.
+	Duplicated int64 `json:"duplicated,omitempty"`
 }
 
 // Quantiles summarises one histogram in µs.
@@ -235,13 +243,53 @@ func (d *Delivery) SetAvailability() {
 	}
 }
 
-// FaultEvent is something done to the system under test during the run.
+// FaultEvent is something done to the system under test during the run: the
+// action was issued at AtS, returned at ActedS and the fault healed at EndS
+// (seconds since the run started).
 type FaultEvent struct {
 	AtS    float64 `json:"at_s"`
+	ActedS float64 `json:"acted_s,omitempty"`
 	EndS   float64 `json:"end_s,omitempty"`
 	Kind   string  `json:"kind"`
 	Target string  `json:"target"`
-	Detail string  `json:"detail,omitempty"`
+	// Component is the instance acted on (kafka-2 for target kafka-leader).
+	Component string `json:"component,omitempty"`
+	Detail    string `json:"detail,omitempty"`
+	// Error says why the action or its heal failed; the figures then do not describe the fault.
+	Error string `json:"error,omitempty"`
+	// Stages is what the fault did to each stage (see harness/recovery).
+	Stages []FaultImpact `json:"stages,omitempty"`
+}
+
+// FaultImpact is one fault's effect on one stage, from the interval series.
+// Times are seconds since the run started; the window is from the fault's
+// start to the stage's recovery (or the end of the series).
+type FaultImpact struct {
+	Stage string `json:"stage"`
+	// BaselineP50Us is the median 1-second p50 latency in the 10 s before the
+	// fault; ThresholdUs is the band a second's p50 must stay within to count as
+	// recovered.
+	BaselineP50Us int64 `json:"baseline_p50_us"`
+	ThresholdUs   int64 `json:"threshold_us"`
+	// Impacted is false when no second after the fault left the band.
+	Impacted     bool    `json:"impacted"`
+	ImpactStartS float64 `json:"impact_start_s,omitempty"`
+	ImpactEndS   float64 `json:"impact_end_s,omitempty"`
+	// RecoveryS is from the fault's start until a sliding window of seconds is
+	// back within the band; Recovered is false when that never happened before
+	// the series ended (RecoveryS then runs to the end).
+	RecoveryS float64 `json:"recovery_s"`
+	Recovered bool    `json:"recovered"`
+	// UnavailableS counts seconds in the window in which the stage delivered
+	// nothing within the availability deadline.
+	UnavailableS float64 `json:"unavailable_s"`
+	// Messages intended inside the window: expected, delivered after the
+	// deadline, never delivered; duplicates that arrived in it.
+	Expected     int64   `json:"expected"`
+	Delayed      int64   `json:"delayed"`
+	Lost         int64   `json:"lost"`
+	Duplicated   int64   `json:"duplicated"`
+	Availability float64 `json:"availability"`
 }
 
 // TapOutage is a span, in seconds since the run started, when a tap could not
