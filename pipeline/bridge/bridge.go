@@ -287,6 +287,17 @@ func New(opts ...Option) (*Bridge, error) {
 	return b, nil
 }
 
+// KafkaWriter returns the Kafka writer a bridge built with opts would use, to
+// measure the bare client with the bridge's settings beside the bridge. The
+// caller closes it.
+func KafkaWriter(opts ...Option) (*kafka.Writer, error) {
+	b, err := New(opts...)
+	if err != nil {
+		return nil, err
+	}
+	return b.writer, nil
+}
+
 // newWriter configures kafka-go deliberately: its defaults (no acks, 1 s batch
 // wait) would lose data and add a second of latency.
 func newWriter(cfg config) *kafka.Writer {
