@@ -6,12 +6,15 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	gocql "github.com/apache/cassandra-gocql-driver/v2"
 	mqtt "github.com/eclipse/paho.mqtt.golang"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 	"golang.org/x/sync/errgroup"
 
@@ -119,13 +122,39 @@ func benchBridge(ctx context.Context, b *testing.B, tg *Target, ep target.Endpoi
 		bridge.WithCodec(codec.JSON()), bridge.WithLogger(benchQuiet),
 	}
 	runBridge(ctx, b, opts, 0) // creates the broker session the backlog waits in
-	var raw, comp time.Duration
+	drainMQTT(ctx, b, ep, 0)   // and the bare subscriber's
+	var raw, comp, drain time.Duration
 	for range b.N {
-		raw += rawProduce(ctx, b, opts, top.Partitions, readings)
 		publishBacklog(ctx, b, ep, readings)
+		raw += rawProduce(ctx, b, opts, top.Partitions, readings)
+		drain += drainMQTT(ctx, b, ep, len(readings))
 		comp += runBridge(ctx, b, opts, len(readings))
 	}
+	// The bridge cannot outrun the broker: a bare subscriber draining the same
+	// backlog is its other ceiling.
+	b.ReportMetric(float64(b.N*len(readings))/drain.Seconds(), "mqtt-drain-msgs/s")
 	benchReport(b, "bridge", "kafka-go producer", b.N*len(readings), raw, comp)
+}
+
+// drainMQTT receives a backlog of want messages from its persistent session
+// with paho (the bridge's client options: manual acks, in order), acknowledging
+// each at once, and returns how long that took from connecting.
+func drainMQTT(ctx context.Context, b *testing.B, ep target.Endpoints, want int) time.Duration {
+	var got atomic.Int64
+	c := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(ep.MQTTURLs[0]).SetClientID("bench-drain").
+		SetUsername(ep.MQTTUsername).SetPassword(ep.MQTTPassword).SetCleanSession(false).
+		SetAutoAckDisabled(true).SetOrderMatters(true).SetAutoReconnect(false))
+	start := time.Now()
+	if tok := c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		b.Fatalf("connect drain: %v", tok.Error())
+	}
+	defer c.Disconnect(100)
+	tok := c.Subscribe("bench/#", 1, func(_ mqtt.Client, m mqtt.Message) { m.Ack(); got.Add(1) })
+	if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		b.Fatalf("subscribe drain: %v", tok.Error())
+	}
+	waitFor(ctx, b, nil, func() bool { return got.Load() >= int64(want) })
+	return time.Since(start)
 }
 
 // runBridge runs a bridge until it has produced want records and returns how
@@ -144,6 +173,10 @@ func runBridge(ctx context.Context, b *testing.B, opts []bridge.Option, want int
 	stop()
 	if err := <-done; err != nil {
 		b.Fatalf("bridge: %v", err)
+	}
+	if want > 0 {
+		logHistograms(b, br.Registry(), "citybench_bridge_batch_records", "citybench_bridge_produce_seconds",
+			"citybench_bridge_queue_wait_seconds")
 	}
 	return took
 }
@@ -356,7 +389,27 @@ func runSink(ctx context.Context, b *testing.B, ep target.Endpoints, group strin
 	if err := <-done; err != nil {
 		b.Fatalf("sink: %v", err)
 	}
+	logHistograms(b, s.Registry(), "citybench_sink_batch_records", "citybench_sink_write_seconds",
+		"citybench_sink_commit_seconds")
 	return took
+}
+
+// logHistograms logs count and mean of the named histograms: where the
+// component's time went.
+func logHistograms(b *testing.B, reg *prometheus.Registry, names ...string) {
+	mfs, err := reg.Gather()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if !slices.Contains(names, mf.GetName()) {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			h := m.GetHistogram()
+			b.Logf("%s: count %d, mean %.4g", mf.GetName(), h.GetSampleCount(), h.GetSampleSum()/float64(max(h.GetSampleCount(), 1)))
+		}
+	}
 }
 
 func benchReport(b *testing.B, name, rawName string, n int, raw, comp time.Duration) {
@@ -364,6 +417,6 @@ func benchReport(b *testing.B, name, rawName string, n int, raw, comp time.Durat
 	b.ReportMetric(rate, "msgs/s")
 	b.ReportMetric(rawRate, "raw-msgs/s")
 	b.ReportMetric(100*rate/rawRate, "%-of-raw")
-	fmt.Printf("%s: %.0f msgs/s; raw %s: %.0f msgs/s; %s = %.0f %% of raw (%d msgs per side)\n",
+	b.Logf("%s: %.0f msgs/s; raw %s: %.0f msgs/s; %s = %.0f %% of raw (%d msgs per side)",
 		name, rate, rawName, rawRate, name, 100*rate/rawRate, n)
 }

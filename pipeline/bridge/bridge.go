@@ -624,11 +624,24 @@ func (b *Bridge) release(n int) {
 }
 
 // work writes its queue to Kafka in order, one batch at a time: whatever queued
-// while the previous write was in flight, up to the batch size.
+// while the previous write was in flight, up to the batch size. A second
+// goroutine acknowledges written batches to MQTT, in order, so the next write
+// does not wait for hundreds of acknowledgements to pass through paho.
 func (b *Bridge) work(ctx context.Context, queue *intake) {
-	batch := make([]pending, 0, b.cfg.batchSize)
+	written := make(chan written, 2)
+	acked := make(chan struct{})
+	go func() {
+		defer close(acked)
+		for w := range written {
+			b.acknowledge(w)
+		}
+	}()
+	defer func() {
+		close(written)
+		<-acked
+	}()
 	for {
-		batch = queue.take(batch[:0], b.cfg.batchSize)
+		batch := queue.take(make([]pending, 0, b.cfg.batchSize), b.cfg.batchSize)
 		if len(batch) == 0 {
 			select {
 			case <-queue.wake:
@@ -640,13 +653,19 @@ func (b *Bridge) work(ctx context.Context, queue *intake) {
 		queue.queued.Sub(float64(len(batch)))
 		b.metrics.batchRecords.Observe(float64(len(batch)))
 		b.metrics.queueWait.Observe(time.Since(batch[0].at).Seconds())
-		b.process(ctx, batch)
+		written <- b.write(ctx, batch)
 	}
 }
 
-// process writes one batch to Kafka and acknowledges each message to MQTT once
-// its record is in Kafka.
-func (b *Bridge) process(ctx context.Context, batch []pending) {
+// written is a batch after its Kafka write; failed[i] means batch[i] is not in
+// Kafka.
+type written struct {
+	batch  []pending
+	failed []bool
+}
+
+// write writes one batch to Kafka, retrying until it is in or ctx ends.
+func (b *Bridge) write(ctx context.Context, batch []pending) written {
 	records := make([]kafka.Message, len(batch))
 	for i, p := range batch {
 		records[i] = p.rec
@@ -654,8 +673,13 @@ func (b *Bridge) process(ctx context.Context, batch []pending) {
 	start := time.Now()
 	failed := b.writeWithRetry(ctx, records)
 	b.metrics.produceLatency.Observe(time.Since(start).Seconds())
-	for i, p := range batch {
-		if failed[i] {
+	return written{batch: batch, failed: failed}
+}
+
+// acknowledge acknowledges to MQTT each message of a batch that Kafka holds.
+func (b *Bridge) acknowledge(w written) {
+	for i, p := range w.batch {
+		if w.failed[i] {
 			continue // not in Kafka: must not be acknowledged
 		}
 		p.msg.Ack()
@@ -667,7 +691,7 @@ func (b *Bridge) process(ctx context.Context, batch []pending) {
 			b.metrics.produced.Inc()
 		}
 	}
-	b.release(len(batch))
+	b.release(len(w.batch))
 }
 
 // toRecord validates one payload and builds its Kafka record: the reading keyed by
