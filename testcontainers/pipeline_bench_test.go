@@ -48,7 +48,7 @@ import (
 func BenchmarkPipeline(b *testing.B) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer cancel()
-	tg := NewTarget(scenarios.Target{Kind: "containers", Broker: CompMosquitto}, WithoutServices())
+	tg := NewTarget(scenarios.Target{Kind: "containers", Broker: CompMosquitto}, WithoutServices(), withTestLabel())
 	ep, err := tg.Start(ctx)
 	if err != nil {
 		b.Fatalf("start containers: %v", err)
@@ -97,24 +97,7 @@ func benchReadings(b *testing.B) []benchReading {
 func benchBridge(ctx context.Context, b *testing.B, tg *Target, ep target.Endpoints) {
 	readings := benchReadings(b)
 	top := tg.Topology()
-	if err := createTopic(ctx, ep.KafkaBrokers[0], benchRawTopic, top.Partitions, top.ReplicationFactor, top.MinInsyncReplicas); err != nil {
-		b.Fatal(err)
-	}
-	// Every broker must know the new topic before the raw writer uses it.
-	if err := poll(ctx, "topic "+benchRawTopic+" in metadata", 200*time.Millisecond, func(ctx context.Context) error {
-		for _, addr := range ep.KafkaBrokers {
-			res, err := (&kafka.Client{Addr: kafka.TCP(addr)}).Metadata(ctx, &kafka.MetadataRequest{Topics: []string{benchRawTopic}})
-			if err != nil {
-				return err
-			}
-			if len(res.Topics) != 1 || res.Topics[0].Error != nil || len(res.Topics[0].Partitions) != top.Partitions {
-				return fmt.Errorf("%s: %+v", addr, res.Topics)
-			}
-		}
-		return nil
-	}); err != nil {
-		b.Fatal(err)
-	}
+	waitTopic(ctx, b, ep, benchRawTopic, top.Partitions)
 	opts := []bridge.Option{
 		bridge.WithMQTT(ep.MQTTURLs[0]), bridge.WithCredentials(ep.MQTTUsername, ep.MQTTPassword),
 		bridge.WithClientID("bench-bridge"), bridge.WithFilter("bench/#"),
@@ -141,20 +124,45 @@ func benchBridge(ctx context.Context, b *testing.B, tg *Target, ep target.Endpoi
 // each at once, and returns how long that took from connecting.
 func drainMQTT(ctx context.Context, b *testing.B, ep target.Endpoints, want int) time.Duration {
 	var got atomic.Int64
+	handle := func(_ mqtt.Client, m mqtt.Message) { m.Ack(); got.Add(1) }
 	c := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(ep.MQTTURLs[0]).SetClientID("bench-drain").
 		SetUsername(ep.MQTTUsername).SetPassword(ep.MQTTPassword).SetCleanSession(false).
-		SetAutoAckDisabled(true).SetOrderMatters(true).SetAutoReconnect(false))
+		SetAutoAckDisabled(true).SetOrderMatters(true).SetAutoReconnect(false).
+		SetDefaultPublishHandler(handle)) // the backlog arrives before SUBSCRIBE is answered
 	start := time.Now()
 	if tok := c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
 		b.Fatalf("connect drain: %v", tok.Error())
 	}
 	defer c.Disconnect(100)
-	tok := c.Subscribe("bench/#", 1, func(_ mqtt.Client, m mqtt.Message) { m.Ack(); got.Add(1) })
+	tok := c.Subscribe("bench/#", 1, handle)
 	if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
 		b.Fatalf("subscribe drain: %v", tok.Error())
 	}
 	waitFor(ctx, b, nil, func() bool { return got.Load() >= int64(want) })
 	return time.Since(start)
+}
+
+// waitTopic creates topic with the topology's replication and waits until every
+// broker's metadata has all its partitions.
+func waitTopic(ctx context.Context, tb testing.TB, ep target.Endpoints, topic string, partitions int) {
+	tb.Helper()
+	if err := createTopic(ctx, ep.KafkaBrokers[0], topic, partitions, 3, 2); err != nil {
+		tb.Fatal(err)
+	}
+	if err := poll(ctx, "topic "+topic+" in metadata", 200*time.Millisecond, func(ctx context.Context) error {
+		for _, addr := range ep.KafkaBrokers {
+			res, err := (&kafka.Client{Addr: kafka.TCP(addr)}).Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
+			if err != nil {
+				return err
+			}
+			if len(res.Topics) != 1 || res.Topics[0].Error != nil || len(res.Topics[0].Partitions) != partitions {
+				return fmt.Errorf("%s: %+v", addr, res.Topics)
+			}
+		}
+		return nil
+	}); err != nil {
+		tb.Fatal(err)
+	}
 }
 
 // runBridge runs a bridge until it has produced want records and returns how
@@ -281,26 +289,8 @@ func topicRows(ctx context.Context, b *testing.B, ep target.Endpoints, partition
 	var out [][]store.Row
 	total := 0
 	for part := range partitions {
-		conn, err := kafka.DialLeader(ctx, "tcp", ep.KafkaBrokers[0], ep.KafkaTopic, part)
-		if err != nil {
-			b.Fatal(err)
-		}
-		first, last, err := conn.ReadOffsets()
-		conn.Close()
-		if err != nil {
-			b.Fatal(err)
-		}
-		r := kafka.NewReader(kafka.ReaderConfig{Brokers: ep.KafkaBrokers, Topic: ep.KafkaTopic, Partition: part,
-			MaxWait: 100 * time.Millisecond})
-		if err := r.SetOffset(first); err != nil {
-			b.Fatal(err)
-		}
 		var rows []store.Row
-		for range last - first {
-			m, err := r.ReadMessage(ctx)
-			if err != nil {
-				b.Fatal(err)
-			}
+		for _, m := range readAll(ctx, b, ep.KafkaBrokers, ep.KafkaTopic, part) {
 			rd, err := codec.JSON().Decode("", m.Value)
 			if err != nil {
 				b.Fatal(err)
@@ -312,7 +302,6 @@ func topicRows(ctx context.Context, b *testing.B, ep target.Endpoints, partition
 			}
 			rows = append(rows, row)
 		}
-		r.Close()
 		out = append(out, rows)
 		total += len(rows)
 	}

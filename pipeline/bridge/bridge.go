@@ -454,6 +454,11 @@ func (b *Bridge) connect(ctx context.Context) (mqtt.Client, error) {
 		// messages while the bridge is down.
 		SetCleanSession(false).
 		SetAutoAckDisabled(true).
+		// With a persistent session the broker sends what it queued right after
+		// CONNACK, before OnConnect has subscribed again: paho drops a message no
+		// route matches, unacknowledged, so without a default handler a restarted
+		// bridge would leave its backlog stuck at the broker until it reconnects.
+		SetDefaultPublishHandler(b.handle).
 		// One handler goroutine in arrival order: the ordering contract starts
 		// here. handle never blocks, so keep-alives and acks keep flowing.
 		SetOrderMatters(true).
