@@ -6,7 +6,7 @@ RESULTS ?= results
 # TAGS=containers adds the tests that drive real containers (CI sets it after `make docker images`).
 TAGS ?=
 
-.PHONY: help run build test test-short bench lint chromium hdr-jar k8s-validate docker images clean
+.PHONY: help run build test test-short bench bench-pipeline lint chromium hdr-jar k8s-validate docker images clean
 
 help: ## list targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -32,6 +32,12 @@ test-short: ## unit tests only
 
 bench: ## Go benchmarks, each reporting ratios against a baseline measured in the same run
 	$(GO) test -run '^$$' -bench . ./...
+
+# Needs the offline Mosquitto, Kafka and Cassandra images (built here when missing) and
+# runs the bridge and sink in-process against them; docs/performance.md keeps the figures.
+bench-pipeline: docker-engine ## bridge vs raw kafka-go producer, sink vs raw gocql writer, on containers
+	testcontainers/images/build.sh base mosquitto kafka cassandra
+	$(GO) test -tags containers -run '^$$' -bench '^BenchmarkPipeline$$' -benchtime 3x -count 1 -timeout 30m ./testcontainers/
 
 lint: ## gofmt and go vet
 	@fmt=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$fmt" ]; then echo "gofmt would change:"; echo "$$fmt"; exit 1; fi

@@ -37,6 +37,11 @@ const (
 // EnvImages selects the flavour: offline | upstream | auto (the default).
 const EnvImages = "CITYBENCH_IMAGES"
 
+// EnvServicesImage replaces the bridge/sink/API image of either flavour, e.g. to
+// run a branch's services beside another checkout's citybench/services:local on
+// one engine; testcontainers/images/build.sh tags the image it builds the same way.
+const EnvServicesImage = "CITYBENCH_SERVICES_IMAGE"
+
 // The offline tags must match testcontainers/images/build.sh.
 var (
 	upstreamImages = map[string]string{
@@ -85,7 +90,8 @@ func (c ImageCatalog) Image(component string) string { return c.Images[component
 // IsOffline reports whether ref is one of the images `make images` builds; the
 // catalog and reports use it to tell the two flavours apart.
 func IsOffline(ref string) bool {
-	return strings.HasSuffix(ref, "-offline") || ref == offlineImages[CompServices]
+	return strings.HasSuffix(ref, "-offline") || ref == offlineImages[CompServices] ||
+		(ref != "" && ref == os.Getenv(EnvServicesImage))
 }
 
 // ErrImageMissing means an image is neither present nor obtainable.
@@ -128,6 +134,9 @@ func ResolveCatalog(ctx context.Context, api imageAPI, flavour Flavour, componen
 		}
 	default:
 		return ImageCatalog{}, fmt.Errorf("%s=%q: want offline, upstream or auto", EnvImages, flavour)
+	}
+	if ref := os.Getenv(EnvServicesImage); ref != "" {
+		cat.Images[CompServices] = ref
 	}
 
 	var missing []string

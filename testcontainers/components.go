@@ -122,8 +122,9 @@ func (t *Target) clientTLS() (*tls.Config, error) {
 // image (testcontainers/images/hivemq/allow-all, InflightWindow.java).
 const hivemqMaxInflightEnv = "CITYBENCH_HIVEMQ_MAX_INFLIGHT"
 
-// hivemqMaxInflight is above the bridge's own bound (bridge.DefaultMaxInflight) and
-// below MQTT's 65535 packet ids.
+// hivemqMaxInflight bounds what the bridge holds unacknowledged (it takes whatever
+// the broker's window lets through; see pipeline/bridge) and is below MQTT's 65535
+// packet ids.
 const hivemqMaxInflight = 16384
 
 func (t *Target) startHiveMQ(ctx context.Context) (brokerInfo, error) {

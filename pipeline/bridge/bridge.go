@@ -1,6 +1,46 @@
 // Package bridge moves device readings from an MQTT broker into Kafka at least
 // once: a message is acknowledged to the broker only after Kafka (acks=all) holds
 // it, and payloads the codec refuses go to a dead-letter topic with the reason.
+//
+// # Ordering contract
+//
+// A device's readings reach its Kafka partition in the order this bridge's MQTT
+// session received them. The record key is the device id, so one device always
+// lands in one partition (Murmur2, as the Java client), and every step in between
+// keeps order:
+//
+//   - paho delivers messages to one handler goroutine in arrival order
+//     (OrderMatters true). That handler never blocks: it decodes the payload and
+//     appends it to the queue of the worker that owns the record's partition. It
+//     shares its goroutine with PINGRESP and acknowledgement traffic, so waiting
+//     there would starve keep-alives and drop the connection under back-pressure.
+//   - One worker per partition writes its queue in order, one synchronous
+//     WriteMessages at a time, so a partition never has two of the bridge's
+//     writes in flight, and retries re-send the same batch before anything newer.
+//   - Messages are acknowledged to MQTT after Kafka acknowledged them, in order.
+//
+// At-least-once means a reading can be written twice: when Kafka acknowledged a
+// write the bridge then timed out on, or when the bridge stops (crash, drain
+// deadline) after writing and before acknowledging, the broker redelivers it. A
+// repeat is a duplicate of a reading already in the partition; the first copies
+// of a device's readings stay in order. Across a restart the broker resends the
+// session's unacknowledged messages before newer ones in their original order
+// (MQTT-4.6.0-1), so order holds as long as the broker honours that rule.
+//
+// Where order is not promised: the MQTT hop itself (a device publishing at QoS 0
+// and 1 mixed, or on several connections), brokers that break MQTT-4.6.0-1 on
+// redelivery (mochi-mqtt v2 sorts resent messages by their second of arrival), and
+// several bridges in one shared-subscription group, which the broker feeds message
+// by message. For order with several bridges, give each its own filter (e.g. one
+// per city domain) instead of a share group.
+//
+// # Back-pressure
+//
+// The bridge never refuses or blocks MQTT delivery; what bounds its memory is the
+// broker's per-session window of unacknowledged messages (Mosquitto
+// max_inflight_messages, HiveMQ and EMQX max inflight, MQTT 5 Receive Maximum):
+// while Kafka is slow the bridge stops acknowledging and the broker stops sending.
+// Set that window; unlimited lets a backlog flow into the bridge's queues.
 package bridge
 
 import (
@@ -11,6 +51,7 @@ import (
 	"log/slog"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -37,15 +78,15 @@ const (
 
 // Defaults chosen for a bridge that must keep up with a city of devices.
 const (
-	DefaultFilter      = "#"
-	DefaultTopic       = "readings"
-	DefaultDLQTopic    = "readings.dlq"
-	DefaultMaxInflight = 4096
-	DefaultBatchSize   = 500
+	DefaultFilter    = "#"
+	DefaultTopic     = "readings"
+	DefaultDLQTopic  = "readings.dlq"
+	DefaultBatchSize = 500
 	// The bridge hands the writer whole batches (what queued while the previous
 	// write was in flight), so the writer's wait for more only delays them.
 	DefaultBatchTimeout = time.Millisecond
 	DefaultDrainTimeout = 10 * time.Second
+	DefaultKeepAlive    = 30 * time.Second
 	// DefaultWorkers applies when the readings topic's partition count cannot
 	// be read at start; normally there is one worker per partition.
 	DefaultWorkers = 8
@@ -66,12 +107,12 @@ type config struct {
 	dlqTopic     string
 	codec        codec.Codec
 	routes       *topics.Router
-	maxInflight  int
 	workers      int
 	workersSet   bool
 	batchSize    int
 	batchTimeout time.Duration
 	drainTimeout time.Duration
+	keepAlive    time.Duration
 	registry     *prometheus.Registry
 	logger       *slog.Logger
 	transport    *kafka.Transport
@@ -125,9 +166,6 @@ func WithCodec(cd codec.Codec) Option { return func(c *config) { c.codec = cd } 
 // location; an MQTT topic no route takes is dead-lettered as "unroutable".
 func WithRoutes(r *topics.Router) Option { return func(c *config) { c.routes = r } }
 
-// WithMaxInflight bounds messages received from MQTT and not yet acknowledged.
-func WithMaxInflight(n int) Option { return func(c *config) { c.maxInflight = n } }
-
 // WithWorkers sets how many goroutines write batches to Kafka concurrently.
 // Records are spread over them by the hash that picks their partition, so a
 // device's records always go through one worker. The default is one worker per
@@ -146,6 +184,9 @@ func WithBatch(size int, timeout time.Duration) Option {
 // its context ends.
 func WithDrainTimeout(d time.Duration) Option { return func(c *config) { c.drainTimeout = d } }
 
+// WithKeepAlive sets the MQTT keep-alive interval (default DefaultKeepAlive).
+func WithKeepAlive(d time.Duration) Option { return func(c *config) { c.keepAlive = d } }
+
 // WithRegistry registers the bridge's metrics on reg (default: its own registry).
 func WithRegistry(reg *prometheus.Registry) Option { return func(c *config) { c.registry = reg } }
 
@@ -163,6 +204,8 @@ type Stats struct {
 	DeadLettered int64
 	Errors       int64
 	Inflight     int64
+	// ConnectionsLost counts MQTT connections lost (keep-alive timeouts included).
+	ConnectionsLost int64
 }
 
 // Bridge is one MQTT→Kafka bridge instance. Create with New, then Run.
@@ -171,13 +214,12 @@ type Bridge struct {
 	writer  *kafka.Writer
 	metrics *metrics
 
-	sem      chan struct{}  // bounds received-but-unacknowledged messages
-	queues   []chan pending // one per worker, chosen by the record's partition hash
-	shardIDs []int          // 0..len(queues)-1, for shardBalancer
+	queues   []*intake // one per worker, chosen by the record's partition hash
+	shardIDs []int     // 0..len(queues)-1, for shardBalancer
 	stopping chan struct{}
 	stopOnce sync.Once
 
-	received, produced, deadLettered, errs, inflight atomic.Int64
+	received, produced, deadLettered, errs, inflight, connectionsLost atomic.Int64
 
 	ready atomic.Bool
 }
@@ -189,11 +231,11 @@ func New(opts ...Option) (*Bridge, error) {
 		qos:          1,
 		topic:        DefaultTopic,
 		dlqTopic:     DefaultDLQTopic,
-		maxInflight:  DefaultMaxInflight,
 		workers:      DefaultWorkers,
 		batchSize:    DefaultBatchSize,
 		batchTimeout: DefaultBatchTimeout,
 		drainTimeout: DefaultDrainTimeout,
+		keepAlive:    DefaultKeepAlive,
 	}
 	for _, o := range opts {
 		o(&cfg)
@@ -214,8 +256,8 @@ func New(opts ...Option) (*Bridge, error) {
 	if cfg.qos > 2 {
 		errs = append(errs, fmt.Errorf("QoS %d out of range", cfg.qos))
 	}
-	if cfg.maxInflight < 1 || cfg.workers < 1 || cfg.batchSize < 1 {
-		errs = append(errs, errors.New("max in-flight, workers and batch size must be positive"))
+	if cfg.workers < 1 || cfg.batchSize < 1 || cfg.keepAlive < time.Second {
+		errs = append(errs, errors.New("workers and batch size must be positive, keep-alive at least 1s"))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("bridge config: %w", err)
@@ -239,11 +281,21 @@ func New(opts ...Option) (*Bridge, error) {
 	b := &Bridge{
 		cfg:      cfg,
 		metrics:  m,
-		sem:      make(chan struct{}, cfg.maxInflight),
 		stopping: make(chan struct{}),
 	}
 	b.writer = newWriter(cfg)
 	return b, nil
+}
+
+// KafkaWriter returns the Kafka writer a bridge built with opts would use, to
+// measure the bare client with the bridge's settings beside the bridge. The
+// caller closes it.
+func KafkaWriter(opts ...Option) (*kafka.Writer, error) {
+	b, err := New(opts...)
+	if err != nil {
+		return nil, err
+	}
+	return b.writer, nil
 }
 
 // newWriter configures kafka-go deliberately: its defaults (no acks, 1 s batch
@@ -307,6 +359,8 @@ func (b *Bridge) Stats() Stats {
 		DeadLettered: b.deadLettered.Load(),
 		Errors:       b.errs.Load(),
 		Inflight:     b.inflight.Load(),
+
+		ConnectionsLost: b.connectionsLost.Load(),
 	}
 }
 
@@ -331,11 +385,11 @@ func (b *Bridge) Run(ctx context.Context) error {
 	if !b.cfg.workersSet {
 		workers = b.partitionCount(ctx)
 	}
-	b.queues = make([]chan pending, workers)
+	b.queues = make([]*intake, workers)
 	b.shardIDs = make([]int, workers)
 	var wg sync.WaitGroup
 	for i := range b.queues {
-		b.queues[i] = make(chan pending, b.cfg.maxInflight)
+		b.queues[i] = newIntake(b.metrics.queued.WithLabelValues(strconv.Itoa(i)))
 		b.shardIDs[i] = i
 		wg.Add(1)
 		go func() {
@@ -400,14 +454,20 @@ func (b *Bridge) connect(ctx context.Context) (mqtt.Client, error) {
 		// messages while the bridge is down.
 		SetCleanSession(false).
 		SetAutoAckDisabled(true).
-		// Handlers block on backpressure; with ordered delivery that would stall
-		// paho's whole client, including keepalives.
-		SetOrderMatters(false).
+		// With a persistent session the broker sends what it queued right after
+		// CONNACK, before OnConnect has subscribed again: paho drops a message no
+		// route matches, unacknowledged, so without a default handler a restarted
+		// bridge would leave its backlog stuck at the broker until it reconnects.
+		SetDefaultPublishHandler(b.handle).
+		// One handler goroutine in arrival order: the ordering contract starts
+		// here. handle never blocks, so keep-alives and acks keep flowing.
+		SetOrderMatters(true).
 		SetAutoReconnect(true).
 		SetConnectRetry(true).
 		SetConnectRetryInterval(time.Second).
 		SetMaxReconnectInterval(10 * time.Second).
-		SetKeepAlive(30 * time.Second).
+		SetKeepAlive(b.cfg.keepAlive).
+		SetPingTimeout(min(10*time.Second, b.cfg.keepAlive)).
 		SetConnectTimeout(10 * time.Second).
 		SetOnConnectHandler(func(c mqtt.Client) {
 			// Re-subscribing on every connect is harmless with a persistent session
@@ -423,6 +483,8 @@ func (b *Bridge) connect(ctx context.Context) (mqtt.Client, error) {
 		}).
 		SetConnectionLostHandler(func(_ mqtt.Client, err error) {
 			b.ready.Store(false)
+			b.connectionsLost.Add(1)
+			b.metrics.connectionLost.Inc()
 			b.cfg.logger.Warn("bridge lost MQTT connection", "err", err)
 		})
 	if b.cfg.tls != nil {
@@ -442,9 +504,9 @@ func (b *Bridge) connect(ctx context.Context) (mqtt.Client, error) {
 	return client, nil
 }
 
-// handle runs on its own goroutine per message (OrderMatters false). Blocking
-// here is the backpressure: the broker's window of unacknowledged messages to
-// this session bounds how many such goroutines can wait.
+// handle runs on paho's router goroutine, once per message in arrival order
+// (OrderMatters true). It must not block: the same goroutine's progress carries
+// keep-alive responses and acknowledgements, so it only decodes and queues.
 func (b *Bridge) handle(_ mqtt.Client, m mqtt.Message) {
 	if strings.HasPrefix(m.Topic(), "$") {
 		// MQTT-4.7.2-1: wildcards never match $-topics, yet some brokers (mochi)
@@ -454,29 +516,72 @@ func (b *Bridge) handle(_ mqtt.Client, m mqtt.Message) {
 		m.Ack()
 		return
 	}
+	select {
+	case <-b.stopping:
+		return // left unacknowledged on purpose: redelivered later, in order
+	default:
+	}
 	b.received.Add(1)
 	b.metrics.received.Inc()
-	select {
-	case b.sem <- struct{}{}:
-	case <-b.stopping:
-		return // left unacknowledged on purpose: redelivered later
-	}
 	b.inflight.Add(1)
 	b.metrics.inflight.Inc()
 	rec, ok := b.toRecord(m.Topic(), m.Payload())
-	q := b.queues[shardBalancer.Balance(rec, b.shardIDs...)]
-	select {
-	case q <- pending{msg: m, rec: rec, dead: !ok}:
-	case <-b.stopping:
-		b.release(1)
-	}
+	b.queues[shardBalancer.Balance(rec, b.shardIDs...)].push(pending{msg: m, rec: rec, dead: !ok, at: time.Now()})
 }
 
 // pending is a received message and the Kafka record made of it.
 type pending struct {
 	msg  mqtt.Message
 	rec  kafka.Message
-	dead bool // rec is a dead letter
+	dead bool      // rec is a dead letter
+	at   time.Time // received from MQTT
+}
+
+// intake is one worker's queue. push never blocks (the MQTT handler must not);
+// the broker's window of unacknowledged messages bounds its length.
+type intake struct {
+	mu     sync.Mutex
+	items  []pending
+	head   int
+	wake   chan struct{} // one token: "items arrived since you last looked"
+	queued prometheus.Gauge
+}
+
+func newIntake(queued prometheus.Gauge) *intake {
+	return &intake{wake: make(chan struct{}, 1), queued: queued}
+}
+
+func (q *intake) push(p pending) {
+	q.mu.Lock()
+	q.items = append(q.items, p)
+	q.mu.Unlock()
+	q.queued.Inc()
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+}
+
+// take appends up to n of the oldest items to buf and removes them.
+func (q *intake) take(buf []pending, n int) []pending {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	k := min(n, len(q.items)-q.head)
+	buf = append(buf, q.items[q.head:q.head+k]...)
+	clear(q.items[q.head : q.head+k])
+	q.head += k
+	if q.head == len(q.items) {
+		q.items, q.head = q.items[:0], 0
+	} else if q.head > len(q.items)/2 {
+		q.items, q.head = append(q.items[:0], q.items[q.head:]...), 0
+	}
+	return buf
+}
+
+func (q *intake) len() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.items) - q.head
 }
 
 // shardBalancer picks a record's worker with the writer's partitioner. With one
@@ -495,7 +600,7 @@ var shardBalancer = &kafka.Murmur2Balancer{}
 func (b *Bridge) queued() int {
 	n := 0
 	for _, q := range b.queues {
-		n += len(q)
+		n += q.len()
 	}
 	return n
 }
@@ -519,39 +624,53 @@ func (b *Bridge) partitionCount(ctx context.Context) int {
 }
 
 func (b *Bridge) release(n int) {
-	for range n {
-		<-b.sem
-	}
 	b.inflight.Add(int64(-n))
 	b.metrics.inflight.Sub(float64(n))
 }
 
-func (b *Bridge) work(ctx context.Context, queue <-chan pending) {
-	batch := make([]pending, 0, b.cfg.batchSize)
-	for {
-		batch = batch[:0]
-		select {
-		case m := <-queue:
-			batch = append(batch, m)
-		case <-ctx.Done():
-			return
+// work writes its queue to Kafka in order, one batch at a time: whatever queued
+// while the previous write was in flight, up to the batch size. A second
+// goroutine acknowledges written batches to MQTT, in order, so the next write
+// does not wait for hundreds of acknowledgements to pass through paho.
+func (b *Bridge) work(ctx context.Context, queue *intake) {
+	written := make(chan written, 2)
+	acked := make(chan struct{})
+	go func() {
+		defer close(acked)
+		for w := range written {
+			b.acknowledge(w)
 		}
-	fill:
-		for len(batch) < b.cfg.batchSize {
+	}()
+	defer func() {
+		close(written)
+		<-acked
+	}()
+	for {
+		batch := queue.take(make([]pending, 0, b.cfg.batchSize), b.cfg.batchSize)
+		if len(batch) == 0 {
 			select {
-			case m := <-queue:
-				batch = append(batch, m)
-			default:
-				break fill
+			case <-queue.wake:
+				continue
+			case <-ctx.Done():
+				return
 			}
 		}
-		b.process(ctx, batch)
+		queue.queued.Sub(float64(len(batch)))
+		b.metrics.batchRecords.Observe(float64(len(batch)))
+		b.metrics.queueWait.Observe(time.Since(batch[0].at).Seconds())
+		written <- b.write(ctx, batch)
 	}
 }
 
-// process writes one batch to Kafka and acknowledges each message to MQTT once
-// its record is in Kafka.
-func (b *Bridge) process(ctx context.Context, batch []pending) {
+// written is a batch after its Kafka write; failed[i] means batch[i] is not in
+// Kafka.
+type written struct {
+	batch  []pending
+	failed []bool
+}
+
+// write writes one batch to Kafka, retrying until it is in or ctx ends.
+func (b *Bridge) write(ctx context.Context, batch []pending) written {
 	records := make([]kafka.Message, len(batch))
 	for i, p := range batch {
 		records[i] = p.rec
@@ -559,8 +678,13 @@ func (b *Bridge) process(ctx context.Context, batch []pending) {
 	start := time.Now()
 	failed := b.writeWithRetry(ctx, records)
 	b.metrics.produceLatency.Observe(time.Since(start).Seconds())
-	for i, p := range batch {
-		if failed[i] {
+	return written{batch: batch, failed: failed}
+}
+
+// acknowledge acknowledges to MQTT each message of a batch that Kafka holds.
+func (b *Bridge) acknowledge(w written) {
+	for i, p := range w.batch {
+		if w.failed[i] {
 			continue // not in Kafka: must not be acknowledged
 		}
 		p.msg.Ack()
@@ -572,7 +696,7 @@ func (b *Bridge) process(ctx context.Context, batch []pending) {
 			b.metrics.produced.Inc()
 		}
 	}
-	b.release(len(batch))
+	b.release(len(w.batch))
 }
 
 // toRecord validates one payload and builds its Kafka record: the reading keyed by
@@ -691,6 +815,10 @@ type metrics struct {
 	errors         *prometheus.CounterVec
 	inflight       prometheus.Gauge
 	produceLatency prometheus.Histogram
+	queued         *prometheus.GaugeVec
+	batchRecords   prometheus.Histogram
+	queueWait      prometheus.Histogram
+	connectionLost prometheus.Counter
 }
 
 func newMetrics(reg *prometheus.Registry) (*metrics, error) {
@@ -711,8 +839,24 @@ func newMetrics(reg *prometheus.Registry) (*metrics, error) {
 			Name:    "citybench_bridge_produce_seconds",
 			Help:    "Time to write one batch to Kafka with acks=all, retries included.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16)}),
+		// With one worker per partition (the default) the label is the readings
+		// topic's partition; the gauge is that partition's backlog in the bridge.
+		queued: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "citybench_bridge_partition_queued",
+			Help: "Messages received from MQTT and waiting for their partition's next Kafka write."}, []string{"partition"}),
+		batchRecords: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "citybench_bridge_batch_records",
+			Help:    "Records per Kafka write (one partition's queue at the time of the write).",
+			Buckets: prometheus.ExponentialBuckets(1, 2, 12)}),
+		queueWait: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "citybench_bridge_queue_wait_seconds",
+			Help:    "Age of a batch's oldest message when its Kafka write starts.",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 18)}),
+		connectionLost: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "citybench_bridge_mqtt_connection_lost_total", Help: "MQTT connections lost (keep-alive timeouts included)."}),
 	}
-	for _, c := range []prometheus.Collector{m.received, m.ignored, m.produced, m.deadLettered, m.errors, m.inflight, m.produceLatency} {
+	for _, c := range []prometheus.Collector{m.received, m.ignored, m.produced, m.deadLettered, m.errors, m.inflight,
+		m.produceLatency, m.queued, m.batchRecords, m.queueWait, m.connectionLost} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("bridge metrics: %w", err)
 		}

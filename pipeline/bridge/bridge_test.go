@@ -103,8 +103,8 @@ func TestNewRejectsIncompleteConfig(t *testing.T) {
 		{name: "nothing", want: []string{"MQTT broker URL", "Kafka brokers", "codec"}},
 		{name: "bad qos", opts: []Option{WithMQTT("tcp://x:1"), WithKafka("x:1"), WithCodec(codec.JSON()), WithQoS(3)},
 			want: []string{"QoS 3"}},
-		{name: "zero inflight", opts: []Option{WithMQTT("tcp://x:1"), WithKafka("x:1"), WithCodec(codec.JSON()), WithMaxInflight(0)},
-			want: []string{"positive"}},
+		{name: "short keep-alive", opts: []Option{WithMQTT("tcp://x:1"), WithKafka("x:1"), WithCodec(codec.JSON()), WithKeepAlive(0)},
+			want: []string{"keep-alive"}},
 		{name: "empty dlq", opts: []Option{WithMQTT("tcp://x:1"), WithKafka("x:1"), WithCodec(codec.JSON()), WithDeadLetterTopic("")},
 			want: []string{"dead-letter"}},
 	}

@@ -52,6 +52,7 @@ type fleet struct {
 	base          time.Time
 	firstSeq      int
 	tls           *tls.Config
+	interval      time.Duration // pause between a device's publishes; 0 publishes back to back
 }
 
 func deviceID(d int) string { return fmt.Sprintf("dev-%03d", d) }
@@ -95,6 +96,9 @@ func (f fleet) publish(ctx context.Context, t testing.TB, url string, between fu
 					return
 				}
 				toks = append(toks, c.Publish("city/"+deviceID(d)+"/env", 1, false, payload))
+				if f.interval > 0 {
+					time.Sleep(f.interval) // the device's rate, not a wait for anything
+				}
 			}
 			for _, tok := range toks {
 				select {

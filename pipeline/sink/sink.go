@@ -14,6 +14,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/citybench/citybench/pipeline/bridge"
 	"github.com/citybench/citybench/pipeline/codec"
@@ -302,6 +303,10 @@ func (s *Sink) consumePartition(gctx, hard context.Context, gen *kafka.Generatio
 		s.cfg.logger.Error("sink: set offset", "partition", pa.ID, "offset", pa.Offset, "err", err)
 		return
 	}
+	commits := newCommitter(gctx, s, gen, pa.ID)
+	defer commits.close()
+	part := strconv.Itoa(pa.ID)
+	lag, batchRecords := s.metrics.lag.WithLabelValues(part), s.metrics.batchRecords
 	batch := make([]kafka.Message, 0, s.cfg.batchSize)
 	for {
 		batch = batch[:0]
@@ -330,6 +335,9 @@ func (s *Sink) consumePartition(gctx, hard context.Context, gen *kafka.Generatio
 			}
 			batch = append(batch, m)
 		}
+		last := batch[len(batch)-1]
+		lag.Set(float64(last.HighWaterMark - last.Offset - 1))
+		batchRecords.Observe(float64(len(batch)))
 		s.consumed.Add(int64(len(batch)))
 		s.metrics.consumed.Add(float64(len(batch)))
 		if err := s.handleBatch(hard, batch); err != nil {
@@ -338,18 +346,88 @@ func (s *Sink) consumePartition(gctx, hard context.Context, gen *kafka.Generatio
 			s.cfg.logger.Error("sink: batch not stored, leaving partition", "partition", pa.ID, "err", err)
 			return
 		}
-		next := batch[len(batch)-1].Offset + 1
-		// Retried while the generation lives: a transient failure must not leave
-		// the partition idle. When the generation ends (usually a rebalance) the
-		// rows are stored anyway and the new owner's replay overwrites them.
-		if err := retry(gctx, s, "commit", func(context.Context) error {
-			return gen.CommitOffsets(map[string]map[int]int64{s.cfg.topic: {pa.ID: next}})
-		}); err != nil {
-			s.cfg.logger.Warn("sink: offsets not committed, leaving partition", "partition", pa.ID, "offset", next, "err", err)
-			return
-		}
-		s.committed.Add(int64(len(batch)))
+		commits.offer(last.Offset+1, len(batch))
 	}
+}
+
+// committer commits one partition's offsets beside its loop, so fetching and
+// storing the next batch never waits for a commit round trip. Only offsets of
+// stored rows are offered, and a commit in progress folds the ones offered
+// meanwhile into the next, so commits are at most one round trip behind.
+type committer struct {
+	s         *Sink
+	gen       *kafka.Generation
+	partition int
+	latest    chan offset // holds at most the newest uncommitted offset
+	stop      chan struct{}
+	done      chan struct{}
+}
+
+type offset struct {
+	next    int64 // the partition's next offset to read
+	records int   // stored records it covers since the last commit
+}
+
+// newCommitter starts a committer; it retries a failed commit while gctx (the
+// generation) lives.
+func newCommitter(gctx context.Context, s *Sink, gen *kafka.Generation, partition int) *committer {
+	c := &committer{s: s, gen: gen, partition: partition,
+		latest: make(chan offset, 1), stop: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(c.done)
+		for {
+			select {
+			case o := <-c.latest:
+				c.commit(o, func(fn func(context.Context) error) error { return retry(gctx, s, "commit", fn) })
+			case <-c.stop:
+				return
+			case <-gctx.Done():
+				return
+			}
+		}
+	}()
+	return c
+}
+
+func (c *committer) offer(next int64, records int) {
+	for {
+		select {
+		case c.latest <- offset{next: next, records: records}:
+			return
+		default:
+		}
+		select {
+		case old := <-c.latest:
+			records += old.records
+		default:
+		}
+	}
+}
+
+// close stops the committer and commits what is still waiting, once: the
+// generation may be over, and then the partition's next owner replays it.
+func (c *committer) close() {
+	close(c.stop)
+	<-c.done
+	select {
+	case o := <-c.latest:
+		c.commit(o, func(fn func(context.Context) error) error { return fn(context.Background()) })
+	default:
+	}
+}
+
+func (c *committer) commit(o offset, run func(func(context.Context) error) error) {
+	start := time.Now()
+	err := run(func(context.Context) error {
+		return c.gen.CommitOffsets(map[string]map[int]int64{c.s.cfg.topic: {c.partition: o.next}})
+	})
+	if err != nil {
+		c.s.cfg.logger.Warn("sink: offsets not committed; the partition's next owner replays them",
+			"partition", c.partition, "offset", o.next, "err", err)
+		return
+	}
+	c.s.metrics.commitLatency.Observe(time.Since(start).Seconds())
+	c.s.committed.Add(int64(o.records))
 }
 
 // handleBatch decodes a batch, dead-letters what cannot be decoded and writes the
@@ -402,22 +480,31 @@ func (s *Sink) handleBatch(ctx context.Context, batch []kafka.Message) error {
 	if len(rows) == 0 {
 		return nil
 	}
-	start := time.Now()
-	if err := retry(ctx, s, "write", func(ctx context.Context) error {
-		return s.store.WriteReadings(ctx, rows)
-	}); err != nil {
-		return err
-	}
-	s.metrics.writeLatency.Observe(time.Since(start).Seconds())
-	s.written.Add(int64(len(rows)))
-	s.metrics.written.Add(float64(len(rows)))
 	ds := make([]store.Device, 0, len(devices))
 	for _, d := range devices {
 		ds = append(ds, d)
 	}
-	return retry(ctx, s, "upsert_devices", func(ctx context.Context) error {
-		return s.store.UpsertDevices(ctx, ds)
+	// The rows and the devices' last sightings are independent writes: side by
+	// side, the batch costs one store round trip instead of two.
+	var g errgroup.Group
+	g.Go(func() error {
+		start := time.Now()
+		if err := retry(ctx, s, "write", func(ctx context.Context) error {
+			return s.store.WriteReadings(ctx, rows)
+		}); err != nil {
+			return err
+		}
+		s.metrics.writeLatency.Observe(time.Since(start).Seconds())
+		s.written.Add(int64(len(rows)))
+		s.metrics.written.Add(float64(len(rows)))
+		return nil
 	})
+	g.Go(func() error {
+		return retry(ctx, s, "upsert_devices", func(ctx context.Context) error {
+			return s.store.UpsertDevices(ctx, ds)
+		})
+	})
+	return g.Wait()
 }
 
 func (s *Sink) deadLetter(m kafka.Message, err error) kafka.Message {
@@ -472,6 +559,11 @@ type metrics struct {
 	deadLettered prometheus.Counter
 	errors       *prometheus.CounterVec
 	writeLatency prometheus.Histogram
+	// lag is, per partition, the records after the last batch fetched: the
+	// backlog the sink has yet to read.
+	lag           *prometheus.GaugeVec
+	batchRecords  prometheus.Histogram
+	commitLatency prometheus.Histogram
 }
 
 func newMetrics(reg *prometheus.Registry) (*metrics, error) {
@@ -488,8 +580,20 @@ func newMetrics(reg *prometheus.Registry) (*metrics, error) {
 			Name:    "citybench_sink_write_seconds",
 			Help:    "Time to write one batch of rows to the store, retries included.",
 			Buckets: prometheus.ExponentialBuckets(0.0002, 2, 18)}),
+		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "citybench_sink_partition_lag",
+			Help: "Records in the partition after the sink's last fetched batch (high watermark - next offset)."}, []string{"partition"}),
+		batchRecords: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "citybench_sink_batch_records",
+			Help:    "Records per batch handed to the store (one partition's fetch).",
+			Buckets: prometheus.ExponentialBuckets(1, 2, 12)}),
+		commitLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "citybench_sink_commit_seconds",
+			Help:    "Time to commit one partition's offset, retries included.",
+			Buckets: prometheus.ExponentialBuckets(0.0002, 2, 18)}),
 	}
-	for _, c := range []prometheus.Collector{m.consumed, m.written, m.deadLettered, m.errors, m.writeLatency} {
+	for _, c := range []prometheus.Collector{m.consumed, m.written, m.deadLettered, m.errors, m.writeLatency,
+		m.lag, m.batchRecords, m.commitLatency} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("sink metrics: %w", err)
 		}

@@ -11,6 +11,8 @@
 #   DEBIAN_MIRROR          Debian mirror for debootstrap (default: the first one apt uses here)
 #   CITYBENCH_IMAGES_FORCE=1 rebuilds even when the hash matches
 #   CITYBENCH_SERVICES_BIN a prebuilt static citybench binary for the services image
+#   CITYBENCH_SERVICES_IMAGE tag for the services image (default citybench/services:local);
+#                          the containers target runs the same variable's image
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -26,7 +28,7 @@ KAFKA_VERSION=3.9.1
 CASSANDRA_VERSION=5.0.6
 HIVEMQ_VERSION=2025.5
 MOSQUITTO_TAG="citybench/mosquitto:2.0-offline"
-SERVICES_TAG="citybench/services:local"
+SERVICES_TAG="${CITYBENCH_SERVICES_IMAGE:-citybench/services:local}"
 HASH_LABEL=org.citybench.content-hash
 
 log() { printf '[images %s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }

@@ -135,12 +135,18 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		cfg:           cfg,
 		cons:          cons,
 		session:       session,
-		insertReading: fmt.Sprintf(`INSERT INTO %s.readings (device_id, day, time, seq, metrics) VALUES (?, ?, ?, ?, ?)`, ks),
+		insertReading: InsertReadingCQL(ks),
 		selectReading: fmt.Sprintf(`SELECT time, seq, metrics, WRITETIME(metrics) FROM %s.readings
 			WHERE device_id = ? AND day = ? AND time >= ? AND time < ? LIMIT ?`, ks),
 		upsertDevice:  fmt.Sprintf(`INSERT INTO %s.devices (device_id, model, topic, location, last_seen) VALUES (?, ?, ?, ?, ?)`, ks),
 		selectDevices: fmt.Sprintf(`SELECT device_id, model, topic, location, last_seen FROM %s.devices`, ks),
 	}, nil
+}
+
+// InsertReadingCQL is the statement that writes one reading into keyspace ks,
+// bound as (device_id, day, time, seq, metrics).
+func InsertReadingCQL(ks string) string {
+	return fmt.Sprintf(`INSERT INTO %s.readings (device_id, day, time, seq, metrics) VALUES (?, ?, ?, ?, ?)`, ks)
 }
 
 func connect(ctx context.Context, cfg Config, cons gocql.Consistency, keyspace string) (*gocql.Session, error) {

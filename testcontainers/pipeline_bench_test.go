@@ -1,0 +1,411 @@
+//go:build containers
+
+package testcontainers
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	gocql "github.com/apache/cassandra-gocql-driver/v2"
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/segmentio/kafka-go"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/citybench/citybench/harness/target"
+	"github.com/citybench/citybench/pipeline/bridge"
+	"github.com/citybench/citybench/pipeline/codec"
+	"github.com/citybench/citybench/pipeline/sink"
+	"github.com/citybench/citybench/pipeline/store"
+	"github.com/citybench/citybench/pipeline/store/cassandra"
+	"github.com/citybench/citybench/scenarios"
+)
+
+// BenchmarkPipeline (make bench-pipeline) measures the reference pipeline's
+// bridge and sink beside the bare clients they wrap, against one Mosquitto, one
+// Kafka (3 brokers, RF 3, min ISR 2) and one Cassandra started once for both:
+//
+//   - bridge: benchMessages QoS 1 readings wait in Mosquitto for the bridge's
+//     session; timed from Run until the last is in Kafka. Raw: the same records
+//     written by kafka-go with the bridge's writer (bridge.KafkaWriter: acks=all,
+//     its batch size and timeout), one goroutine per partition writing batches of
+//     the bridge's size: the bridge's own write pattern without MQTT.
+//   - sink: a fresh consumer group reads the readings topic; timed from the
+//     group assignment until the last row is stored. Raw: the same rows written
+//     with gocql, per Kafka partition in chunks of the sink's batch size, each
+//     chunk as single-partition unlogged batches at the store's write
+//     concurrency: the sink's write pattern without Kafka, decoding, the devices
+//     table and offset commits.
+//
+// Rounds alternate raw and component, so a machine busy with other work slows
+// both alike. Each reports both rates and the component's share of raw.
+func BenchmarkPipeline(b *testing.B) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+	defer cancel()
+	tg := NewTarget(scenarios.Target{Kind: "containers", Broker: CompMosquitto}, WithoutServices(), withTestLabel())
+	ep, err := tg.Start(ctx)
+	if err != nil {
+		b.Fatalf("start containers: %v", err)
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		if err := tg.Stop(sctx); err != nil {
+			b.Errorf("stop containers: %v", err)
+		}
+	}()
+	b.Run("bridge", func(b *testing.B) { benchBridge(ctx, b, tg, ep) })
+	b.Run("sink", func(b *testing.B) { benchSink(ctx, b, tg, ep) })
+}
+
+const (
+	benchDevices  = 100
+	benchMessages = 60_000 // long enough that connecting and group joins are a small part of a round; under Mosquitto's max_queued_messages
+	benchRawTopic = "bench.raw"
+)
+
+var benchQuiet = slog.New(slog.DiscardHandler)
+
+type benchReading struct {
+	device, topic string
+	payload       []byte
+}
+
+func benchReadings(b *testing.B) []benchReading {
+	out := make([]benchReading, 0, benchMessages)
+	t0 := time.Now().UTC()
+	for i := range benchMessages {
+		dev := fmt.Sprintf("bench-%03d", i%benchDevices)
+		seq := uint64(i/benchDevices + 1)
+		p, err := codec.JSON().Encode(codec.Reading{DeviceID: dev, Seq: seq, Model: "env-sensor-v1",
+			SampleTimeNs: t0.Add(time.Duration(seq) * time.Millisecond).UnixNano(),
+			Metrics:      map[string]float64{"temperature": 28.7, "humidity": 60}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		out = append(out, benchReading{device: dev, topic: "bench/" + dev, payload: p})
+	}
+	return out
+}
+
+func benchBridge(ctx context.Context, b *testing.B, tg *Target, ep target.Endpoints) {
+	readings := benchReadings(b)
+	top := tg.Topology()
+	waitTopic(ctx, b, ep, benchRawTopic, top.Partitions)
+	opts := []bridge.Option{
+		bridge.WithMQTT(ep.MQTTURLs[0]), bridge.WithCredentials(ep.MQTTUsername, ep.MQTTPassword),
+		bridge.WithClientID("bench-bridge"), bridge.WithFilter("bench/#"),
+		bridge.WithKafka(ep.KafkaBrokers...), bridge.WithTopic(ep.KafkaTopic),
+		bridge.WithCodec(codec.JSON()), bridge.WithLogger(benchQuiet),
+	}
+	runBridge(ctx, b, opts, 0) // creates the broker session the backlog waits in
+	drainMQTT(ctx, b, ep, 0)   // and the bare subscriber's
+	var raw, comp, drain time.Duration
+	for range b.N {
+		publishBacklog(ctx, b, ep, readings)
+		raw += rawProduce(ctx, b, opts, top.Partitions, readings)
+		drain += drainMQTT(ctx, b, ep, len(readings))
+		comp += runBridge(ctx, b, opts, len(readings))
+	}
+	// The bridge cannot outrun the broker: a bare subscriber draining the same
+	// backlog is its other ceiling.
+	b.ReportMetric(float64(b.N*len(readings))/drain.Seconds(), "mqtt-drain-msgs/s")
+	benchReport(b, "bridge", "kafka-go producer", b.N*len(readings), raw, comp)
+}
+
+// drainMQTT receives a backlog of want messages from its persistent session
+// with paho (the bridge's client options: manual acks, in order), acknowledging
+// each at once, and returns how long that took from connecting.
+func drainMQTT(ctx context.Context, b *testing.B, ep target.Endpoints, want int) time.Duration {
+	var got atomic.Int64
+	handle := func(_ mqtt.Client, m mqtt.Message) { m.Ack(); got.Add(1) }
+	c := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(ep.MQTTURLs[0]).SetClientID("bench-drain").
+		SetUsername(ep.MQTTUsername).SetPassword(ep.MQTTPassword).SetCleanSession(false).
+		SetAutoAckDisabled(true).SetOrderMatters(true).SetAutoReconnect(false).
+		SetDefaultPublishHandler(handle)) // the backlog arrives before SUBSCRIBE is answered
+	start := time.Now()
+	if tok := c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		b.Fatalf("connect drain: %v", tok.Error())
+	}
+	defer c.Disconnect(100)
+	tok := c.Subscribe("bench/#", 1, handle)
+	if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		b.Fatalf("subscribe drain: %v", tok.Error())
+	}
+	waitFor(ctx, b, nil, func() bool { return got.Load() >= int64(want) })
+	return time.Since(start)
+}
+
+// waitTopic creates topic with the topology's replication and waits until every
+// broker's metadata has all its partitions.
+func waitTopic(ctx context.Context, tb testing.TB, ep target.Endpoints, topic string, partitions int) {
+	tb.Helper()
+	if err := createTopic(ctx, ep.KafkaBrokers[0], topic, partitions, 3, 2); err != nil {
+		tb.Fatal(err)
+	}
+	if err := poll(ctx, "topic "+topic+" in metadata", 200*time.Millisecond, func(ctx context.Context) error {
+		for _, addr := range ep.KafkaBrokers {
+			res, err := (&kafka.Client{Addr: kafka.TCP(addr)}).Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
+			if err != nil {
+				return err
+			}
+			if len(res.Topics) != 1 || res.Topics[0].Error != nil || len(res.Topics[0].Partitions) != partitions {
+				return fmt.Errorf("%s: %+v", addr, res.Topics)
+			}
+		}
+		return nil
+	}); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// runBridge runs a bridge until it has produced want records and returns how
+// long that took from Run.
+func runBridge(ctx context.Context, b *testing.B, opts []bridge.Option, want int) time.Duration {
+	br, err := bridge.New(opts...)
+	if err != nil {
+		b.Fatal(err)
+	}
+	rctx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	start := time.Now()
+	go func() { done <- br.Run(rctx) }()
+	waitFor(ctx, b, done, func() bool { return br.Ready() && br.Stats().Produced >= int64(want) })
+	took := time.Since(start)
+	stop()
+	if err := <-done; err != nil {
+		b.Fatalf("bridge: %v", err)
+	}
+	if want > 0 {
+		logHistograms(b, br.Registry(), "citybench_bridge_batch_records", "citybench_bridge_produce_seconds",
+			"citybench_bridge_queue_wait_seconds")
+	}
+	return took
+}
+
+// waitFor polls cond every millisecond; done reports a component that stopped.
+func waitFor(ctx context.Context, b *testing.B, done <-chan error, cond func() bool) {
+	for !cond() {
+		select {
+		case err := <-done:
+			b.Fatalf("stopped early: %v", err)
+		case <-ctx.Done():
+			b.Fatal(ctx.Err())
+		case <-time.After(time.Millisecond):
+		}
+	}
+}
+
+func publishBacklog(ctx context.Context, b *testing.B, ep target.Endpoints, readings []benchReading) {
+	c := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(ep.MQTTURLs[0]).SetClientID("bench-publisher").
+		SetUsername(ep.MQTTUsername).SetPassword(ep.MQTTPassword).SetAutoReconnect(false))
+	if tok := c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		b.Fatalf("connect publisher: %v", tok.Error())
+	}
+	defer c.Disconnect(100)
+	toks := make([]mqtt.Token, 0, len(readings))
+	for _, r := range readings {
+		toks = append(toks, c.Publish(r.topic, 1, false, r.payload))
+	}
+	for _, tok := range toks {
+		select {
+		case <-tok.Done():
+			if err := tok.Error(); err != nil {
+				b.Fatalf("publish: %v", err)
+			}
+		case <-ctx.Done():
+			b.Fatal(ctx.Err())
+		}
+	}
+}
+
+// rawProduce writes the readings as the bridge's records, grouped by partition
+// with the bridge's partitioner, and returns how long the writes took.
+func rawProduce(ctx context.Context, b *testing.B, opts []bridge.Option, partitionCount int, readings []benchReading) time.Duration {
+	w, err := bridge.KafkaWriter(opts...)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer w.Close()
+	partitions := make([]int, partitionCount)
+	for i := range partitions {
+		partitions[i] = i
+	}
+	byPartition := make([][]kafka.Message, len(partitions))
+	for _, r := range readings {
+		m := kafka.Message{Topic: benchRawTopic, Key: []byte(r.device), Value: r.payload, Headers: []kafka.Header{
+			{Key: bridge.HeaderSourceTopic, Value: []byte(r.topic)}, {Key: bridge.HeaderCodec, Value: []byte("json")}}}
+		p := w.Balancer.Balance(m, partitions...)
+		byPartition[p] = append(byPartition[p], m)
+	}
+	start := time.Now()
+	var g errgroup.Group
+	for _, msgs := range byPartition {
+		g.Go(func() error {
+			for len(msgs) > 0 {
+				n := min(len(msgs), bridge.DefaultBatchSize)
+				if err := w.WriteMessages(ctx, msgs[:n]...); err != nil {
+					return err
+				}
+				msgs = msgs[n:]
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		b.Fatalf("raw produce: %v", err)
+	}
+	return time.Since(start)
+}
+
+func benchSink(ctx context.Context, b *testing.B, tg *Target, ep target.Endpoints) {
+	rows, total := topicRows(ctx, b, ep, tg.Topology().Partitions)
+	cluster := gocql.NewCluster(tg.CassandraHosts()...)
+	cluster.Keyspace = "citybench"
+	cluster.Consistency = gocql.LocalQuorum
+	cluster.PoolConfig.HostSelectionPolicy = gocql.TokenAwareHostPolicy(gocql.RoundRobinHostPolicy())
+	session, err := cluster.CreateSession()
+	if err != nil {
+		b.Fatalf("gocql: %v", err)
+	}
+	defer session.Close()
+	var raw, comp time.Duration
+	for i := range b.N {
+		raw += rawWrite(ctx, b, session, rows)
+		comp += runSink(ctx, b, ep, fmt.Sprintf("bench-sink-%d-%d", time.Now().UnixNano(), i), total)
+	}
+	benchReport(b, "sink", "gocql writer", b.N*total, raw, comp)
+}
+
+// topicRows reads every partition of the readings topic and returns its rows
+// per partition, in offset order, and their count.
+func topicRows(ctx context.Context, b *testing.B, ep target.Endpoints, partitions int) ([][]store.Row, int) {
+	var out [][]store.Row
+	total := 0
+	for part := range partitions {
+		var rows []store.Row
+		for _, m := range readAll(ctx, b, ep.KafkaBrokers, ep.KafkaTopic, part) {
+			rd, err := codec.JSON().Decode("", m.Value)
+			if err != nil {
+				b.Fatal(err)
+			}
+			t := time.Unix(0, rd.SampleTimeNs).UTC()
+			row, err := store.Normalize(store.Row{DeviceID: rd.DeviceID, Day: store.DayOf(t), Time: t, Seq: rd.Seq, Metrics: rd.Metrics})
+			if err != nil {
+				b.Fatal(err)
+			}
+			rows = append(rows, row)
+		}
+		out = append(out, rows)
+		total += len(rows)
+	}
+	if total == 0 {
+		b.Fatal("readings topic is empty: the bridge benchmark fills it")
+	}
+	return out, total
+}
+
+// rawWrite writes each partition's rows as the sink would: chunks of its batch
+// size in order, each chunk's devices as unlogged batches written concurrently.
+func rawWrite(ctx context.Context, b *testing.B, session *gocql.Session, rows [][]store.Row) time.Duration {
+	stmt := cassandra.InsertReadingCQL("citybench")
+	start := time.Now()
+	var wg sync.WaitGroup
+	errs := make(chan error, len(rows))
+	for _, part := range rows {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for len(part) > 0 {
+				n := min(len(part), sink.DefaultBatchSize)
+				if err := rawChunk(ctx, session, stmt, part[:n]); err != nil {
+					errs <- err
+					return
+				}
+				part = part[n:]
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		b.Fatalf("raw write: %v", err)
+	}
+	return time.Since(start)
+}
+
+func rawChunk(ctx context.Context, session *gocql.Session, stmt string, rows []store.Row) error {
+	byDevice := map[string][]store.Row{}
+	for _, r := range rows {
+		byDevice[r.DeviceID] = append(byDevice[r.DeviceID], r)
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(cassandra.DefaultWriteConcurrency)
+	for _, dev := range byDevice {
+		g.Go(func() error {
+			batch := session.Batch(gocql.UnloggedBatch)
+			for _, r := range dev {
+				batch.Query(stmt, r.DeviceID, r.Day, r.Time, int64(r.Seq), r.Metrics)
+			}
+			return batch.ExecContext(gctx)
+		})
+	}
+	return g.Wait()
+}
+
+// runSink runs a sink in a new group until it has written want rows and returns
+// how long that took from the group assignment.
+func runSink(ctx context.Context, b *testing.B, ep target.Endpoints, group string, want int) time.Duration {
+	s, err := sink.New(ep.Store, sink.WithKafka(ep.KafkaBrokers...), sink.WithTopic(ep.KafkaTopic),
+		sink.WithGroup(group), sink.WithCodec(codec.JSON()), sink.WithLogger(benchQuiet))
+	if err != nil {
+		b.Fatal(err)
+	}
+	rctx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- s.Run(rctx) }()
+	waitFor(ctx, b, done, s.Ready)
+	start := time.Now()
+	waitFor(ctx, b, done, func() bool { return s.Stats().Written >= int64(want) })
+	took := time.Since(start)
+	stop()
+	if err := <-done; err != nil {
+		b.Fatalf("sink: %v", err)
+	}
+	logHistograms(b, s.Registry(), "citybench_sink_batch_records", "citybench_sink_write_seconds",
+		"citybench_sink_commit_seconds")
+	return took
+}
+
+// logHistograms logs count and mean of the named histograms: where the
+// component's time went.
+func logHistograms(b *testing.B, reg *prometheus.Registry, names ...string) {
+	mfs, err := reg.Gather()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if !slices.Contains(names, mf.GetName()) {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			h := m.GetHistogram()
+			b.Logf("%s: count %d, mean %.4g", mf.GetName(), h.GetSampleCount(), h.GetSampleSum()/float64(max(h.GetSampleCount(), 1)))
+		}
+	}
+}
+
+func benchReport(b *testing.B, name, rawName string, n int, raw, comp time.Duration) {
+	rawRate, rate := float64(n)/raw.Seconds(), float64(n)/comp.Seconds()
+	b.ReportMetric(rate, "msgs/s")
+	b.ReportMetric(rawRate, "raw-msgs/s")
+	b.ReportMetric(100*rate/rawRate, "%-of-raw")
+	b.Logf("%s: %.0f msgs/s; raw %s: %.0f msgs/s; %s = %.0f %% of raw (%d msgs per side)",
+		name, rate, rawName, rawRate, name, 100*rate/rawRate, n)
+}
