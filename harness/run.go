@@ -101,7 +101,11 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (*result.Res
 	// store the harness cannot reach); that stage then expects nothing.
 	var kafkaTap *taps.Kafka
 	if len(eps.KafkaBrokers) > 0 {
-		if kafkaTap, err = taps.StartKafka(ctx, eps.KafkaBrokers, eps.KafkaTopic, led); err != nil {
+		dialer, err := eps.KafkaDialer()
+		if err != nil {
+			return nil, err
+		}
+		if kafkaTap, err = taps.StartKafka(ctx, eps.KafkaBrokers, eps.KafkaTopic, dialer, led); err != nil {
 			return nil, err
 		}
 		defer kafkaTap.Stop()

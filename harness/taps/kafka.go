@@ -40,13 +40,17 @@ type Kafka struct {
 
 // StartKafka snapshots the end offset of every partition of topic and starts one
 // reader per partition (a device's records all land in one partition, so each
-// device is recorded by one goroutine, as the ledger requires).
-func StartKafka(ctx context.Context, brokers []string, topic string, l *ledger.Ledger) (*Kafka, error) {
+// device is recorded by one goroutine, as the ledger requires). Every connection
+// goes through dialer (TLS, SASL); nil means kafka-go's default, plaintext.
+func StartKafka(ctx context.Context, brokers []string, topic string, dialer *kafka.Dialer, l *ledger.Ledger) (*Kafka, error) {
 	env, err := newEnvelopes(l)
 	if err != nil {
 		return nil, err
 	}
-	offsets, err := endOffsets(ctx, brokers, topic)
+	if dialer == nil {
+		dialer = kafka.DefaultDialer
+	}
+	offsets, err := endOffsets(ctx, dialer, brokers, topic)
 	if err != nil {
 		return nil, fmt.Errorf("kafka tap: %w", err)
 	}
@@ -57,6 +61,7 @@ func StartKafka(ctx context.Context, brokers []string, topic string, l *ledger.L
 			Brokers:   brokers,
 			Topic:     topic,
 			Partition: partition,
+			Dialer:    dialer,
 			MinBytes:  1,
 			MaxBytes:  16 << 20,
 			MaxWait:   TapMaxWait,
@@ -110,11 +115,11 @@ func (k *Kafka) Stop() error {
 	return k.err
 }
 
-func endOffsets(ctx context.Context, brokers []string, topic string) (map[int]int64, error) {
+func endOffsets(ctx context.Context, dialer *kafka.Dialer, brokers []string, topic string) (map[int]int64, error) {
 	var conn *kafka.Conn
 	var errs []error
 	for _, b := range brokers {
-		c, err := kafka.DialContext(ctx, "tcp", b)
+		c, err := dialer.DialContext(ctx, "tcp", b)
 		if err == nil {
 			conn = c
 			break
@@ -135,7 +140,7 @@ func endOffsets(ctx context.Context, brokers []string, topic string) (map[int]in
 	out := make(map[int]int64, len(parts))
 	for _, p := range parts {
 		leader := fmt.Sprintf("%s:%d", p.Leader.Host, p.Leader.Port)
-		lc, err := kafka.DialLeader(ctx, "tcp", leader, topic, p.ID)
+		lc, err := dialer.DialLeader(ctx, "tcp", leader, topic, p.ID)
 		if err != nil {
 			return nil, fmt.Errorf("dial leader of %s/%d at %s: %w", topic, p.ID, leader, err)
 		}
