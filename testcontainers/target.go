@@ -44,6 +44,7 @@ type Target struct {
 	netName    string
 	containers []*managed
 	tls        *pki.Material
+	sec        *secrets // the tls profile's credentials; nil without it
 	endpoints  target.Endpoints
 	startTook  time.Duration
 	stopped    bool
@@ -166,12 +167,12 @@ func (t *Target) Start(ctx context.Context) (ep target.Endpoints, err error) {
 	}
 
 	if t.top.Security == "tls" {
-		m, err := pki.New([]string{"mqtt", "localhost", "127.0.0.1"}, "citybench-client")
+		sec, err := newSecrets(t.top)
 		if err != nil {
-			return ep, fmt.Errorf("tls material: %w", err)
+			return ep, err
 		}
 		t.mu.Lock()
-		t.tls = m
+		t.tls, t.sec = sec.ca, sec
 		t.mu.Unlock()
 	}
 
@@ -199,10 +200,11 @@ func (t *Target) Start(ctx context.Context) (ep target.Endpoints, err error) {
 		KafkaBrokers: kafkaEP,
 		KafkaTopic:   t.top.KafkaTopic,
 	}
-	if t.tls != nil {
-		if ep.TLS, err = t.tls.ClientConfig(); err != nil {
-			return ep, err
-		}
+	if ep.TLS, err = t.clientTLS(); err != nil {
+		return ep, err
+	}
+	if t.sec != nil {
+		ep.KafkaSecurity = t.sec.kafka(ep.TLS)
 	}
 	if t.cfg.services && !t.cfg.brokerOnly {
 		if ep.APIURL, err = t.startServices(ctx, broker); err != nil {
@@ -212,11 +214,18 @@ func (t *Target) Start(ctx context.Context) (ep target.Endpoints, err error) {
 	if !t.cfg.brokerOnly {
 		// Opened after the services so the schema is theirs; the host reaches the nodes
 		// through the addresses they advertise (container IPs on the engine's bridge).
+		auth, err := t.cqlAuth()
+		if err != nil {
+			return ep, err
+		}
 		st, err := cassandra.Open(ctx, cassandra.Config{
 			Hosts:       cqlEP,
 			Keyspace:    t.cfg.keyspace,
 			Replication: t.replication(),
 			Consistency: "LOCAL_QUORUM",
+			Username:    auth.Username,
+			Password:    auth.Password,
+			TLS:         auth.TLS,
 			Logger:      t.cfg.log,
 		})
 		if err != nil {
