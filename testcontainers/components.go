@@ -397,13 +397,15 @@ func (t *Target) startServices(ctx context.Context, broker brokerInfo) (string, 
 		}
 		return env
 	}
-	var files []tc.ContainerFile
+	// A container file's reader is consumed by the container it is copied into, so
+	// every container gets files of its own.
+	files := func() []tc.ContainerFile { return nil }
 	if t.sec != nil {
-		var secEnv map[string]string
-		secEnv, files = t.sec.services(broker)
+		secEnv, _ := t.sec.services(broker)
 		for k, v := range secEnv {
 			common[k] = v
 		}
+		files = func() []tc.ContainerFile { _, f := t.sec.services(broker); return f }
 	}
 	bridgeEnv := map[string]string{"CITYBENCH_MQTT_URL": broker.networkURL}
 	// Replicas share the broker's stream through a shared subscription instead of each
@@ -413,7 +415,7 @@ func (t *Target) startServices(ctx context.Context, broker brokerInfo) (string, 
 	var started []*managed
 	for i := range t.top.BridgeReplicas {
 		m, err := t.run(ctx, fmt.Sprintf("bridge-%d", i+1), "bridge", tc.ContainerRequest{
-			Image: image, Cmd: []string{"pipeline", "serve", "bridge"}, Env: with(bridgeEnv), Files: files,
+			Image: image, Cmd: []string{"pipeline", "serve", "bridge"}, Env: with(bridgeEnv), Files: files(),
 		})
 		if err != nil {
 			return "", err
@@ -422,7 +424,7 @@ func (t *Target) startServices(ctx context.Context, broker brokerInfo) (string, 
 	}
 	for i := range t.top.SinkReplicas {
 		m, err := t.run(ctx, fmt.Sprintf("sink-%d", i+1), "sink", tc.ContainerRequest{
-			Image: image, Cmd: []string{"pipeline", "serve", "sink"}, Env: with(nil), Files: files,
+			Image: image, Cmd: []string{"pipeline", "serve", "sink"}, Env: with(nil), Files: files(),
 		})
 		if err != nil {
 			return "", err
@@ -433,7 +435,7 @@ func (t *Target) startServices(ctx context.Context, broker brokerInfo) (string, 
 		Image:              image,
 		Cmd:                []string{"pipeline", "serve", "api"},
 		Env:                with(map[string]string{"CITYBENCH_LISTEN": ":8080"}),
-		Files:              files,
+		Files:              files(),
 		ExposedPorts:       []string{"8080/tcp"},
 		HostConfigModifier: loopbackOnly(map[string]int{"8080/tcp": 0}),
 	})
