@@ -156,6 +156,14 @@ func (t *Target) Start(ctx context.Context) (ep target.Endpoints, err error) {
 	if err != nil {
 		return ep, err
 	}
+	if t.top.Security == "tls" && cat.Flavour == Upstream && !t.cfg.brokerOnly {
+		// apache/kafka cannot create the SCRAM user at format time and the cassandra
+		// image has no settings for encryption or authentication: a run would start
+		// and then fail to connect, so refuse now and say why.
+		return ep, errors.New("containers target: security tls needs the offline Kafka and Cassandra images " +
+			"(run `make images`, CITYBENCH_IMAGES=offline): upstream apache/kafka cannot create SCRAM users at format time " +
+			"and the upstream cassandra image has no settings for client encryption or PasswordAuthenticator")
+	}
 	t.mu.Lock()
 	t.catalog = cat
 	t.mu.Unlock()
