@@ -79,7 +79,10 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (*result.Res
 		return nil, err
 	}
 	defer r.sim.Disconnect(250 * time.Millisecond)
-	tapSet := r.taps(eps)
+	tapSet, err := r.taps(eps)
+	if err != nil {
+		return nil, err
+	}
 	if err := r.startTaps(ctx, tapSet); err != nil {
 		return nil, err
 	}
@@ -167,10 +170,14 @@ func (r *run) connectDevices(ctx context.Context, eps target.Endpoints) error {
 // taps lists the taps for the stages the target exposes, in pipeline order. A
 // target may leave a stage unmeasured (an external pipeline whose Kafka or store
 // the harness cannot reach); that stage then expects nothing.
-func (r *run) taps(eps target.Endpoints) []taps.Tap {
+func (r *run) taps(eps target.Endpoints) ([]taps.Tap, error) {
 	out := []taps.Tap{taps.NewBroker(taps.BrokerConfig{URL: eps.MQTTURLs[0], Username: eps.MQTTUsername, Password: eps.MQTTPassword, TLS: eps.TLS, QoS: maxQoS(r.sc)})}
 	if len(eps.KafkaBrokers) > 0 {
-		out = append(out, taps.NewKafka(kafkaTapConfig(eps)))
+		cfg, err := kafkaTapConfig(eps)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, taps.NewKafka(cfg))
 	}
 	if eps.Store != nil {
 		out = append(out, taps.NewStore(eps.Store, storeReadBackPoll))
@@ -178,12 +185,17 @@ func (r *run) taps(eps target.Endpoints) []taps.Tap {
 	if eps.APIURL != "" {
 		out = append(out, taps.NewAPI(taps.APIConfig{BaseURL: eps.APIURL, Devices: r.sampled, Interval: apiPollInterval}))
 	}
-	return out
+	return out, nil
 }
 
-// kafkaTapConfig is how the Kafka tap reaches the target's Kafka.
-func kafkaTapConfig(eps target.Endpoints) taps.KafkaConfig {
-	return taps.KafkaConfig{Brokers: eps.KafkaBrokers, Topic: eps.KafkaTopic}
+// kafkaTapConfig is how the Kafka tap reaches the target's Kafka: its one
+// Dialer carries the endpoints' TLS and SASL.
+func kafkaTapConfig(eps target.Endpoints) (taps.KafkaConfig, error) {
+	d, err := eps.KafkaDialer()
+	if err != nil {
+		return taps.KafkaConfig{}, err
+	}
+	return taps.KafkaConfig{Brokers: eps.KafkaBrokers, Topic: eps.KafkaTopic, Dialer: d}, nil
 }
 
 // startTaps starts every tap before any load, so each sees the run from its

@@ -13,8 +13,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/segmentio/kafka-go"
 	tc "github.com/testcontainers/testcontainers-go"
 	"golang.org/x/sync/errgroup"
+
+	"github.com/citybench/citybench/pipeline/kafkasec"
 )
 
 // brokerInfo is how to reach the MQTT broker from the host and from the network.
@@ -118,6 +121,32 @@ func (t *Target) clientTLS() (*tls.Config, error) {
 	return t.tls.ClientConfig()
 }
 
+// kafkaDialer is how the target's own Kafka clients (readiness, topic creation)
+// connect: as the harness does.
+func (t *Target) kafkaDialer() (*kafka.Dialer, error) {
+	var sec kafkasec.Config
+	if t.sec != nil {
+		c, err := t.clientTLS()
+		if err != nil {
+			return nil, err
+		}
+		sec = t.sec.kafka(c)
+	}
+	return sec.Dialer(5 * time.Second)
+}
+
+// cqlAuth is how the target's own CQL clients on the host connect.
+func (t *Target) cqlAuth() (CQLAuth, error) {
+	if t.sec == nil {
+		return CQLAuth{}, nil
+	}
+	c, err := t.clientTLS()
+	if err != nil {
+		return CQLAuth{}, err
+	}
+	return t.sec.cql(c), nil
+}
+
 // hivemqMaxInflightEnv sets HiveMQ CE's per-client in-flight window in the offline
 // image (testcontainers/images/hivemq/allow-all, InflightWindow.java).
 const hivemqMaxInflightEnv = "CITYBENCH_HIVEMQ_MAX_INFLIGHT"
@@ -147,10 +176,22 @@ func (t *Target) startHiveMQ(ctx context.Context) (brokerInfo, error) {
 	// the host's cores. In one smoke run each on a loaded 2-core host, device PUBACK
 	// p50 was 454 ms with C2 (store lost 865 readings at the drain deadline) and
 	// 21 ms without (no loss).
+	listener := `<tcp-listener><port>1883</port><bind-address>0.0.0.0</bind-address></tcp-listener>`
+	info := brokerInfo{networkURL: "tcp://mqtt:1883"}
+	var files []tc.ContainerFile
+	if t.sec != nil {
+		// TLS only: the plaintext listener is not configured at all.
+		var err error
+		if listener, files, err = t.sec.hivemqListener(); err != nil {
+			return info, err
+		}
+		port = "8883/tcp"
+		info.networkURL = "ssl://mqtt:8883"
+	}
 	conf := `<?xml version="1.0"?>
 <hivemq>
     <listeners>
-        <tcp-listener><port>1883</port><bind-address>0.0.0.0</bind-address></tcp-listener>
+        ` + listener + `
     </listeners>
     <mqtt>
         <queued-messages><max-queue-size>100000</max-queue-size></queued-messages>
@@ -163,13 +204,13 @@ func (t *Target) startHiveMQ(ctx context.Context) (brokerInfo, error) {
 		Image:              t.catalog.Image(CompHiveMQ),
 		ExposedPorts:       []string{port},
 		Env:                map[string]string{"JAVA_OPTS": "-Xmx384m -Xms64m -XX:TieredStopAtLevel=1", hivemqMaxInflightEnv: strconv.Itoa(hivemqMaxInflight)},
-		Files:              []tc.ContainerFile{{Reader: strings.NewReader(conf), ContainerFilePath: "/opt/hivemq/conf/config.xml", FileMode: 0o644}},
+		Files:              append(files, file("/opt/hivemq/conf/config.xml", []byte(conf), 0o644)),
 		HostConfigModifier: loopbackOnly(map[string]int{port: 0}),
 	})
 	if err != nil {
-		return brokerInfo{}, err
+		return info, err
 	}
-	return t.waitBroker(ctx, m, port, brokerInfo{networkURL: "tcp://mqtt:1883"})
+	return t.waitBroker(ctx, m, port, info)
 }
 
 // startKafka starts a KRaft cluster where every broker is also a controller (the
@@ -236,11 +277,19 @@ func (t *Target) startKafka(ctx context.Context) ([]string, error) {
 				return nil, err
 			}
 		}
+		var files []tc.ContainerFile
+		if t.sec != nil {
+			var err error
+			if files, err = t.sec.kafkaBroker(env); err != nil {
+				return nil, err
+			}
+		}
 		g.Go(func() error {
 			_, err := t.run(gctx, name, CompKafka, tc.ContainerRequest{
 				Image:              t.catalog.Image(CompKafka),
 				ExposedPorts:       slices.Collect(maps.Keys(ports)),
 				Env:                env,
+				Files:              files,
 				HostConfigModifier: loopbackOnly(ports),
 			})
 			return err
@@ -253,12 +302,16 @@ func (t *Target) startKafka(ctx context.Context) ([]string, error) {
 	for i, p := range hostPorts {
 		bootstrap[i] = net.JoinHostPort("127.0.0.1", strconv.Itoa(p))
 	}
-	if err := waitKafka(ctx, bootstrap, n); err != nil {
+	d, err := t.kafkaDialer()
+	if err != nil {
+		return nil, err
+	}
+	if err := waitKafka(ctx, d, bootstrap, n); err != nil {
 		return nil, err
 	}
 	// The pipeline never auto-creates topics, so the dead-letter topic is made here too.
 	for _, topic := range []string{t.top.KafkaTopic, t.dlqTopic()} {
-		if err := createTopic(ctx, bootstrap[0], topic, t.top.Partitions, t.top.ReplicationFactor, t.top.MinInsyncReplicas); err != nil {
+		if err := createTopic(ctx, d, bootstrap[0], topic, t.top.Partitions, t.top.ReplicationFactor, t.top.MinInsyncReplicas); err != nil {
 			return nil, err
 		}
 	}
@@ -280,10 +333,15 @@ func (t *Target) startCassandra(ctx context.Context) ([]string, error) {
 			// settling wait only slows every run down.
 			"JVM_EXTRA_OPTS": "-Dcassandra.skip_wait_for_gossip_to_settle=0 -Dcassandra.ring_delay_ms=5000",
 		}
+		var files []tc.ContainerFile
+		if t.sec != nil {
+			files = t.sec.cassandraNode(env)
+		}
 		m, err := t.run(ctx, name, CompCassandra, tc.ContainerRequest{
 			Image:              t.catalog.Image(CompCassandra),
 			ExposedPorts:       []string{"9042/tcp"},
 			Env:                env,
+			Files:              files,
 			HostConfigModifier: loopbackOnly(map[string]int{"9042/tcp": 0}),
 		})
 		if err != nil {
@@ -293,15 +351,41 @@ func (t *Target) startCassandra(ctx context.Context) ([]string, error) {
 		if err != nil {
 			return nil, err
 		}
-		if err := poll(ctx, name, time.Second, func(ctx context.Context) error {
-			_, err := CQLQuery(ctx, hp)
-			return err
-		}); err != nil {
+		if err := t.waitCassandra(ctx, name, hp, i == 0); err != nil {
 			return nil, err
 		}
 		hosts = append(hosts, hp)
 	}
 	return hosts, nil
+}
+
+// waitCassandra waits until the node answers CQL as the run's client. Under the
+// tls profile the first node starts with only the default superuser, which is then
+// replaced by the run's role (see secrets.cassandraRoles).
+func (t *Target) waitCassandra(ctx context.Context, name, hostport string, first bool) error {
+	auth, err := t.cqlAuth()
+	if err != nil {
+		return err
+	}
+	if t.sec != nil && first {
+		asDefault, asRun := t.sec.cassandraRoles()
+		def := auth
+		def.Username, def.Password = "cassandra", "cassandra"
+		if err := poll(ctx, name, time.Second, func(ctx context.Context) error {
+			return cqlExec(ctx, hostport, def, asDefault...)
+		}); err != nil {
+			return err
+		}
+		if err := poll(ctx, name+" roles", time.Second, func(ctx context.Context) error {
+			return cqlExec(ctx, hostport, auth, asRun...)
+		}); err != nil {
+			return err
+		}
+	}
+	return poll(ctx, name, time.Second, func(ctx context.Context) error {
+		_, err := CQLQuery(ctx, hostport, auth)
+		return err
+	})
 }
 
 // startServices starts bridge and sink replicas and the API from the citybench
@@ -332,22 +416,19 @@ func (t *Target) startServices(ctx context.Context, broker brokerInfo) (string, 
 		}
 		return env
 	}
+	// A container file's reader is consumed by the container it is copied into, so
+	// every container gets files of its own.
+	files := func() []tc.ContainerFile { return nil }
+	if t.sec != nil {
+		secEnv, _ := t.sec.services(broker)
+		for k, v := range secEnv {
+			common[k] = v
+		}
+		files = func() []tc.ContainerFile { _, f := t.sec.services(broker); return f }
+	}
 	bridgeEnv := map[string]string{"CITYBENCH_MQTT_URL": broker.networkURL}
 	if err := t.proxyBridge(broker, bridgeEnv); err != nil {
 		return "", err
-	}
-	var files []tc.ContainerFile
-	if t.tls != nil {
-		bridgeEnv["CITYBENCH_MQTT_USERNAME"] = broker.user
-		bridgeEnv["CITYBENCH_MQTT_PASSWORD"] = broker.pass
-		bridgeEnv["CITYBENCH_MQTT_CA"] = "/certs/ca.crt"
-		bridgeEnv["CITYBENCH_MQTT_CERT"] = "/certs/client.crt"
-		bridgeEnv["CITYBENCH_MQTT_KEY"] = "/certs/client.key"
-		files = []tc.ContainerFile{
-			{Reader: strings.NewReader(string(t.tls.CA.Cert)), ContainerFilePath: "/certs/ca.crt", FileMode: 0o644},
-			{Reader: strings.NewReader(string(t.tls.Client.Cert)), ContainerFilePath: "/certs/client.crt", FileMode: 0o644},
-			{Reader: strings.NewReader(string(t.tls.Client.Key)), ContainerFilePath: "/certs/client.key", FileMode: 0o600},
-		}
 	}
 	// Replicas share the broker's stream through a shared subscription instead of each
 	// receiving (and forwarding) every message. A single bridge subscribes plainly:
@@ -364,7 +445,7 @@ func (t *Target) startServices(ctx context.Context, broker brokerInfo) (string, 
 	var started []*managed
 	for i := range t.top.BridgeReplicas {
 		m, err := t.run(ctx, fmt.Sprintf("bridge-%d", i+1), "bridge", tc.ContainerRequest{
-			Image: image, Cmd: bridgeCmd, Env: with(bridgeEnv), Files: files,
+			Image: image, Cmd: bridgeCmd, Env: with(bridgeEnv), Files: files(),
 		})
 		if err != nil {
 			return "", err
@@ -373,7 +454,7 @@ func (t *Target) startServices(ctx context.Context, broker brokerInfo) (string, 
 	}
 	for i := range t.top.SinkReplicas {
 		m, err := t.run(ctx, fmt.Sprintf("sink-%d", i+1), "sink", tc.ContainerRequest{
-			Image: image, Cmd: []string{"pipeline", "serve", "sink"}, Env: with(nil),
+			Image: image, Cmd: []string{"pipeline", "serve", "sink"}, Env: with(nil), Files: files(),
 		})
 		if err != nil {
 			return "", err
@@ -384,6 +465,7 @@ func (t *Target) startServices(ctx context.Context, broker brokerInfo) (string, 
 		Image:              image,
 		Cmd:                []string{"pipeline", "serve", "api"},
 		Env:                with(map[string]string{"CITYBENCH_LISTEN": ":8080"}),
+		Files:              files(),
 		ExposedPorts:       []string{"8080/tcp"},
 		HostConfigModifier: loopbackOnly(map[string]int{"8080/tcp": 0}),
 	})

@@ -6,7 +6,6 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -22,7 +21,6 @@ import (
 
 	"github.com/citybench/citybench/harness/target"
 	"github.com/citybench/citybench/pipeline/codec"
-	"github.com/citybench/citybench/pipeline/pki"
 	"github.com/citybench/citybench/pipeline/store"
 	"github.com/citybench/citybench/scenarios"
 )
@@ -128,7 +126,7 @@ func TestInfrastructureTopology(t *testing.T) {
 
 	// Metadata must list every broker, asked of each one.
 	for _, b := range ep.KafkaBrokers {
-		ids, err := KafkaBrokers(ctx, b)
+		ids, err := KafkaBrokers(ctx, kafka.DefaultDialer, b)
 		if err != nil {
 			t.Fatalf("kafka metadata: %v", err)
 		}
@@ -136,7 +134,7 @@ func TestInfrastructureTopology(t *testing.T) {
 			t.Errorf("%s lists brokers %v, want 3", b, ids)
 		}
 	}
-	if err := kafkaProduceConsume(ctx, ep.KafkaBrokers, ep.KafkaTopic); err != nil {
+	if err := kafkaProduceConsume(ctx, ep); err != nil {
 		t.Errorf("kafka: %v", err)
 	}
 	parts, err := kafkaPartitions(ctx, ep.KafkaBrokers[0], ep.KafkaTopic)
@@ -156,7 +154,7 @@ func TestInfrastructureTopology(t *testing.T) {
 	if len(hosts) != 1 {
 		t.Fatalf("cassandra hosts %v, want 1", hosts)
 	}
-	v, err := CQLQuery(ctx, hosts[0])
+	v, err := CQLQuery(ctx, hosts[0], CQLAuth{})
 	if err != nil {
 		t.Errorf("cql: %v", err)
 	} else if !strings.HasPrefix(v, "5.0") {
@@ -198,16 +196,25 @@ func TestInfrastructureTopology(t *testing.T) {
 	}
 }
 
-// kafkaProduceConsume checks kafka-go against this Kafka: acks=all produce, then a
-// consumer group reads the message back and commits.
-func kafkaProduceConsume(ctx context.Context, brokers []string, topic string) error {
-	w := &kafka.Writer{Addr: kafka.TCP(brokers...), Topic: topic, RequiredAcks: kafka.RequireAll, BatchTimeout: 10 * time.Millisecond}
+// kafkaProduceConsume checks kafka-go against this Kafka, connecting as the
+// endpoints say (TLS, SASL): acks=all produce, then a consumer group reads the
+// message back and commits.
+func kafkaProduceConsume(ctx context.Context, ep target.Endpoints) error {
+	tr, err := ep.KafkaSecurity.Transport(5*time.Second, 0)
+	if err != nil {
+		return err
+	}
+	d, err := ep.KafkaDialer()
+	if err != nil {
+		return err
+	}
+	w := &kafka.Writer{Addr: kafka.TCP(ep.KafkaBrokers...), Topic: ep.KafkaTopic, RequiredAcks: kafka.RequireAll, BatchTimeout: 10 * time.Millisecond, Transport: tr}
 	defer w.Close()
 	want := fmt.Sprintf("probe-%d", time.Now().UnixNano())
 	if err := w.WriteMessages(ctx, kafka.Message{Key: []byte("k"), Value: []byte(want)}); err != nil {
 		return fmt.Errorf("produce: %w", err)
 	}
-	r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: topic, GroupID: "citybench-probe", StartOffset: kafka.FirstOffset, MaxWait: 200 * time.Millisecond})
+	r := kafka.NewReader(kafka.ReaderConfig{Brokers: ep.KafkaBrokers, Topic: ep.KafkaTopic, GroupID: "citybench-probe", StartOffset: kafka.FirstOffset, MaxWait: 200 * time.Millisecond, Dialer: d})
 	defer r.Close()
 	rctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
@@ -267,64 +274,6 @@ func TestBrokers(t *testing.T) {
 	}
 }
 
-func TestTLSRefusesStrangers(t *testing.T) {
-	tg := NewTarget(scenarios.Target{Kind: "containers", Security: "tls"}, WithLogger(testLogger(t)), withTestLabel())
-	tg.cfg.brokerOnly = true
-	ep := startTarget(t, tg)
-	if !strings.HasPrefix(ep.MQTTURLs[0], "ssl://") || ep.TLS == nil || ep.MQTTUsername == "" {
-		t.Fatalf("tls endpoints incomplete: %+v", ep)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-
-	// A client from another CA: its own certificate, and it trusts the run's CA so
-	// the only reason to refuse it is its certificate.
-	other, err := pki.New([]string{"localhost"}, "stranger")
-	if err != nil {
-		t.Fatal(err)
-	}
-	strangerPair, err := tls.X509KeyPair(other.Client.Cert, other.Client.Key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(tg.TLS().CA.Cert)
-	noCert := &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
-	stranger := &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{strangerPair}, MinVersion: tls.VersionTLS12}
-
-	cases := []struct {
-		name       string
-		tls        *tls.Config
-		user, pass string
-		wantOK     bool
-	}{
-		{"run client with credentials", ep.TLS, ep.MQTTUsername, ep.MQTTPassword, true},
-		{"anonymous with client certificate", ep.TLS, "", "", false},
-		{"credentials without client certificate", noCert, ep.MQTTUsername, ep.MQTTPassword, false},
-		{"certificate from another CA", stranger, ep.MQTTUsername, ep.MQTTPassword, false},
-		{"wrong password", ep.TLS, ep.MQTTUsername, "not-the-password", false},
-	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			err := MQTTConnect(ctx, ep.MQTTURLs[0], c.tls, c.user, c.pass)
-			if c.wantOK && err != nil {
-				t.Errorf("refused: %v", err)
-			}
-			if !c.wantOK && err == nil {
-				t.Errorf("accepted; want refused")
-			}
-		})
-	}
-	if err := mqttRoundTrip(ctx, ep.MQTTURLs[0], ep.TLS, ep.MQTTUsername, ep.MQTTPassword); err != nil {
-		t.Errorf("round trip over tls: %v", err)
-	}
-	// The plaintext listener is off: nothing answers MQTT on 1883 inside the network,
-	// and the only mapped port is the TLS one.
-	if err := MQTTConnect(ctx, strings.Replace(ep.MQTTURLs[0], "ssl://", "tcp://", 1), nil, "", ""); err == nil {
-		t.Errorf("plaintext MQTT accepted on the TLS port")
-	}
-}
-
 func TestMissingImageFailsFast(t *testing.T) {
 	dc, err := newDocker(context.Background())
 	if err != nil {
@@ -372,7 +321,7 @@ func TestScaledTopology(t *testing.T) {
 		t.Fatalf("cassandra hosts %v, want 2", tg.CassandraHosts())
 	}
 	for _, h := range tg.CassandraHosts() {
-		if _, err := CQLQuery(ctx, h); err != nil {
+		if _, err := CQLQuery(ctx, h, CQLAuth{}); err != nil {
 			t.Errorf("cql %s: %v", h, err)
 		}
 	}

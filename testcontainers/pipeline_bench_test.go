@@ -146,7 +146,11 @@ func drainMQTT(ctx context.Context, b *testing.B, ep target.Endpoints, want int)
 // broker's metadata has all its partitions.
 func waitTopic(ctx context.Context, tb testing.TB, ep target.Endpoints, topic string, partitions int) {
 	tb.Helper()
-	if err := createTopic(ctx, ep.KafkaBrokers[0], topic, partitions, 3, 2); err != nil {
+	d, err := ep.KafkaDialer()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := createTopic(ctx, d, ep.KafkaBrokers[0], topic, partitions, 3, 2); err != nil {
 		tb.Fatal(err)
 	}
 	if err := poll(ctx, "topic "+topic+" in metadata", 200*time.Millisecond, func(ctx context.Context) error {

@@ -94,9 +94,9 @@ func refused(err error) bool {
 	return errors.As(err, &unknownCA) || errors.As(err, &hostname)
 }
 
-// KafkaBrokers returns the broker ids the cluster's metadata lists, asked of bootstrap.
-func KafkaBrokers(ctx context.Context, bootstrap string) ([]int, error) {
-	var d kafka.Dialer
+// KafkaBrokers returns the broker ids the cluster's metadata lists, asked of
+// bootstrap through d (TLS, SASL).
+func KafkaBrokers(ctx context.Context, d *kafka.Dialer, bootstrap string) ([]int, error) {
 	conn, err := d.DialContext(ctx, "tcp", bootstrap)
 	if err != nil {
 		return nil, fmt.Errorf("dial %s: %w", bootstrap, err)
@@ -118,10 +118,10 @@ func KafkaBrokers(ctx context.Context, bootstrap string) ([]int, error) {
 
 // waitKafka waits until metadata from every bootstrap address lists want brokers:
 // a broker that answers but has not registered with the controller is not ready.
-func waitKafka(ctx context.Context, bootstrap []string, want int) error {
+func waitKafka(ctx context.Context, d *kafka.Dialer, bootstrap []string, want int) error {
 	return poll(ctx, "kafka", time.Second, func(ctx context.Context) error {
 		for _, b := range bootstrap {
-			ids, err := KafkaBrokers(ctx, b)
+			ids, err := KafkaBrokers(ctx, d, b)
 			if err != nil {
 				return err
 			}
@@ -134,9 +134,8 @@ func waitKafka(ctx context.Context, bootstrap []string, want int) error {
 }
 
 // createTopic creates topic through the controller, tolerating an existing one.
-func createTopic(ctx context.Context, bootstrap, topic string, partitions, rf, minISR int) error {
+func createTopic(ctx context.Context, d *kafka.Dialer, bootstrap, topic string, partitions, rf, minISR int) error {
 	return poll(ctx, "kafka topic "+topic, time.Second, func(ctx context.Context) error {
-		var d kafka.Dialer
 		conn, err := d.DialContext(ctx, "tcp", bootstrap)
 		if err != nil {
 			return err
@@ -164,16 +163,44 @@ func createTopic(ctx context.Context, bootstrap, topic string, partitions, rf, m
 	})
 }
 
+// CQLAuth is how a CQL client proves who it is: password authentication when
+// Username is set, client TLS when TLS is (verified against TLS.ServerName, else the
+// address dialled).
+type CQLAuth struct {
+	Username, Password string
+	TLS                *tls.Config
+}
+
 // CQLQuery runs a real query against one node, without discovering peers (their
-// addresses are container-internal).
-func CQLQuery(ctx context.Context, hostport string) (string, error) {
+// addresses are container-internal), and returns the node's release version.
+func CQLQuery(ctx context.Context, hostport string, auth CQLAuth) (string, error) {
+	var v string
+	err := cqlSession(hostport, auth, func(s *gocql.Session) error {
+		return s.Query("SELECT release_version FROM system.local").WithContext(ctx).Scan(&v)
+	})
+	return v, err
+}
+
+// cqlExec runs statements one after another on one node.
+func cqlExec(ctx context.Context, hostport string, auth CQLAuth, stmts ...string) error {
+	return cqlSession(hostport, auth, func(s *gocql.Session) error {
+		for _, st := range stmts {
+			if err := s.Query(st).WithContext(ctx).Exec(); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func cqlSession(hostport string, auth CQLAuth, use func(*gocql.Session) error) error {
 	host, port, err := net.SplitHostPort(hostport)
 	if err != nil {
-		return "", fmt.Errorf("cassandra address %q: %w", hostport, err)
+		return fmt.Errorf("cassandra address %q: %w", hostport, err)
 	}
 	p, err := strconv.Atoi(port)
 	if err != nil {
-		return "", fmt.Errorf("cassandra port %q: %w", port, err)
+		return fmt.Errorf("cassandra port %q: %w", port, err)
 	}
 	cl := gocql.NewCluster(host)
 	cl.Port = p
@@ -181,16 +208,21 @@ func CQLQuery(ctx context.Context, hostport string) (string, error) {
 	cl.Timeout = 5 * time.Second
 	cl.ConnectTimeout = 5 * time.Second
 	cl.Consistency = gocql.One
+	if auth.Username != "" {
+		cl.Authenticator = gocql.PasswordAuthenticator{Username: auth.Username, Password: auth.Password}
+	}
+	if auth.TLS != nil {
+		cl.SslOpts = &gocql.SslOptions{Config: auth.TLS, EnableHostVerification: true}
+	}
 	s, err := cl.CreateSession()
 	if err != nil {
-		return "", fmt.Errorf("cql session %s: %w", hostport, err)
+		return fmt.Errorf("cql session %s: %w", hostport, err)
 	}
 	defer s.Close()
-	var v string
-	if err := s.Query("SELECT release_version FROM system.local").WithContext(ctx).Scan(&v); err != nil {
-		return "", fmt.Errorf("cql query %s: %w", hostport, err)
+	if err := use(s); err != nil {
+		return fmt.Errorf("cql %s: %w", hostport, err)
 	}
-	return v, nil
+	return nil
 }
 
 // HTTPOK checks that url answers 2xx.

@@ -43,6 +43,7 @@ type Target struct {
 	netName    string
 	containers []*managed
 	tls        *pki.Material
+	sec        *secrets // the tls profile's credentials; nil without it
 	endpoints  target.Endpoints
 	startTook  time.Duration
 	stopped    bool
@@ -186,6 +187,14 @@ func (t *Target) prepare(ctx context.Context) (*client.Client, error) {
 	if err != nil {
 		return nil, err
 	}
+	if t.top.Security == "tls" && cat.Flavour == Upstream && !t.cfg.brokerOnly {
+		// apache/kafka cannot create the SCRAM user at format time and the cassandra
+		// image has no settings for encryption or authentication: a run would start
+		// and then fail to connect, so refuse now and say why.
+		return nil, errors.New("containers target: security tls needs the offline Kafka and Cassandra images " +
+			"(run `make images`, CITYBENCH_IMAGES=offline): upstream apache/kafka cannot create SCRAM users at format time " +
+			"and the upstream cassandra image has no settings for client encryption or PasswordAuthenticator")
+	}
 	t.mu.Lock()
 	t.catalog = cat
 	t.mu.Unlock()
@@ -203,12 +212,12 @@ func (t *Target) prepare(ctx context.Context) (*client.Client, error) {
 	}
 
 	if t.top.Security == "tls" {
-		m, err := pki.New([]string{"mqtt", "localhost", "127.0.0.1"}, "citybench-client")
+		sec, err := newSecrets(t.top)
 		if err != nil {
-			return nil, fmt.Errorf("tls material: %w", err)
+			return nil, err
 		}
 		t.mu.Lock()
-		t.tls = m
+		t.tls, t.sec = sec.ca, sec
 		t.mu.Unlock()
 	}
 	return dc, nil
@@ -240,10 +249,11 @@ func (t *Target) startParts(ctx context.Context) (ep target.Endpoints, err error
 		KafkaBrokers: kafkaEP,
 		KafkaTopic:   t.top.KafkaTopic,
 	}
-	if t.tls != nil {
-		if ep.TLS, err = t.tls.ClientConfig(); err != nil {
-			return ep, err
-		}
+	if ep.TLS, err = t.clientTLS(); err != nil {
+		return ep, err
+	}
+	if t.sec != nil {
+		ep.KafkaSecurity = t.sec.kafka(ep.TLS)
 	}
 	if t.cfg.services && !t.cfg.brokerOnly {
 		if ep.APIURL, err = t.startServices(ctx, broker); err != nil {
@@ -253,11 +263,18 @@ func (t *Target) startParts(ctx context.Context) (ep target.Endpoints, err error
 	if !t.cfg.brokerOnly {
 		// Opened after the services so the schema is theirs; the host reaches the nodes
 		// through the addresses they advertise (container IPs on the engine's bridge).
+		auth, err := t.cqlAuth()
+		if err != nil {
+			return ep, err
+		}
 		st, err := cassandra.Open(ctx, cassandra.Config{
 			Hosts:       cqlEP,
 			Keyspace:    t.cfg.keyspace,
 			Replication: t.replication(),
 			Consistency: "LOCAL_QUORUM",
+			Username:    auth.Username,
+			Password:    auth.Password,
+			TLS:         auth.TLS,
 			Logger:      t.cfg.log,
 		})
 		if err != nil {

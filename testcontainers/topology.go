@@ -68,9 +68,6 @@ func TopologyFrom(t scenarios.Target) (Topology, error) {
 	if top.Security != "none" && top.Security != "tls" {
 		errs = append(errs, fmt.Errorf("security %q: want none or tls", top.Security))
 	}
-	if top.Security == "tls" && top.Broker != CompMosquitto {
-		errs = append(errs, fmt.Errorf("security tls is implemented for mosquitto only, not %s", top.Broker))
-	}
 	for _, f := range []struct {
 		name string
 		v    int

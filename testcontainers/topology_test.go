@@ -44,9 +44,10 @@ func TestTopologyFrom(t *testing.T) {
 			wantErr: []string{"min_insync_replicas 3 exceeds replication_factor 2"},
 		},
 		{
-			name:    "tls only with mosquitto",
-			in:      scenarios.Target{Broker: "hivemq", Security: "tls"},
-			wantErr: []string{"security tls is implemented for mosquitto only"},
+			name: "tls with hivemq",
+			in:   scenarios.Target{Broker: "hivemq", Security: "tls"},
+			want: Topology{Broker: "hivemq", KafkaBrokers: 3, Partitions: 6, ReplicationFactor: 3, MinInsyncReplicas: 2,
+				CassandraNodes: 1, BridgeReplicas: 1, SinkReplicas: 1, Security: "tls", KafkaTopic: "readings"},
 		},
 	}
 	for _, c := range cases {

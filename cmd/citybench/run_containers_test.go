@@ -15,14 +15,17 @@ import (
 
 // TestSmokeOnContainers runs the CI smoke scenario through the CLI on real
 // containers — Mosquitto, then HiveMQ CE, with Kafka ×3 at RF 3 and Cassandra —
-// and checks that every stage reported and nothing was lost at QoS 1. The store
+// and checks that every stage reported and nothing was lost at QoS 1, without and
+// with the tls security profile. The store
 // stage is Cassandra's own WRITETIME of each row, read back after the run.
 func TestSmokeOnContainers(t *testing.T) {
 	smoke, err := os.ReadFile("../../scenarios/smoke.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The security profile: TLS only, username/password and per-run x.509 client certificates.
+	// The security profile on every hop: MQTT TLS only with per-run x.509 client
+	// certificates (and a password on Mosquitto), Kafka SASL_SSL with SCRAM, Cassandra
+	// client TLS with a password.
 	tlsScenario := filepath.Join(t.TempDir(), "smoke-tls.yaml")
 	if err := os.WriteFile(tlsScenario, bytes.Replace(smoke, []byte("  kind: embedded\n"), []byte("  kind: embedded\n  security: tls\n"), 1), 0o644); err != nil {
 		t.Fatal(err)
@@ -35,6 +38,7 @@ func TestSmokeOnContainers(t *testing.T) {
 		{"hivemq", "../../scenarios/smoke.yaml", "hivemq", 0},
 		{"mosquitto-tls", tlsScenario, "mosquitto", 0},
 		{"mosquitto-workers", "../../scenarios/smoke.yaml", "mosquitto", 2},
+		{"hivemq-tls", tlsScenario, "hivemq", 0},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

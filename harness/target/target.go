@@ -6,8 +6,12 @@ package target
 import (
 	"context"
 	"crypto/tls"
+	"fmt"
 	"time"
 
+	"github.com/segmentio/kafka-go"
+
+	"github.com/citybench/citybench/pipeline/kafkasec"
 	"github.com/citybench/citybench/pipeline/store"
 	"github.com/citybench/citybench/reports/result"
 	"github.com/citybench/citybench/scenarios"
@@ -27,10 +31,23 @@ type Endpoints struct {
 	// KafkaBrokers are bootstrap addresses; KafkaTopic is where the bridge writes readings.
 	KafkaBrokers []string
 	KafkaTopic   string
+	// KafkaSecurity is how the harness's Kafka clients encrypt and authenticate
+	// (zero: plaintext, anonymous).
+	KafkaSecurity kafkasec.Config
 	// Store reads back what the sink wrote, with write times (the store stage's ground truth).
 	Store store.Store
 	// APIURL is the web API's base URL, e.g. "http://127.0.0.1:8080".
 	APIURL string
+}
+
+// KafkaDialer is the one kafka-go Dialer every harness Kafka client uses, built
+// from KafkaSecurity.
+func (e Endpoints) KafkaDialer() (*kafka.Dialer, error) {
+	d, err := e.KafkaSecurity.Dialer(10 * time.Second)
+	if err != nil {
+		return nil, fmt.Errorf("kafka endpoint: %w", err)
+	}
+	return d, nil
 }
 
 // Target is one way of providing a pipeline.

@@ -1,6 +1,7 @@
 // Package pki makes throwaway certificate authorities for one run: a CA, a server
 // certificate for the broker and client certificates for devices, taps and
-// bridges, all in memory. The embedded pipeline and the containers target use it
+// bridges, all in memory, and PKCS#12 key and trust stores of them for the Java
+// servers (Kafka, HiveMQ). The embedded pipeline and the containers target use it
 // for their mutual-TLS security profile.
 package pki
 
@@ -16,6 +17,8 @@ import (
 	"math/big"
 	"net"
 	"time"
+
+	"software.sslmate.com/src/go-pkcs12"
 )
 
 // PEM is one certificate and its private key, PEM-encoded.
@@ -75,7 +78,9 @@ func New(hosts []string, clientCN string) (*Material, error) {
 }
 
 // Issue signs a new leaf certificate with this CA.
-func (m *Material) Issue(cn string, hosts []string, usage x509.ExtKeyUsage) (PEM, error) {
+// A Java server that also dials its peers (a Kafka broker replicating) presents the
+// same certificate as a client, so it needs both server and client usages.
+func (m *Material) Issue(cn string, hosts []string, usage ...x509.ExtKeyUsage) (PEM, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return PEM{}, fmt.Errorf("generate key: %w", err)
@@ -87,7 +92,7 @@ func (m *Material) Issue(cn string, hosts []string, usage x509.ExtKeyUsage) (PEM
 		NotBefore:    now.Add(-time.Hour),
 		NotAfter:     now.Add(48 * time.Hour),
 		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
-		ExtKeyUsage:  []x509.ExtKeyUsage{usage},
+		ExtKeyUsage:  usage,
 	}
 	for _, h := range hosts {
 		if ip := net.ParseIP(h); ip != nil {
@@ -127,6 +132,35 @@ func (m *Material) ClientConfig() (*tls.Config, error) {
 		return nil, fmt.Errorf("client key pair: %w", err)
 	}
 	return &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}, nil
+}
+
+// KeyStore is leaf (certificate and key) with this CA's certificate as its chain,
+// as a PKCS#12 key store protected by password, which Java servers read as
+// ssl.keystore.type PKCS12 (Java's default store type).
+func (m *Material) KeyStore(leaf PEM, password string) ([]byte, error) {
+	pair, err := tls.X509KeyPair(leaf.Cert, leaf.Key)
+	if err != nil {
+		return nil, fmt.Errorf("key store: %w", err)
+	}
+	cert, err := x509.ParseCertificate(pair.Certificate[0])
+	if err != nil {
+		return nil, fmt.Errorf("key store: %w", err)
+	}
+	b, err := pkcs12.Modern.Encode(pair.PrivateKey, cert, []*x509.Certificate{m.caCert}, password)
+	if err != nil {
+		return nil, fmt.Errorf("key store: %w", err)
+	}
+	return b, nil
+}
+
+// TrustStore is this CA's certificate as a PKCS#12 trust store protected by
+// password (with the attribute that makes Java trust its entries).
+func (m *Material) TrustStore(password string) ([]byte, error) {
+	b, err := pkcs12.Modern.EncodeTrustStore([]*x509.Certificate{m.caCert}, password)
+	if err != nil {
+		return nil, fmt.Errorf("trust store: %w", err)
+	}
+	return b, nil
 }
 
 func encode(der []byte, key *ecdsa.PrivateKey) (PEM, error) {

@@ -5,6 +5,8 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"testing"
+
+	"software.sslmate.com/src/go-pkcs12"
 )
 
 func parseCert(t *testing.T, b []byte) *x509.Certificate {
@@ -125,5 +127,43 @@ func TestTLSHandshake(t *testing.T) {
 				t.Errorf("accepted; want refusal")
 			}
 		})
+	}
+}
+
+// TestStoresRoundTrip decodes the PKCS#12 stores again: the key store must carry the
+// leaf's key, the leaf and the CA as its chain; the trust store the CA alone; and a
+// wrong password must not open either.
+func TestStoresRoundTrip(t *testing.T) {
+	m, err := New([]string{"kafka-1", "127.0.0.1"}, "client")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ks, err := m.KeyStore(m.Server, "s3cret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, leaf, chain, err := pkcs12.DecodeChain(ks, "s3cret")
+	if err != nil {
+		t.Fatalf("decode key store: %v", err)
+	}
+	if key == nil || leaf.Subject.CommonName != "citybench broker" || len(chain) != 1 || !chain[0].IsCA {
+		t.Errorf("key store: leaf %q, chain %d", leaf.Subject.CommonName, len(chain))
+	}
+	if _, _, _, err := pkcs12.DecodeChain(ks, "wrong"); err == nil {
+		t.Error("key store opened with a wrong password")
+	}
+	ts, err := m.TrustStore("s3cret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	certs, err := pkcs12.DecodeTrustStore(ts, "s3cret")
+	if err != nil {
+		t.Fatalf("decode trust store: %v", err)
+	}
+	if len(certs) != 1 || !certs[0].IsCA {
+		t.Errorf("trust store holds %d certificates, want the CA", len(certs))
+	}
+	if _, err := pkcs12.DecodeTrustStore(ts, "wrong"); err == nil {
+		t.Error("trust store opened with a wrong password")
 	}
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/citybench/citybench/pipeline/api"
 	"github.com/citybench/citybench/pipeline/bridge"
 	"github.com/citybench/citybench/pipeline/codec"
+	"github.com/citybench/citybench/pipeline/kafkasec"
 	"github.com/citybench/citybench/pipeline/sink"
 	"github.com/citybench/citybench/pipeline/store"
 	"github.com/citybench/citybench/pipeline/store/cassandra"
@@ -56,11 +57,22 @@ type Config struct {
 	KafkaTopic    string
 	KafkaDLQTopic string
 	KafkaGroup    string
+	// Kafka TLS (PEM files; TLS is on when a CA or certificate is given) and SASL.
+	KafkaCA, KafkaCert, KafkaKey string
+	KafkaSASLMechanism           string
+	KafkaUsername, KafkaPassword string
 
 	Store                string // memory or cassandra
 	CassandraHosts       []string
 	CassandraKeyspace    string
 	CassandraReplication string
+	// Cassandra password authentication and client TLS (PEM files; on when a CA or
+	// certificate is given). CassandraServerName is the name the nodes' certificates
+	// carry when it is not the address dialled (nodes found through the ring are
+	// dialled by IP).
+	CassandraUsername, CassandraPassword     string
+	CassandraCA, CassandraCert, CassandraKey string
+	CassandraServerName                      string
 
 	Listen string
 	Codec  string
@@ -72,6 +84,22 @@ type Config struct {
 	TopicTemplate string
 	DrainTimeout  time.Duration
 }
+
+// Environment variables of the security settings, also read by the external target.
+const (
+	EnvKafkaCA             = "CITYBENCH_KAFKA_CA"
+	EnvKafkaCert           = "CITYBENCH_KAFKA_CERT"
+	EnvKafkaKey            = "CITYBENCH_KAFKA_KEY"
+	EnvKafkaSASLMechanism  = "CITYBENCH_KAFKA_SASL_MECHANISM"
+	EnvKafkaUsername       = "CITYBENCH_KAFKA_USERNAME"
+	EnvKafkaPassword       = "CITYBENCH_KAFKA_PASSWORD"
+	EnvCassandraUsername   = "CITYBENCH_CASSANDRA_USERNAME"
+	EnvCassandraPassword   = "CITYBENCH_CASSANDRA_PASSWORD"
+	EnvCassandraCA         = "CITYBENCH_CASSANDRA_CA"
+	EnvCassandraCert       = "CITYBENCH_CASSANDRA_CERT"
+	EnvCassandraKey        = "CITYBENCH_CASSANDRA_KEY"
+	EnvCassandraServerName = "CITYBENCH_CASSANDRA_SERVER_NAME"
+)
 
 // envVar names one setting: its flag, environment variable and help.
 type envVar struct {
@@ -97,10 +125,22 @@ func (c *Config) vars() []envVar {
 		{flag: "kafka-topic", env: "CITYBENCH_KAFKA_TOPIC", def: "readings", str: &c.KafkaTopic, help: "Kafka topic for readings"},
 		{flag: "kafka-dlq-topic", env: "CITYBENCH_KAFKA_DLQ_TOPIC", def: "readings.dlq", str: &c.KafkaDLQTopic, help: "Kafka dead-letter topic"},
 		{flag: "kafka-group", env: "CITYBENCH_KAFKA_GROUP", def: "citybench-sink", str: &c.KafkaGroup, help: "Kafka consumer group of the sink"},
+		{flag: "kafka-ca", env: EnvKafkaCA, str: &c.KafkaCA, help: "PEM file of CAs to trust for Kafka TLS (TLS is on when this or kafka-cert is set)"},
+		{flag: "kafka-cert", env: EnvKafkaCert, str: &c.KafkaCert, help: "PEM client certificate for Kafka TLS"},
+		{flag: "kafka-key", env: EnvKafkaKey, str: &c.KafkaKey, help: "PEM client key for Kafka TLS"},
+		{flag: "kafka-sasl-mechanism", env: EnvKafkaSASLMechanism, str: &c.KafkaSASLMechanism, help: "Kafka SASL mechanism: SCRAM-SHA-512, SCRAM-SHA-256 or PLAIN; empty for none"},
+		{flag: "kafka-username", env: EnvKafkaUsername, str: &c.KafkaUsername, help: "Kafka SASL username"},
+		{flag: "kafka-password", env: EnvKafkaPassword, str: &c.KafkaPassword, help: "Kafka SASL password"},
 		{flag: "store", env: "CITYBENCH_STORE", def: "memory", str: &c.Store, help: "store: memory or cassandra"},
 		{flag: "cassandra-hosts", env: "CITYBENCH_CASSANDRA_HOSTS", def: "127.0.0.1:9042", list: &c.CassandraHosts, help: "Cassandra contact points, comma separated"},
 		{flag: "cassandra-keyspace", env: "CITYBENCH_CASSANDRA_KEYSPACE", def: cassandra.DefaultKeyspace, str: &c.CassandraKeyspace, help: "Cassandra keyspace"},
 		{flag: "cassandra-replication", env: "CITYBENCH_CASSANDRA_REPLICATION", def: cassandra.DefaultReplication, str: &c.CassandraReplication, help: "Cassandra keyspace replication map (CQL)"},
+		{flag: "cassandra-username", env: EnvCassandraUsername, str: &c.CassandraUsername, help: "Cassandra username (password authentication)"},
+		{flag: "cassandra-password", env: EnvCassandraPassword, str: &c.CassandraPassword, help: "Cassandra password"},
+		{flag: "cassandra-ca", env: EnvCassandraCA, str: &c.CassandraCA, help: "PEM file of CAs to trust for Cassandra client TLS (TLS is on when this or cassandra-cert is set)"},
+		{flag: "cassandra-cert", env: EnvCassandraCert, str: &c.CassandraCert, help: "PEM client certificate for Cassandra TLS"},
+		{flag: "cassandra-key", env: EnvCassandraKey, str: &c.CassandraKey, help: "PEM client key for Cassandra TLS"},
+		{flag: "cassandra-server-name", env: EnvCassandraServerName, str: &c.CassandraServerName, help: "name the Cassandra nodes' certificates carry, when not the address dialled"},
 		{flag: "listen", env: "CITYBENCH_LISTEN", def: ":8080", str: &c.Listen, help: "HTTP listen address (/metrics, /healthz, /readyz; the API itself for api)"},
 		{flag: "codec", env: "CITYBENCH_CODEC", def: "json", str: &c.Codec, help: "payload codec: " + strings.Join(codec.Names(), ", ")},
 		{flag: "topic-template", env: "CITYBENCH_TOPIC_TEMPLATE", str: &c.TopicTemplate, help: "topic layout: building, hypo_city, testbench or a {var} pattern; empty for none"},
@@ -160,10 +200,12 @@ func (c Config) Validate(component string) error {
 		need((c.MQTTCert == "") == (c.MQTTKey == ""), "mqtt-cert and mqtt-key must be given together")
 		need(len(c.KafkaBrokers) > 0, "kafka-brokers is empty")
 		need(c.KafkaTopic != "" && c.KafkaDLQTopic != "", "kafka-topic and kafka-dlq-topic must be set")
+		errs = append(errs, c.validateKafkaSecurity()...)
 	case Sink:
 		need(len(c.KafkaBrokers) > 0, "kafka-brokers is empty")
 		need(c.KafkaTopic != "" && c.KafkaDLQTopic != "", "kafka-topic and kafka-dlq-topic must be set")
 		need(c.KafkaGroup != "", "kafka-group is empty")
+		errs = append(errs, c.validateKafkaSecurity()...)
 		errs = append(errs, c.validateStore()...)
 	case API:
 		errs = append(errs, c.validateStore()...)
@@ -180,15 +222,33 @@ func (c Config) Validate(component string) error {
 	return errors.Join(errs...)
 }
 
+func (c Config) validateKafkaSecurity() []error {
+	var errs []error
+	if (c.KafkaCert == "") != (c.KafkaKey == "") {
+		errs = append(errs, errors.New("kafka-cert and kafka-key must be given together"))
+	}
+	if _, err := (kafkasec.Config{Mechanism: c.KafkaSASLMechanism, Username: c.KafkaUsername, Password: c.KafkaPassword}).SASL(); err != nil {
+		errs = append(errs, err)
+	}
+	return errs
+}
+
 func (c Config) validateStore() []error {
 	switch c.Store {
 	case "memory":
 		return nil
 	case "cassandra":
+		var errs []error
 		if len(c.CassandraHosts) == 0 {
-			return []error{errors.New("cassandra-hosts is empty")}
+			errs = append(errs, errors.New("cassandra-hosts is empty"))
 		}
-		return nil
+		if (c.CassandraCert == "") != (c.CassandraKey == "") {
+			errs = append(errs, errors.New("cassandra-cert and cassandra-key must be given together"))
+		}
+		if c.CassandraPassword != "" && c.CassandraUsername == "" {
+			errs = append(errs, errors.New("cassandra-password given without cassandra-username"))
+		}
+		return errs
 	}
 	return []error{fmt.Errorf("store %q unknown (want memory or cassandra)", c.Store)}
 }
@@ -243,6 +303,31 @@ func (c Config) MQTTTLS() (*tls.Config, error) {
 	return t, nil
 }
 
+// KafkaSecurity is the Kafka TLS and SASL setting from the PEM files and credentials.
+func (c Config) KafkaSecurity() (kafkasec.Config, error) {
+	t, err := LoadTLS(c.KafkaCA, c.KafkaCert, c.KafkaKey)
+	if err != nil {
+		return kafkasec.Config{}, fmt.Errorf("kafka %w", err)
+	}
+	sec := kafkasec.Config{TLS: t, Mechanism: c.KafkaSASLMechanism, Username: c.KafkaUsername, Password: c.KafkaPassword}
+	if _, err := sec.SASL(); err != nil {
+		return kafkasec.Config{}, err
+	}
+	return sec, nil
+}
+
+// CassandraTLS builds the Cassandra client TLS config; nil when none is set.
+func (c Config) CassandraTLS() (*tls.Config, error) {
+	t, err := LoadTLS(c.CassandraCA, c.CassandraCert, c.CassandraKey)
+	if err != nil {
+		return nil, fmt.Errorf("cassandra %w", err)
+	}
+	if t != nil {
+		t.ServerName = c.CassandraServerName
+	}
+	return t, nil
+}
+
 // LoadTLS builds a client TLS config from PEM files: ca to trust (else the
 // system roots), cert and key to present (both or neither). It returns nil when
 // ca and cert are both empty, meaning plain TCP.
@@ -271,6 +356,9 @@ func LoadTLS(ca, cert, key string) (*tls.Config, error) {
 	}
 	return t, nil
 }
+
+// kafkaDialTimeout bounds connecting to a broker, TLS and SASL included.
+const kafkaDialTimeout = 5 * time.Second
 
 // Run serves component until ctx ends, then drains within the drain timeout.
 // ready, if not nil, receives the HTTP address once the server listens.
@@ -308,6 +396,14 @@ func runBridge(ctx context.Context, cfg Config, reg *prometheus.Registry, logger
 	if err != nil {
 		return err
 	}
+	kafkaSec, err := cfg.KafkaSecurity()
+	if err != nil {
+		return err
+	}
+	transport, err := kafkaSec.Transport(kafkaDialTimeout, bridge.MetadataTTL)
+	if err != nil {
+		return err
+	}
 	opts := []bridge.Option{
 		bridge.WithMQTT(cfg.MQTTURL),
 		bridge.WithCredentials(cfg.MQTTUsername, cfg.MQTTPassword),
@@ -315,6 +411,7 @@ func runBridge(ctx context.Context, cfg Config, reg *prometheus.Registry, logger
 		bridge.WithShareGroup(cfg.MQTTShareGroup),
 		bridge.WithFilter(cfg.MQTTFilter),
 		bridge.WithKafka(cfg.KafkaBrokers...),
+		bridge.WithKafkaTransport(transport),
 		bridge.WithTopic(cfg.KafkaTopic),
 		bridge.WithDeadLetterTopic(cfg.KafkaDLQTopic),
 		bridge.WithCodec(cd),
@@ -338,6 +435,14 @@ func runSink(ctx context.Context, cfg Config, reg *prometheus.Registry, logger *
 	if err != nil {
 		return err
 	}
+	kafkaSec, err := cfg.KafkaSecurity()
+	if err != nil {
+		return err
+	}
+	dialer, err := kafkaSec.Dialer(kafkaDialTimeout)
+	if err != nil {
+		return err
+	}
 	st, err := openStore(ctx, cfg, logger)
 	if err != nil {
 		return err
@@ -345,6 +450,7 @@ func runSink(ctx context.Context, cfg Config, reg *prometheus.Registry, logger *
 	defer st.Close()
 	s, err := sink.New(st,
 		sink.WithKafka(cfg.KafkaBrokers...),
+		sink.WithDialer(dialer),
 		sink.WithTopic(cfg.KafkaTopic),
 		sink.WithDeadLetterTopic(cfg.KafkaDLQTopic),
 		sink.WithGroup(cfg.KafkaGroup),
@@ -374,10 +480,17 @@ func openStore(ctx context.Context, cfg Config, logger *slog.Logger) (store.Stor
 		logger.Warn("using the in-memory store: data lives only as long as this process")
 		return memory.New(), nil
 	}
+	tlsCfg, err := cfg.CassandraTLS()
+	if err != nil {
+		return nil, err
+	}
 	st, err := cassandra.Open(ctx, cassandra.Config{
 		Hosts:       cfg.CassandraHosts,
 		Keyspace:    cfg.CassandraKeyspace,
 		Replication: cfg.CassandraReplication,
+		Username:    cfg.CassandraUsername,
+		Password:    cfg.CassandraPassword,
+		TLS:         tlsCfg,
 		Logger:      logger,
 	})
 	if err != nil {

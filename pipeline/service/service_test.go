@@ -96,6 +96,13 @@ func TestValidate(t *testing.T) {
 		{component: Sink, args: []string{"--topic-template=/{zip}/{building}/env", "--codec=protobuf"}},
 		{component: Bridge, args: []string{"--topic-template=harbour"}, want: []string{"harbour"}},
 		{component: Sink, args: []string{"--topic-template=/{a}/{a}"}, want: []string{"twice"}},
+		{component: Bridge, args: []string{"--kafka-sasl-mechanism=SCRAM-SHA-512", "--kafka-username=u", "--kafka-password=p"}},
+		{component: Bridge, args: []string{"--kafka-sasl-mechanism=GSSAPI", "--kafka-username=u"}, want: []string{"GSSAPI"}},
+		{component: Sink, args: []string{"--kafka-sasl-mechanism=SCRAM-SHA-256"}, want: []string{"needs a username"}},
+		{component: Sink, args: []string{"--kafka-cert=c.pem"}, want: []string{"kafka-cert and kafka-key"}},
+		{component: API, args: []string{"--store=cassandra", "--cassandra-cert=c.pem", "--cassandra-password=p"},
+			want: []string{"cassandra-cert and cassandra-key", "without cassandra-username"}},
+		{component: API, args: []string{"--store=cassandra", "--cassandra-username=u", "--cassandra-password=p", "--cassandra-ca=ca.pem"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.component+strings.Join(tc.args, ","), func(t *testing.T) {

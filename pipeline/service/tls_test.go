@@ -95,3 +95,36 @@ func TestLoadTLS(t *testing.T) {
 		})
 	}
 }
+
+// TestSecuritySettings: the Kafka and Cassandra settings turn TLS on from their PEM
+// files (with the server name Cassandra's certificates carry) and SASL from the
+// mechanism; without files both stay plaintext.
+func TestSecuritySettings(t *testing.T) {
+	cert, key := writePEMs(t, t.TempDir())
+	c := Config{KafkaCA: cert, KafkaCert: cert, KafkaKey: key, KafkaSASLMechanism: "SCRAM-SHA-512", KafkaUsername: "u", KafkaPassword: "p",
+		CassandraCA: cert, CassandraServerName: "cassandra"}
+	k, err := c.KafkaSecurity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k.TLS == nil || len(k.TLS.Certificates) != 1 || k.Mechanism != "SCRAM-SHA-512" || k.Username != "u" {
+		t.Errorf("kafka security %+v", k)
+	}
+	ct, err := c.CassandraTLS()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ct == nil || ct.ServerName != "cassandra" || ct.RootCAs == nil {
+		t.Errorf("cassandra tls %+v", ct)
+	}
+	var plain Config
+	if k, err := plain.KafkaSecurity(); err != nil || k.Enabled() {
+		t.Errorf("plaintext kafka: %+v %v", k, err)
+	}
+	if ct, err := plain.CassandraTLS(); err != nil || ct != nil {
+		t.Errorf("plaintext cassandra: %v %v", ct, err)
+	}
+	if _, err := (Config{KafkaCA: filepath.Join(t.TempDir(), "missing.pem")}).KafkaSecurity(); err == nil || !strings.Contains(err.Error(), "kafka") {
+		t.Errorf("missing kafka CA: %v", err)
+	}
+}

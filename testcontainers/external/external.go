@@ -34,9 +34,19 @@ type Config struct {
 	MQTTCA, MQTTCert, MQTTKey string
 	KafkaBrokers              []string
 	KafkaTopic                string // default readings
-	CassandraHosts            []string
-	CassandraKeyspace         string // default citybench
-	APIURL                    string
+	// Kafka TLS (PEM files; on when a CA or certificate is given) and SASL
+	// (SCRAM-SHA-512, SCRAM-SHA-256 or PLAIN).
+	KafkaCA, KafkaCert, KafkaKey string
+	KafkaSASLMechanism           string
+	KafkaUsername, KafkaPassword string
+	CassandraHosts               []string
+	CassandraKeyspace            string // default citybench
+	// Cassandra password authentication and client TLS (PEM files); ServerName is
+	// the name the nodes' certificates carry when it is not the address dialled.
+	CassandraUsername, CassandraPassword     string
+	CassandraCA, CassandraCert, CassandraKey string
+	CassandraServerName                      string
+	APIURL                                   string
 }
 
 // The environment variables ConfigFromEnv reads (the pipeline services use the
@@ -68,17 +78,29 @@ func ConfigFromEnv(getenv func(string) string) Config {
 		return out
 	}
 	return Config{
-		MQTTURLs:          list(EnvMQTTURL),
-		MQTTUsername:      getenv(EnvMQTTUsername),
-		MQTTPassword:      getenv(EnvMQTTPassword),
-		MQTTCA:            getenv(EnvMQTTCA),
-		MQTTCert:          getenv(EnvMQTTCert),
-		MQTTKey:           getenv(EnvMQTTKey),
-		KafkaBrokers:      list(EnvKafkaBrokers),
-		KafkaTopic:        getenv(EnvKafkaTopic),
-		CassandraHosts:    list(EnvCassandraHosts),
-		CassandraKeyspace: getenv(EnvCassandraKeyspace),
-		APIURL:            getenv(EnvAPIURL),
+		MQTTURLs:            list(EnvMQTTURL),
+		MQTTUsername:        getenv(EnvMQTTUsername),
+		MQTTPassword:        getenv(EnvMQTTPassword),
+		MQTTCA:              getenv(EnvMQTTCA),
+		MQTTCert:            getenv(EnvMQTTCert),
+		MQTTKey:             getenv(EnvMQTTKey),
+		KafkaBrokers:        list(EnvKafkaBrokers),
+		KafkaTopic:          getenv(EnvKafkaTopic),
+		KafkaCA:             getenv(service.EnvKafkaCA),
+		KafkaCert:           getenv(service.EnvKafkaCert),
+		KafkaKey:            getenv(service.EnvKafkaKey),
+		KafkaSASLMechanism:  getenv(service.EnvKafkaSASLMechanism),
+		KafkaUsername:       getenv(service.EnvKafkaUsername),
+		KafkaPassword:       getenv(service.EnvKafkaPassword),
+		CassandraHosts:      list(EnvCassandraHosts),
+		CassandraKeyspace:   getenv(EnvCassandraKeyspace),
+		CassandraUsername:   getenv(service.EnvCassandraUsername),
+		CassandraPassword:   getenv(service.EnvCassandraPassword),
+		CassandraCA:         getenv(service.EnvCassandraCA),
+		CassandraCert:       getenv(service.EnvCassandraCert),
+		CassandraKey:        getenv(service.EnvCassandraKey),
+		CassandraServerName: getenv(service.EnvCassandraServerName),
+		APIURL:              getenv(EnvAPIURL),
 	}
 }
 
@@ -100,14 +122,47 @@ func (c Config) Env() []string {
 	add(EnvMQTTKey, c.MQTTKey)
 	add(EnvKafkaBrokers, strings.Join(c.KafkaBrokers, ","))
 	add(EnvKafkaTopic, c.KafkaTopic)
+	add(service.EnvKafkaCA, c.KafkaCA)
+	add(service.EnvKafkaCert, c.KafkaCert)
+	add(service.EnvKafkaKey, c.KafkaKey)
+	add(service.EnvKafkaSASLMechanism, c.KafkaSASLMechanism)
+	add(service.EnvKafkaUsername, c.KafkaUsername)
+	add(service.EnvKafkaPassword, c.KafkaPassword)
 	add(EnvCassandraHosts, strings.Join(c.CassandraHosts, ","))
 	add(EnvCassandraKeyspace, c.CassandraKeyspace)
+	add(service.EnvCassandraUsername, c.CassandraUsername)
+	add(service.EnvCassandraPassword, c.CassandraPassword)
+	add(service.EnvCassandraCA, c.CassandraCA)
+	add(service.EnvCassandraCert, c.CassandraCert)
+	add(service.EnvCassandraKey, c.CassandraKey)
+	add(service.EnvCassandraServerName, c.CassandraServerName)
 	add(EnvAPIURL, c.APIURL)
 	return out
 }
 
 // Config returns the target's configuration (defaults applied).
 func (t *Target) Config() Config { return t.cfg }
+
+// serviceConfig is the security part of cfg as the pipeline services hold it, so
+// the external target builds TLS and SASL exactly as they do.
+func (c Config) serviceConfig() service.Config {
+	return service.Config{
+		KafkaCA: c.KafkaCA, KafkaCert: c.KafkaCert, KafkaKey: c.KafkaKey,
+		KafkaSASLMechanism: c.KafkaSASLMechanism, KafkaUsername: c.KafkaUsername, KafkaPassword: c.KafkaPassword,
+		CassandraUsername: c.CassandraUsername, CassandraPassword: c.CassandraPassword,
+		CassandraCA: c.CassandraCA, CassandraCert: c.CassandraCert, CassandraKey: c.CassandraKey,
+		CassandraServerName: c.CassandraServerName,
+	}
+}
+
+// cqlAuth is how the preflight and the read-back authenticate to Cassandra.
+func (c Config) cqlAuth() (testcontainers.CQLAuth, error) {
+	t, err := c.serviceConfig().CassandraTLS()
+	if err != nil {
+		return testcontainers.CQLAuth{}, err
+	}
+	return testcontainers.CQLAuth{Username: c.CassandraUsername, Password: c.CassandraPassword, TLS: t}, nil
+}
 
 // Check is the outcome of probing one endpoint.
 type Check struct {
@@ -212,19 +267,33 @@ func (t *Target) Preflight(ctx context.Context) Report {
 		add("mqtt", u, testcontainers.MQTTConnect(pctx, u, tlsCfg, t.cfg.MQTTUsername, t.cfg.MQTTPassword), "CONNACK accepted")
 		cancel()
 	}
+	kafkaSec, kafkaErr := t.cfg.serviceConfig().KafkaSecurity()
+	var dialer *kafka.Dialer
+	if kafkaErr == nil {
+		dialer, kafkaErr = kafkaSec.Dialer(t.checkTimeout)
+	}
 	for _, b := range t.cfg.KafkaBrokers {
+		if kafkaErr != nil {
+			add("kafka", b, kafkaErr, "")
+			continue
+		}
 		pctx, cancel := probe()
-		n, err := kafkaTopic(pctx, b, t.cfg.KafkaTopic)
+		n, err := kafkaTopic(pctx, dialer, b, t.cfg.KafkaTopic)
 		add("kafka", b, err, fmt.Sprintf("metadata lists topic %s with %d partitions", t.cfg.KafkaTopic, n))
 		cancel()
 	}
+	auth, cqlErr := t.cfg.cqlAuth()
 	for _, h := range t.cfg.CassandraHosts {
 		addr := h
 		if _, _, err := net.SplitHostPort(h); err != nil {
 			addr = net.JoinHostPort(h, "9042")
 		}
+		if cqlErr != nil {
+			add("cassandra", addr, cqlErr, "")
+			continue
+		}
 		pctx, cancel := probe()
-		v, err := testcontainers.CQLQuery(pctx, addr)
+		v, err := testcontainers.CQLQuery(pctx, addr, auth)
 		add("cassandra", addr, err, "CQL answers, release "+v)
 		cancel()
 	}
@@ -239,8 +308,7 @@ func (t *Target) Preflight(ctx context.Context) Report {
 	return r
 }
 
-func kafkaTopic(ctx context.Context, bootstrap, topic string) (int, error) {
-	var d kafka.Dialer
+func kafkaTopic(ctx context.Context, d *kafka.Dialer, bootstrap, topic string) (int, error) {
 	conn, err := d.DialContext(ctx, "tcp", bootstrap)
 	if err != nil {
 		return 0, fmt.Errorf("dial: %w", err)
@@ -280,20 +348,30 @@ func (t *Target) Start(ctx context.Context) (target.Endpoints, error) {
 	if err != nil {
 		return target.Endpoints{}, err
 	}
+	kafkaSec, err := t.cfg.serviceConfig().KafkaSecurity()
+	if err != nil {
+		return target.Endpoints{}, err
+	}
 	ep := target.Endpoints{
-		MQTTURLs:     t.cfg.MQTTURLs,
-		MQTTUsername: t.cfg.MQTTUsername,
-		MQTTPassword: t.cfg.MQTTPassword,
-		TLS:          tlsCfg,
-		KafkaBrokers: t.cfg.KafkaBrokers,
-		KafkaTopic:   t.cfg.KafkaTopic,
-		APIURL:       t.cfg.APIURL,
+		KafkaSecurity: kafkaSec,
+		MQTTURLs:      t.cfg.MQTTURLs,
+		MQTTUsername:  t.cfg.MQTTUsername,
+		MQTTPassword:  t.cfg.MQTTPassword,
+		TLS:           tlsCfg,
+		KafkaBrokers:  t.cfg.KafkaBrokers,
+		KafkaTopic:    t.cfg.KafkaTopic,
+		APIURL:        t.cfg.APIURL,
 	}
 	if len(t.cfg.KafkaBrokers) == 0 {
 		ep.KafkaTopic = ""
 	}
 	if len(t.cfg.CassandraHosts) > 0 {
-		st, err := cassandra.Open(ctx, cassandra.Config{Hosts: t.cfg.CassandraHosts, Keyspace: t.cfg.CassandraKeyspace, Logger: t.log})
+		auth, err := t.cfg.cqlAuth()
+		if err != nil {
+			return target.Endpoints{}, err
+		}
+		st, err := cassandra.Open(ctx, cassandra.Config{Hosts: t.cfg.CassandraHosts, Keyspace: t.cfg.CassandraKeyspace,
+			Username: auth.Username, Password: auth.Password, TLS: auth.TLS, Logger: t.log})
 		if err != nil {
 			return target.Endpoints{}, fmt.Errorf("external target: open store: %w", err)
 		}

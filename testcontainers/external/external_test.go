@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"net"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/citybench/citybench/pipeline/embedded"
+	"github.com/citybench/citybench/pipeline/service"
 )
 
 // closedAddr returns a loopback address nothing listens on.
@@ -48,6 +50,11 @@ func TestPreflight(t *testing.T) {
 		{"topic missing", Config{MQTTURLs: []string{p.MQTTURL}, KafkaBrokers: p.KafkaBrokers[:1], KafkaTopic: "no-such-topic"}, false, []string{"kafka"}},
 		{"cassandra down", Config{MQTTURLs: []string{p.MQTTURL}, CassandraHosts: []string{dead}}, false, []string{"cassandra"}},
 		{"api down", Config{MQTTURLs: []string{p.MQTTURL}, APIURL: "http://" + dead}, false, []string{"api"}},
+		{"kafka SASL mechanism unknown", Config{MQTTURLs: []string{p.MQTTURL}, KafkaBrokers: p.KafkaBrokers[:1], KafkaTopic: p.Topic,
+			KafkaSASLMechanism: "GSSAPI", KafkaUsername: "u"}, false, []string{"kafka"}},
+		{"kafka CA file missing", Config{MQTTURLs: []string{p.MQTTURL}, KafkaBrokers: p.KafkaBrokers[:1], KafkaTopic: p.Topic,
+			KafkaCA: "no-such-ca.pem"}, false, []string{"kafka"}},
+		{"cassandra CA file missing", Config{MQTTURLs: []string{p.MQTTURL}, CassandraHosts: []string{dead}, CassandraCA: "no-such-ca.pem"}, false, []string{"cassandra"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -94,6 +101,11 @@ func TestConfigFromEnv(t *testing.T) {
 		"CITYBENCH_KAFKA_BROKERS":   "k1:9092,k2:9092",
 		"CITYBENCH_CASSANDRA_HOSTS": "c1",
 		"CITYBENCH_API_URL":         "http://api:8080",
+		// The security settings, named as the pipeline services name them.
+		service.EnvKafkaCA: "k-ca.pem", service.EnvKafkaCert: "k.crt", service.EnvKafkaKey: "k.key",
+		service.EnvKafkaSASLMechanism: "SCRAM-SHA-512", service.EnvKafkaUsername: "ku", service.EnvKafkaPassword: "kp",
+		service.EnvCassandraUsername: "cu", service.EnvCassandraPassword: "cp", service.EnvCassandraCA: "c-ca.pem",
+		service.EnvCassandraCert: "c.crt", service.EnvCassandraKey: "c.key", service.EnvCassandraServerName: "cassandra",
 	}
 	cfg := New(ConfigFromEnv(func(k string) string { return env[k] })).cfg
 	if got := strings.Join(cfg.MQTTURLs, "|"); got != "tcp://a:1883|tcp://b:1883" {
@@ -101,5 +113,15 @@ func TestConfigFromEnv(t *testing.T) {
 	}
 	if len(cfg.KafkaBrokers) != 2 || cfg.KafkaTopic != "readings" || cfg.CassandraKeyspace != "citybench" || cfg.APIURL != "http://api:8080" {
 		t.Errorf("config %+v", cfg)
+	}
+	want := Config{KafkaCA: "k-ca.pem", KafkaCert: "k.crt", KafkaKey: "k.key", KafkaSASLMechanism: "SCRAM-SHA-512",
+		KafkaUsername: "ku", KafkaPassword: "kp", CassandraUsername: "cu", CassandraPassword: "cp", CassandraCA: "c-ca.pem",
+		CassandraCert: "c.crt", CassandraKey: "c.key", CassandraServerName: "cassandra"}
+	got := Config{KafkaCA: cfg.KafkaCA, KafkaCert: cfg.KafkaCert, KafkaKey: cfg.KafkaKey, KafkaSASLMechanism: cfg.KafkaSASLMechanism,
+		KafkaUsername: cfg.KafkaUsername, KafkaPassword: cfg.KafkaPassword, CassandraUsername: cfg.CassandraUsername,
+		CassandraPassword: cfg.CassandraPassword, CassandraCA: cfg.CassandraCA, CassandraCert: cfg.CassandraCert,
+		CassandraKey: cfg.CassandraKey, CassandraServerName: cfg.CassandraServerName}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("security settings\n got %+v\nwant %+v", got, want)
 	}
 }

@@ -6,6 +6,7 @@ package cassandra
 import (
 	"cmp"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -50,6 +51,9 @@ type Config struct {
 	Consistency string
 	// Username and Password enable password authentication when Username is set.
 	Username, Password string
+	// TLS, when set, encrypts client connections and verifies the nodes' certificates
+	// (against TLS.ServerName when set, else the address dialled).
+	TLS *tls.Config
 	// Timeout bounds connecting and each request (default DefaultTimeout).
 	Timeout time.Duration
 	// WriteConcurrency bounds the partitions written at once per call (default
@@ -166,6 +170,9 @@ func connect(ctx context.Context, cfg Config, cons gocql.Consistency, keyspace s
 	cluster.Logger = slogLogger{cfg.Logger}
 	if cfg.Username != "" {
 		cluster.Authenticator = gocql.PasswordAuthenticator{Username: cfg.Username, Password: cfg.Password}
+	}
+	if cfg.TLS != nil {
+		cluster.SslOpts = &gocql.SslOptions{Config: cfg.TLS, EnableHostVerification: true}
 	}
 	// CreateSession takes no context; run it aside and abandon it (closing the
 	// session when it arrives) if ctx ends first. It is bounded by ConnectTimeout.

@@ -1,6 +1,9 @@
 #!/bin/bash
 # Render cassandra.yaml from the official image's environment variables and run
-# Cassandra in the foreground.
+# Cassandra in the foreground. Beyond those (the official image has none for
+# security): CASSANDRA_AUTHENTICATOR (e.g. PasswordAuthenticator),
+# CASSANDRA_CLIENT_ENCRYPTION_KEYSTORE and CASSANDRA_CLIENT_ENCRYPTION_TRUSTSTORE
+# (PEM files; see below).
 set -euo pipefail
 
 conf=/etc/cassandra
@@ -24,7 +27,24 @@ sed -e "s|@CLUSTER_NAME@|${CASSANDRA_CLUSTER_NAME:-Test Cluster}|" \
 	-e "s|@RPC@|$rpc|" \
 	-e "s|@BROADCAST_RPC@|$broadcast_rpc|" \
 	-e "s|@SNITCH@|$snitch|" \
+	-e "s|@AUTHENTICATOR@|${CASSANDRA_AUTHENTICATOR:-AllowAllAuthenticator}|" \
 	"$conf/cassandra.yaml.in" >"$conf/cassandra.yaml"
+# Client encryption from PEM files (Cassandra 5's PEMBasedSslContextFactory, no
+# keytool): the keystore file holds the node's private key and certificate chain;
+# with a truststore, clients must present a certificate it trusts.
+if [ -n "${CASSANDRA_CLIENT_ENCRYPTION_KEYSTORE:-}" ]; then
+	cat >>"$conf/cassandra.yaml" <<YAML
+client_encryption_options:
+  enabled: true
+  optional: false
+  ssl_context_factory:
+    class_name: org.apache.cassandra.security.PEMBasedSslContextFactory
+  keystore: ${CASSANDRA_CLIENT_ENCRYPTION_KEYSTORE}
+YAML
+	if [ -n "${CASSANDRA_CLIENT_ENCRYPTION_TRUSTSTORE:-}" ]; then
+		printf '  truststore: %s\n  require_client_auth: true\n' "$CASSANDRA_CLIENT_ENCRYPTION_TRUSTSTORE" >>"$conf/cassandra.yaml"
+	fi
+fi
 if [ -n "${CASSANDRA_DC:-}${CASSANDRA_RACK:-}" ]; then
 	printf 'dc=%s\nrack=%s\n' "${CASSANDRA_DC:-dc1}" "${CASSANDRA_RACK:-rack1}" >"$conf/cassandra-rackdc.properties"
 fi
