@@ -127,6 +127,7 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (*result.Res
 		log.Warn("interrupted: load stopped, draining", "at", until.Round(time.Millisecond), "drain", sc.Drain.D())
 	}
 	stopFaults()
+	until = burstUntil(plan, led, until)
 
 	// Drain: give the pipeline until the deadline to pass on everything that was sent.
 	drainCtx, cancelDrain := context.WithTimeout(context.WithoutCancel(ctx), sc.Drain.D())
@@ -155,7 +156,7 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (*result.Res
 	tapLate := led.Settle()
 
 	expect := expectFunc(plan, sampled, eps)
-	sum, err := led.Summarise(ledger.Window{From: plan.Warmup, Until: until, Deadline: sc.AvailabilityDeadline.D(), Expect: expect, Connections: conns})
+	sum, err := led.Summarise(ledger.Window{From: plan.Warmup, Until: until, Deadline: sc.AvailabilityDeadline.D(), Expect: expect, Connections: conns, ClosedLoop: plan.ClosedLoop()})
 	if err != nil {
 		return nil, err
 	}
@@ -179,6 +180,7 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (*result.Res
 	if res.Meta.Target.Kind == "embedded" {
 		res.Flags = append(res.Flags, result.FlagEmbedded)
 	}
+	markClosedLoop(res, plan, until)
 	if interrupted {
 		res.Meta.DurationS = max(0, (until - plan.Warmup).Seconds())
 		res.Flags = append(res.Flags, result.FlagPartial)

@@ -197,6 +197,7 @@ func printSummary(w io.Writer, r *result.Result) {
 			us(s.Latency.P50Us), us(s.Latency.P99Us), us(s.Latency.P999Us), us(s.Latency.MaxUs), us(s.ServiceTime.P99Us))
 	}
 	tw.Flush()
+	printRates(w, r)
 	fmt.Fprintf(w, "generator lag p99 %s (max %s)\n", us(r.GeneratorLag.P99Us), us(r.GeneratorLag.MaxUs))
 	for _, v := range r.SLOs {
 		verdict := "PASS"
@@ -226,5 +227,22 @@ func us(v int64) string {
 		return fmt.Sprintf("%.1fms", float64(d)/float64(time.Millisecond))
 	default:
 		return fmt.Sprintf("%.2fs", d.Seconds())
+	}
+}
+
+// printRates shows a closed-loop (burst) run's per-stage messages per second.
+func printRates(w io.Writer, r *result.Result) {
+	if !r.HasFlag(result.FlagClosedLoop) {
+		return
+	}
+	var parts []string
+	for _, s := range r.Stages {
+		if s.RatePerS > 0 {
+			parts = append(parts, fmt.Sprintf("%s %.1f/s", s.Stage, s.RatePerS))
+		}
+	}
+	fmt.Fprintf(w, "burst rates (delivered / (last observation − first send)): %s\n", strings.Join(parts, "  "))
+	if st := r.Stage(result.StageStore); st != nil && st.RatePerS > 0 {
+		fmt.Fprintf(w, "stored messages/s: %.1f\n", st.RatePerS)
 	}
 }

@@ -61,7 +61,11 @@ type Ledger struct {
 }
 
 type deviceLog struct {
-	obs       [NumStages][]int64 // unix ns of first observation, 0 = never
+	obs [NumStages][]int64 // unix ns of first observation, 0 = never
+	// intended holds the run-time intended send times (unix ns, 0 = not yet
+	// due) of a closed-loop burst device, whose messages become due when an
+	// in-flight slot frees; nil for devices that follow the plan's clock.
+	intended  []atomic.Int64
 	dups      [NumStages]int64
 	reordered [NumStages]int64
 	maxSeq    [NumStages]uint64
@@ -80,6 +84,9 @@ func New(plan *schedule.Plan) *Ledger {
 		for s := range NumStages {
 			l.logs[i].obs[s] = make([]int64, len(d.Messages))
 		}
+		if d.Fleet.Arrival.Burst() {
+			l.logs[i].intended = make([]atomic.Int64, len(d.Messages))
+		}
 	}
 	for s := range NumStages {
 		l.live[s].h = NewHistogram()
@@ -96,9 +103,30 @@ func (l *Ledger) SetStart(t time.Time) { l.start.Store(t.UnixNano()) }
 // Start is the wall-clock time of offset 0.
 func (l *Ledger) Start() time.Time { return time.Unix(0, l.start.Load()) }
 
-// Intended is the intended send time (unix ns) of device dev's message seq.
+// Intended is the intended send time (unix ns) of device dev's message seq: the
+// plan's, or for a burst device the moment recorded by SetIntended (the plan's
+// earliest start until then).
 func (l *Ledger) Intended(dev int, seq uint64) int64 {
+	if in := l.logs[dev].intended; in != nil {
+		if at := in[seq-1].Load(); at != 0 {
+			return at
+		}
+	}
 	return l.start.Load() + int64(l.plan.Devices[dev].Messages[seq-1].At)
+}
+
+// SetIntended records when a burst device's message seq became due (unix ns):
+// when an in-flight slot freed for it. Call it before observing it sent. It is
+// ignored for devices that follow the plan's clock.
+func (l *Ledger) SetIntended(dev int, seq uint64, at int64) {
+	if in := l.logs[dev].intended; in != nil && seq >= 1 && seq <= uint64(len(in)) {
+		in[seq-1].Store(at)
+	}
+}
+
+// intendedOffset is Intended as an offset from the run's start.
+func (l *Ledger) intendedOffset(dev, i int) time.Duration {
+	return time.Duration(l.Intended(dev, uint64(i+1)) - l.start.Load())
 }
 
 // DeviceIndex finds a device by id.

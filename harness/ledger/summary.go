@@ -25,6 +25,9 @@ type Window struct {
 	Expect func(stage Stage, dev int) bool
 	// Connections is the number of open device connections at the end of each second.
 	Connections []int64
+	// ClosedLoop asks for each stage's rate: delivered / (its last observation −
+	// the first send), the figure a burst is judged by.
+	ClosedLoop bool
 }
 
 // Summary is what the ledger contributes to a result.
@@ -63,13 +66,14 @@ func (l *Ledger) Summarise(w Window) (*Summary, error) {
 			if m.At >= w.Until {
 				break
 			}
-			if sec := int(m.At / time.Second); sec < nIntervals {
+			due := l.intendedOffset(dev, i)
+			if sec := int(due / time.Second); sec >= 0 && sec < nIntervals {
 				intervals[sec].Offered++
 			}
 			if sent[i] == 0 {
 				continue
 			}
-			lag := clamp((sent[i] - start - int64(m.At)) / int64(time.Microsecond))
+			lag := clamp((sent[i] - start - int64(due)) / int64(time.Microsecond))
 			if m.At >= w.From {
 				_ = genLag.RecordValue(lag)
 			}
@@ -93,14 +97,19 @@ func (l *Ledger) Summarise(w Window) (*Summary, error) {
 	}
 	sum.GeneratorLagHDR = string(enc)
 
+	firstSent := l.firstSent(w)
 	for s := range NumStages {
-		st, err := l.summariseStage(s, w, intervals)
+		st, last, err := l.summariseStage(s, w, intervals)
 		if err != nil {
 			return nil, err
 		}
-		if st != nil {
-			sum.Stages = append(sum.Stages, *st)
+		if st == nil {
+			continue
 		}
+		if w.ClosedLoop && firstSent != 0 && last > firstSent {
+			st.RatePerS = float64(st.Delivery.Delivered) / time.Duration(last-firstSent).Seconds()
+		}
+		sum.Stages = append(sum.Stages, *st)
 	}
 	sum.Intervals = intervals
 	return sum, nil
@@ -108,12 +117,30 @@ func (l *Ledger) Summarise(w Window) (*Summary, error) {
 
 func secondOf(at, start int64) int { return int((at - start) / int64(time.Second)) }
 
-// summariseStage returns nil when the stage expected nothing (e.g. acks at QoS 0).
-func (l *Ledger) summariseStage(s Stage, w Window, intervals []result.Interval) (*result.StageSummary, error) {
+// firstSent is the earliest send (unix ns) of a measured message, 0 if none.
+func (l *Ledger) firstSent(w Window) int64 {
+	first := int64(0)
+	for dev, d := range l.plan.Devices {
+		for i, m := range d.Messages {
+			if m.At >= w.Until {
+				break
+			}
+			if at := l.logs[dev].obs[Sent][i]; at != 0 && m.At >= w.From && (first == 0 || at < first) {
+				first = at
+			}
+		}
+	}
+	return first
+}
+
+// summariseStage returns nil when the stage expected nothing (e.g. acks at QoS
+// 0), and the stage's last observation (unix ns) of a measured message.
+func (l *Ledger) summariseStage(s Stage, w Window, intervals []result.Interval) (*result.StageSummary, int64, error) {
 	start := l.start.Load()
 	lat, svc := NewHistogram(), NewHistogram()
 	perInterval := make([]*hdrhistogram.Histogram, len(intervals))
 	var dl result.Delivery
+	var last int64
 	deadlineUs := int64(w.Deadline / time.Microsecond)
 	for dev, d := range l.plan.Devices {
 		if w.Expect != nil && !w.Expect(s, dev) {
@@ -127,12 +154,13 @@ func (l *Ledger) summariseStage(s Stage, w Window, intervals []result.Interval) 
 				break
 			}
 			at := obs[i]
+			due := l.intendedOffset(dev, i)
 			if at != 0 {
 				if sec := secondOf(at, start); sec >= 0 && sec < len(intervals) {
 					if perInterval[sec] == nil {
 						perInterval[sec] = NewHistogram()
 					}
-					_ = perInterval[sec].RecordValue(clamp((at - start - int64(m.At)) / int64(time.Microsecond)))
+					_ = perInterval[sec].RecordValue(clamp((at - start - int64(due)) / int64(time.Microsecond)))
 				}
 			}
 			if m.At < w.From {
@@ -145,7 +173,8 @@ func (l *Ledger) summariseStage(s Stage, w Window, intervals []result.Interval) 
 				continue
 			}
 			dl.Delivered++
-			latUs := (at - start - int64(m.At)) / int64(time.Microsecond)
+			last = max(last, at)
+			latUs := (at - start - int64(due)) / int64(time.Microsecond)
 			if latUs < 0 {
 				dl.Negative++
 			}
@@ -163,7 +192,7 @@ func (l *Ledger) summariseStage(s Stage, w Window, intervals []result.Interval) 
 		}
 	}
 	if dl.Expected == 0 {
-		return nil, nil
+		return nil, 0, nil
 	}
 	dl.Availability = float64(dl.WithinDeadline) / float64(dl.Expected)
 	for i, h := range perInterval {
@@ -174,7 +203,7 @@ func (l *Ledger) summariseStage(s Stage, w Window, intervals []result.Interval) 
 		}
 		enc, err := h.Encode(hdrhistogram.V2CompressedEncodingCookieBase)
 		if err != nil {
-			return nil, fmt.Errorf("encode %s interval %d: %w", s, i, err)
+			return nil, 0, fmt.Errorf("encode %s interval %d: %w", s, i, err)
 		}
 		intervals[i].Stages[s.String()] = result.IntervalStage{
 			Delivered:  h.TotalCount(),
@@ -188,18 +217,18 @@ func (l *Ledger) summariseStage(s Stage, w Window, intervals []result.Interval) 
 	st.Sampled = s == API // the API tap polls a sample of devices
 	latEnc, err := lat.Encode(hdrhistogram.V2CompressedEncodingCookieBase)
 	if err != nil {
-		return nil, fmt.Errorf("encode %s latency: %w", s, err)
+		return nil, 0, fmt.Errorf("encode %s latency: %w", s, err)
 	}
 	st.LatencyHDR = string(latEnc)
 	if s != Sent {
 		st.ServiceTime = Quantiles(svc)
 		svcEnc, err := svc.Encode(hdrhistogram.V2CompressedEncodingCookieBase)
 		if err != nil {
-			return nil, fmt.Errorf("encode %s service time: %w", s, err)
+			return nil, 0, fmt.Errorf("encode %s service time: %w", s, err)
 		}
 		st.ServiceTimeHDR = string(svcEnc)
 	}
-	return st, nil
+	return st, last, nil
 }
 
 // Quantiles summarises h.

@@ -94,7 +94,7 @@ func readDevice(ctx context.Context, st store.Store, l *ledger.Ledger, dev int, 
 				continue
 			}
 			// Stores keep time at millisecond precision (CQL timestamp): compare at that grain.
-			if r.Time.UnixMilli() != start.Add(d.Messages[r.Seq-1].At).UnixMilli() {
+			if r.Time.UnixMilli() != time.Unix(0, l.Intended(dev, r.Seq)).UnixMilli() {
 				l.Observe(ledger.Store, -1, 0, 0)
 				continue
 			}
