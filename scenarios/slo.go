@@ -32,6 +32,7 @@ const (
 	MetricDelivered    = "delivered"
 	MetricAvailability = "availability" // delivered within the deadline / expected
 	MetricThroughput   = "throughput"   // delivered / measured duration, msgs/s
+	MetricRate         = "rate"         // closed-loop runs: delivered / (last observation − first send), msgs/s
 )
 
 // Units of SLO thresholds and observations.
@@ -64,7 +65,7 @@ func (s SLO) Unit() string {
 		return UnitMicroseconds
 	case MetricLossRatio, MetricAvailability:
 		return UnitRatio
-	case MetricThroughput:
+	case MetricThroughput, MetricRate:
 		return UnitPerSecond
 	default:
 		return UnitMessages
@@ -134,6 +135,16 @@ func ParseSLO(expr string) (SLO, error) {
 	return slo, nil
 }
 
+// ParseMeasure parses a figure of a result named as an SLO's left-hand side,
+// e.g. "store.rate" or "store.latency.p99", for reports that tabulate it.
+func ParseMeasure(subject string) (SLO, error) {
+	s := SLO{Expr: subject}
+	if err := s.parseSubject(strings.TrimSpace(subject)); err != nil {
+		return s, fmt.Errorf("measure %q: %w", subject, err)
+	}
+	return s, nil
+}
+
 func (s *SLO) parseSubject(lhs string) error {
 	if lhs == "" {
 		return fmt.Errorf("nothing to compare before %q", s.Op)
@@ -158,7 +169,7 @@ func (s *SLO) parseSubject(lhs string) error {
 			return fmt.Errorf("%s.%s needs a statistic, e.g. %s.%s.p99", stage, metric, stage, metric)
 		}
 		return s.parseStat("." + stat)
-	case MetricLoss, MetricLossRatio, MetricDuplicates, MetricReordered, MetricDelivered, MetricAvailability, MetricThroughput:
+	case MetricLoss, MetricLossRatio, MetricDuplicates, MetricReordered, MetricDelivered, MetricAvailability, MetricThroughput, MetricRate:
 		s.Metric = metric
 		if hasStat {
 			return fmt.Errorf("%s takes no statistic, got %q", metric, stat)
@@ -167,7 +178,7 @@ func (s *SLO) parseSubject(lhs string) error {
 	case "":
 		return fmt.Errorf("stage %q needs a metric, e.g. %s.latency.p99", stage, stage)
 	default:
-		return fmt.Errorf("unknown metric %q (want latency, service_time, loss, loss_ratio, duplicates, reordered, delivered, availability or throughput)", metric)
+		return fmt.Errorf("unknown metric %q (want latency, service_time, loss, loss_ratio, duplicates, reordered, delivered, availability, throughput or rate)", metric)
 	}
 }
 

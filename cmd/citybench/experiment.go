@@ -1,0 +1,238 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/citybench/citybench/harness"
+	"github.com/citybench/citybench/harness/slo"
+	"github.com/citybench/citybench/reports/exptable"
+	"github.com/citybench/citybench/scenarios"
+	"github.com/citybench/citybench/scenarios/experiment"
+)
+
+type experimentFlags struct {
+	target  string
+	broker  string
+	out     string
+	repeat  int
+	list    bool
+	verbose bool
+}
+
+func newExperimentCmd() *cobra.Command {
+	var f experimentFlags
+	cmd := &cobra.Command{
+		Use:   "experiment NAME|DIR",
+		Short: "Reproduce a published table: run each of its cells and write ours beside the source's figures",
+		Long: `Experiment runs every cell of an experiment (scenarios/experiments/NAME, or a folder
+holding an experiment.yaml and its scenarios) --repeat times and writes table.md,
+table.csv, experiment.json (our median and range beside the published figure, the
+ratio, and the column comparisons the source states) and table.png/.svg. Each run's
+result.json is kept under runs/.
+
+Exit status: 0 every cell measured, 1 a run failed or could not show the measure,
+2 invalid experiment, scenario or flags.`,
+		Example: `  citybench experiment --list
+  citybench experiment table1                       # the Samos Table I on the embedded target
+  citybench experiment table1 --target containers --repeat 1`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if f.list {
+				return cobra.NoArgs(cmd, args)
+			}
+			if len(args) != 1 {
+				return withCode(exitInvalid, errors.New("give one experiment name or folder (see --list)"))
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if f.list {
+				return listExperiments(cmd.OutOrStdout())
+			}
+			return runExperiment(cmd, args[0], f)
+		},
+	}
+	cmd.Flags().StringVar(&f.target, "target", "", "override every scenario's target: embedded, containers or external")
+	cmd.Flags().StringVar(&f.broker, "broker", "", "override the containers target's MQTT broker: mosquitto or hivemq")
+	cmd.Flags().StringVar(&f.out, "out", "", "output folder (default results/experiment-<name>-<target>-<UTC time>)")
+	cmd.Flags().IntVar(&f.repeat, "repeat", 3, "runs per cell")
+	cmd.Flags().BoolVar(&f.list, "list", false, "list the experiments in "+experiment.Dir)
+	cmd.Flags().BoolVarP(&f.verbose, "verbose", "v", false, "log the harness and pipeline")
+	return cmd
+}
+
+func listExperiments(w io.Writer) error {
+	exps, err := experiment.List(experiment.Dir)
+	if err != nil {
+		return withCode(exitInvalid, err)
+	}
+	for _, e := range exps {
+		fmt.Fprintf(w, "%-12s %2d cells  %s\n", e.Name, e.Cells(), e.Title)
+	}
+	return nil
+}
+
+// resolveExperiment takes a folder as given, else a name in the catalog.
+func resolveExperiment(arg string) string {
+	if st, err := os.Stat(arg); err == nil && st.IsDir() {
+		return arg
+	}
+	return filepath.Join(experiment.Dir, arg)
+}
+
+// cellRun is one planned run.
+type cellRun struct {
+	row, col string
+	repeat   int
+	sc       *scenarios.Scenario
+}
+
+func planExperiment(e *experiment.Experiment, f experimentFlags) ([]cellRun, error) {
+	var runs []cellRun
+	var errs []error
+	for _, r := range e.Rows {
+		for _, col := range e.ColumnNames() {
+			c, ok := r.Cells[col]
+			if !ok {
+				continue
+			}
+			for i := 1; i <= f.repeat; i++ {
+				// Each repeat loads afresh: a run must not see another's state.
+				sc, err := scenarios.Load(e.ScenarioPath(c))
+				if err != nil {
+					errs = append(errs, err)
+					break
+				}
+				if f.target != "" {
+					sc.Target.Kind = f.target
+				}
+				if f.broker != "" {
+					sc.Target.Broker = f.broker
+				}
+				runs = append(runs, cellRun{row: r.Name, col: col, repeat: i, sc: sc})
+			}
+		}
+	}
+	return runs, errors.Join(errs...)
+}
+
+func runExperiment(cmd *cobra.Command, arg string, f experimentFlags) error {
+	if f.repeat < 1 {
+		return withCode(exitInvalid, fmt.Errorf("--repeat %d: want at least 1", f.repeat))
+	}
+	if f.broker != "" && f.broker != scenarios.BrokerMosquitto && f.broker != scenarios.BrokerHiveMQ {
+		return withCode(exitInvalid, fmt.Errorf("--broker %q: want mosquitto or hivemq", f.broker))
+	}
+	e, err := experiment.Load(resolveExperiment(arg))
+	if err != nil {
+		return withCode(exitInvalid, err)
+	}
+	planned, err := planExperiment(e, f)
+	if err != nil {
+		return withCode(exitInvalid, err)
+	}
+	targetKind := planned[0].sc.Target.Kind
+	out := f.out
+	if out == "" {
+		out = filepath.Join("results", fmt.Sprintf("experiment-%s-%s-%s", e.Name, targetKind, time.Now().UTC().Format("20060102T150405Z")))
+	}
+	stderr := cmd.ErrOrStderr()
+	level := slog.LevelWarn
+	if f.verbose {
+		level = slog.LevelInfo
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	fmt.Fprintf(stderr, "experiment %s: %d rows, %d cells × %d repeats = %d runs on %s → %s\n", e.Name, len(e.Rows), e.Cells(), f.repeat, len(planned), targetKind, out)
+	loadBefore := loadAverage()
+	var runs []exptable.Run
+	var failures []string
+	started := time.Now()
+	for i, p := range planned {
+		if ctx.Err() != nil {
+			failures = append(failures, "interrupted")
+			break
+		}
+		run, err := runCell(ctx, e, p, out, log)
+		runs = append(runs, run)
+		status := fmt.Sprintf("%s %s %s", e.Measure, num(run.Value), exptable.Unit(e.Subject))
+		if err != nil || !run.OK {
+			status = "FAILED: " + strings.TrimSpace(fmt.Sprint(errOr(err, run.Note)))
+			failures = append(failures, fmt.Sprintf("%s/%s #%d: %s", p.row, p.col, p.repeat, status))
+		}
+		fmt.Fprintf(stderr, "[%2d/%d %s] %-10s %-6s #%d  %s\n", i+1, len(planned), time.Since(started).Round(time.Second), p.row, p.col, p.repeat, status)
+	}
+	t := exptable.Build(e, runs)
+	t.Target, t.Repeats, t.Machine = targetKind, f.repeat, harness.Machine()
+	t.LoadAverage = []string{loadBefore, loadAverage()}
+	if err := exptable.Write(out, t); err != nil {
+		return err
+	}
+	fmt.Fprint(cmd.OutOrStdout(), exptable.Markdown(t))
+	fmt.Fprintf(cmd.OutOrStdout(), "\ntable: %s\n", filepath.Join(out, exptable.MarkdownFile))
+	if len(failures) > 0 {
+		return fmt.Errorf("%d of %d runs failed: %s", len(failures), len(planned), strings.Join(failures, "; "))
+	}
+	return nil
+}
+
+// runCell runs one scenario and reads the experiment's measure from its result.
+func runCell(ctx context.Context, e *experiment.Experiment, p cellRun, out string, log *slog.Logger) (exptable.Run, error) {
+	rel := filepath.Join("runs", fmt.Sprintf("%s-%s-%d", p.row, p.col, p.repeat))
+	run := exptable.Run{Row: p.row, Column: p.col, Repeat: p.repeat, Result: filepath.Join(rel, "result.json")}
+	dir := filepath.Join(out, rel)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return run, err
+	}
+	var pipelineLog *slog.Logger
+	if log.Enabled(ctx, slog.LevelInfo) {
+		pipelineLog = log
+	}
+	tgt, err := newTarget(p.sc, dir, pipelineLog)
+	if err != nil {
+		return run, withCode(exitInvalid, err)
+	}
+	res, err := harness.Run(ctx, p.sc, harness.Options{Target: tgt, Logger: log})
+	if res == nil {
+		return run, err
+	}
+	if serr := res.Save(filepath.Join(dir, "result.json")); serr != nil {
+		return run, serr
+	}
+	run.Flags, run.Warnings = res.Flags, res.Warnings
+	v, note, ok := slo.Observe(e.Subject, res)
+	run.Value, run.OK, run.Note = exptable.Display(e.Subject, v), ok, note
+	return run, err
+}
+
+func errOr(err error, note string) any {
+	if err != nil {
+		return err
+	}
+	return note
+}
+
+func num(f float64) string { return fmt.Sprintf("%.1f", f) }
+
+// loadAverage is the first three fields of /proc/loadavg ("" where there is none).
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return ""
+	}
+	fields := strings.Fields(string(b))
+	return strings.Join(fields[:min(3, len(fields))], " ")
+}
