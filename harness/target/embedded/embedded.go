@@ -67,7 +67,8 @@ func (t *Target) Start(ctx context.Context) (target.Endpoints, error) {
 		opts = append(opts, embedded.WithPartitions(t.partitions))
 	}
 	if t.tls {
-		opts = append(opts, embedded.WithTLS())
+		// security: tls means what it means on the containers target: TLS and a password.
+		opts = append(opts, embedded.WithTLS(), embedded.WithPassword())
 	}
 	// A city deploys its bridge for its topic layout: with one layout across the
 	// fleets the bridge routes by it and carries the location to the device table.
@@ -90,6 +91,8 @@ func (t *Target) Start(ctx context.Context) (target.Endpoints, error) {
 		Store:        p.Store,
 		APIURL:       p.APIURL,
 		TLS:          p.ClientTLS,
+		MQTTUsername: p.MQTTUsername,
+		MQTTPassword: p.MQTTPassword,
 	}, nil
 }
 
@@ -104,7 +107,7 @@ func (t *Target) Describe() result.Target {
 			"kafka_brokers":      "3",
 			"replication_factor": "3",
 			"partitions":         strconv.Itoa(cmp.Or(t.partitions, embedded.DefaultPartitions)),
-			"security":           map[bool]string{true: "tls", false: "none"}[t.tls],
+			"security":           map[bool]string{true: "tls + password", false: "none"}[t.tls],
 			"store":              "memory",
 			"bridges":            strconv.Itoa(t.bridges),
 			"sinks":              strconv.Itoa(t.sinks),
