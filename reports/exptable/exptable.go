@@ -177,7 +177,7 @@ func median(v []float64) float64 {
 // num formats a figure with the precision a table reader needs.
 func num(f float64) string {
 	switch a := math.Abs(f); {
-	case a >= 1000:
+	case a >= 100:
 		return fmt.Sprintf("%.0f", f)
 	case a >= 10:
 		return fmt.Sprintf("%.1f", f)
