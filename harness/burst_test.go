@@ -59,6 +59,14 @@ func TestBurstStoresEveryMessage(t *testing.T) {
 		}
 	}
 	store := res.Stage(result.StageStore)
+	// Every stored row is "node-0000N", its day, time, seq and one metric:
+	// 10 + 10 + 8 + 8 + 4 + (4 + len("temperature") + 4 + 8) column bytes.
+	if want := 10.0 + 10 + 8 + 8 + 4 + 4 + 11 + 4 + 8; store.BytesPerMessage != want {
+		t.Errorf("store bytes per message %.2f, want %.0f", store.BytesPerMessage, want)
+	}
+	if sent := res.Stage(result.StageSent).BytesPerMessage; !(sent > 50 && sent < 1024) {
+		t.Errorf("sent bytes per message %.1f: want a sub-1 KB JSON reading", sent)
+	}
 	// The rate spans the whole burst, so it cannot beat the run's own window.
 	if floor := 9000 / res.Meta.DurationS; store.RatePerS < floor*0.99 {
 		t.Errorf("store rate %.1f/s below 9,000 / %.2f s measured", store.RatePerS, res.Meta.DurationS)

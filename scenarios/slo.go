@@ -30,9 +30,10 @@ const (
 	MetricDuplicates   = "duplicates"
 	MetricReordered    = "reordered"
 	MetricDelivered    = "delivered"
-	MetricAvailability = "availability" // delivered within the deadline / expected
-	MetricThroughput   = "throughput"   // delivered / measured duration, msgs/s
-	MetricRate         = "rate"         // closed-loop runs: delivered / (last observation − first send), msgs/s
+	MetricAvailability = "availability"      // delivered within the deadline / expected
+	MetricThroughput   = "throughput"        // delivered / measured duration, msgs/s
+	MetricRate         = "rate"              // closed-loop runs: delivered / (last observation − first send), msgs/s
+	MetricBytes        = "bytes_per_message" // sent: payload bytes; store: stored column bytes — per delivered message
 )
 
 // Units of SLO thresholds and observations.
@@ -41,6 +42,7 @@ const (
 	UnitRatio        = "ratio"
 	UnitMessages     = "msgs"
 	UnitPerSecond    = "msgs/s"
+	UnitBytes        = "bytes"
 )
 
 // Stats a latency-like metric can be judged on: the quantiles a result keeps.
@@ -67,6 +69,8 @@ func (s SLO) Unit() string {
 		return UnitRatio
 	case MetricThroughput, MetricRate:
 		return UnitPerSecond
+	case MetricBytes:
+		return UnitBytes
 	default:
 		return UnitMessages
 	}
@@ -169,7 +173,7 @@ func (s *SLO) parseSubject(lhs string) error {
 			return fmt.Errorf("%s.%s needs a statistic, e.g. %s.%s.p99", stage, metric, stage, metric)
 		}
 		return s.parseStat("." + stat)
-	case MetricLoss, MetricLossRatio, MetricDuplicates, MetricReordered, MetricDelivered, MetricAvailability, MetricThroughput, MetricRate:
+	case MetricLoss, MetricLossRatio, MetricDuplicates, MetricReordered, MetricDelivered, MetricAvailability, MetricThroughput, MetricRate, MetricBytes:
 		s.Metric = metric
 		if hasStat {
 			return fmt.Errorf("%s takes no statistic, got %q", metric, stat)
@@ -178,7 +182,7 @@ func (s *SLO) parseSubject(lhs string) error {
 	case "":
 		return fmt.Errorf("stage %q needs a metric, e.g. %s.latency.p99", stage, stage)
 	default:
-		return fmt.Errorf("unknown metric %q (want latency, service_time, loss, loss_ratio, duplicates, reordered, delivered, availability, throughput or rate)", metric)
+		return fmt.Errorf("unknown metric %q (want latency, service_time, loss, loss_ratio, duplicates, reordered, delivered, availability, throughput, rate or bytes_per_message)", metric)
 	}
 }
 

@@ -18,6 +18,7 @@ import (
 	"github.com/citybench/citybench/harness"
 	"github.com/citybench/citybench/harness/slo"
 	"github.com/citybench/citybench/reports/exptable"
+	"github.com/citybench/citybench/reports/result"
 	"github.com/citybench/citybench/scenarios"
 	"github.com/citybench/citybench/scenarios/experiment"
 )
@@ -95,6 +96,8 @@ func resolveExperiment(arg string) string {
 type cellRun struct {
 	row, col string
 	repeat   int
+	path     string
+	subject  scenarios.SLO
 	sc       *scenarios.Scenario
 }
 
@@ -120,7 +123,7 @@ func planExperiment(e *experiment.Experiment, f experimentFlags) ([]cellRun, err
 				if f.broker != "" {
 					sc.Target.Broker = f.broker
 				}
-				runs = append(runs, cellRun{row: r.Name, col: col, repeat: i, sc: sc})
+				runs = append(runs, cellRun{row: r.Name, col: col, repeat: i, path: e.ScenarioPath(c), subject: r.Subject, sc: sc})
 			}
 		}
 	}
@@ -161,17 +164,27 @@ func runExperiment(cmd *cobra.Command, arg string, f experimentFlags) error {
 	var runs []exptable.Run
 	var failures []string
 	started := time.Now()
+	done := map[string]cellResult{} // rows sharing a scenario share its runs
 	for i, p := range planned {
 		if ctx.Err() != nil {
 			failures = append(failures, "interrupted")
 			break
 		}
-		run, err := runCell(ctx, e, p, out, log)
+		key := fmt.Sprintf("%s#%d", p.path, p.repeat)
+		cr, ok := done[key]
+		if !ok {
+			cr = runCell(ctx, p, out, log)
+			done[key] = cr
+		}
+		run := observe(p, cr)
 		runs = append(runs, run)
-		status := fmt.Sprintf("%s %s %s", e.Measure, num(run.Value), exptable.Unit(e.Subject))
-		if err != nil || !run.OK {
-			status = "FAILED: " + strings.TrimSpace(fmt.Sprint(errOr(err, run.Note)))
+		status := fmt.Sprintf("%s %s %s", p.subject.Expr, num(run.Value), exptable.Unit(p.subject))
+		if cr.err != nil || !run.OK {
+			status = "FAILED: " + strings.TrimSpace(fmt.Sprint(errOr(cr.err, run.Note)))
 			failures = append(failures, fmt.Sprintf("%s/%s #%d: %s", p.row, p.col, p.repeat, status))
+		}
+		if ok {
+			status += " (same run as an earlier row)"
 		}
 		fmt.Fprintf(stderr, "[%2d/%d %s] %-10s %-6s #%d  %s\n", i+1, len(planned), time.Since(started).Round(time.Second), p.row, p.col, p.repeat, status)
 	}
@@ -189,13 +202,19 @@ func runExperiment(cmd *cobra.Command, arg string, f experimentFlags) error {
 	return nil
 }
 
-// runCell runs one scenario and reads the experiment's measure from its result.
-func runCell(ctx context.Context, e *experiment.Experiment, p cellRun, out string, log *slog.Logger) (exptable.Run, error) {
-	rel := filepath.Join("runs", fmt.Sprintf("%s-%s-%d", p.row, p.col, p.repeat))
-	run := exptable.Run{Row: p.row, Column: p.col, Repeat: p.repeat, Result: filepath.Join(rel, "result.json")}
-	dir := filepath.Join(out, rel)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return run, err
+// cellResult is one scenario run: its result (nil when it failed to produce one).
+type cellResult struct {
+	rel string // run folder relative to the experiment's output
+	res *result.Result
+	err error
+}
+
+// runCell runs one scenario and keeps its result.json under runs/.
+func runCell(ctx context.Context, p cellRun, out string, log *slog.Logger) cellResult {
+	cr := cellResult{rel: filepath.Join("runs", fmt.Sprintf("%s-%s-%d", p.row, p.col, p.repeat))}
+	dir := filepath.Join(out, cr.rel)
+	if cr.err = os.MkdirAll(dir, 0o755); cr.err != nil {
+		return cr
 	}
 	var pipelineLog *slog.Logger
 	if log.Enabled(ctx, slog.LevelInfo) {
@@ -203,19 +222,29 @@ func runCell(ctx context.Context, e *experiment.Experiment, p cellRun, out strin
 	}
 	tgt, err := newTarget(p.sc, dir, pipelineLog)
 	if err != nil {
-		return run, withCode(exitInvalid, err)
+		cr.err = withCode(exitInvalid, err)
+		return cr
 	}
-	res, err := harness.Run(ctx, p.sc, harness.Options{Target: tgt, Logger: log})
-	if res == nil {
-		return run, err
+	cr.res, cr.err = harness.Run(ctx, p.sc, harness.Options{Target: tgt, Logger: log})
+	if cr.res != nil {
+		if err := cr.res.Save(filepath.Join(dir, "result.json")); err != nil {
+			cr.err = errors.Join(cr.err, err)
+		}
 	}
-	if serr := res.Save(filepath.Join(dir, "result.json")); serr != nil {
-		return run, serr
+	return cr
+}
+
+// observe reads a row's measure from a cell's run.
+func observe(p cellRun, cr cellResult) exptable.Run {
+	run := exptable.Run{Row: p.row, Column: p.col, Repeat: p.repeat, Result: filepath.Join(cr.rel, "result.json")}
+	if cr.res == nil {
+		run.Note = fmt.Sprint(cr.err)
+		return run
 	}
-	run.Flags, run.Warnings = res.Flags, res.Warnings
-	v, note, ok := slo.Observe(e.Subject, res)
-	run.Value, run.OK, run.Note = exptable.Display(e.Subject, v), ok, note
-	return run, err
+	run.Flags, run.Warnings = cr.res.Flags, cr.res.Warnings
+	v, note, ok := slo.Observe(p.subject, cr.res)
+	run.Value, run.OK, run.Note = exptable.Display(p.subject, v), ok && cr.err == nil, note
+	return run
 }
 
 func errOr(err error, note string) any {

@@ -55,6 +55,8 @@ type Ledger struct {
 
 	delivered [NumStages]atomic.Int64 // first observations, for live progress
 	unknown   [NumStages]atomic.Int64 // observations of messages not in the plan
+	bytes     [NumStages]atomic.Int64 // payload (sent) or stored value (store) bytes of first sightings
+	sized     [NumStages]atomic.Int64 // messages counted in bytes
 	errors    atomic.Int64
 	errorsAt  sync.Map // second index → *atomic.Int64
 	live      [NumStages]liveHist
@@ -188,6 +190,21 @@ func (l *Ledger) Error(at int64) {
 	sec := (at - l.start.Load()) / int64(time.Second)
 	v, _ := l.errorsAt.LoadOrStore(sec, new(atomic.Int64))
 	v.(*atomic.Int64).Add(1)
+}
+
+// AddBytes adds the size of a message a stage saw: the payload a device sent,
+// the column values the store holds. Call it once per first sighting.
+func (l *Ledger) AddBytes(stage Stage, n int) {
+	l.bytes[stage].Add(int64(n))
+	l.sized[stage].Add(1)
+}
+
+// BytesPerMessage is the mean size AddBytes recorded for stage (0: none).
+func (l *Ledger) BytesPerMessage(stage Stage) float64 {
+	if n := l.sized[stage].Load(); n > 0 {
+		return float64(l.bytes[stage].Load()) / float64(n)
+	}
+	return 0
 }
 
 // Errors is the number of errors so far.

@@ -213,7 +213,7 @@ func (l *Ledger) summariseStage(s Stage, w Window, intervals []result.Interval) 
 			LatencyHDR: string(enc),
 		}
 	}
-	st := &result.StageSummary{Stage: s.String(), Latency: Quantiles(lat), Delivery: dl}
+	st := &result.StageSummary{Stage: s.String(), Latency: Quantiles(lat), Delivery: dl, BytesPerMessage: l.BytesPerMessage(s)}
 	st.Sampled = s == API // the API tap polls a sample of devices
 	latEnc, err := lat.Encode(hdrhistogram.V2CompressedEncodingCookieBase)
 	if err != nil {

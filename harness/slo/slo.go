@@ -118,6 +118,11 @@ func observe(s scenarios.SLO, r *result.Result) (obs float64, note string, ok bo
 			return 0, join(note, fmt.Sprintf("stage %s has no rate: it is measured for closed-loop (burst) runs only", s.Stage)), false
 		}
 		return st.RatePerS, note, true
+	case scenarios.MetricBytes:
+		if !(st.BytesPerMessage > 0) {
+			return 0, join(note, fmt.Sprintf("stage %s has no byte count: sizes are measured at sent (payloads) and store (stored column values)", s.Stage)), false
+		}
+		return st.BytesPerMessage, note, true
 	}
 	return 0, fmt.Sprintf("metric %q is not known to this evaluator", s.Metric), false
 }

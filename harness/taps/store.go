@@ -98,8 +98,8 @@ func readDevice(ctx context.Context, st store.Store, l *ledger.Ledger, dev int, 
 				l.Observe(ledger.Store, -1, 0, 0)
 				continue
 			}
-			if !l.Seen(ledger.Store, dev, r.Seq) {
-				l.Observe(ledger.Store, dev, r.Seq, r.WriteTime.UnixNano())
+			if !l.Seen(ledger.Store, dev, r.Seq) && l.Observe(ledger.Store, dev, r.Seq, r.WriteTime.UnixNano()) {
+				l.AddBytes(ledger.Store, r.ValueBytes())
 			}
 		}
 		if len(rows) < page {

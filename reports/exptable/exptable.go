@@ -56,10 +56,12 @@ type Table struct {
 
 // Row is one table row.
 type Row struct {
-	Name   string            `json:"name"`
-	Label  string            `json:"label"`
-	Params map[string]string `json:"params,omitempty"`
-	Cells  []Cell            `json:"cells"`
+	Name    string            `json:"name"`
+	Label   string            `json:"label"`
+	Measure string            `json:"measure"`
+	Unit    string            `json:"unit"`
+	Params  map[string]string `json:"params,omitempty"`
+	Cells   []Cell            `json:"cells"`
 }
 
 // Cell is our figure beside the published one.
@@ -109,13 +111,23 @@ func Display(m scenarios.SLO, v float64) float64 {
 	return v
 }
 
-// Build tabulates runs (values already in Unit) for e.
+// Mixed reports whether rows read different measures (the table then says which per row).
+func (t *Table) Mixed() bool {
+	for _, r := range t.Rows {
+		if r.Measure != t.Measure {
+			return true
+		}
+	}
+	return false
+}
+
+// Build tabulates runs (values already in their row's Unit) for e.
 func Build(e *experiment.Experiment, runs []Run) *Table {
 	t := &Table{Experiment: e.Name, Title: e.Title, Source: e.Source, Measure: e.Measure, Unit: Unit(e.Subject),
 		Published: e.Published, Notes: e.Notes, Columns: e.Columns, Runs: runs}
 	medians := map[[2]string]*float64{}
 	for _, r := range e.Rows {
-		row := Row{Name: r.Name, Label: r.Label, Params: r.Params}
+		row := Row{Name: r.Name, Label: r.Label, Params: r.Params, Measure: r.Subject.Expr, Unit: Unit(r.Subject)}
 		for _, col := range e.ColumnNames() {
 			c, ok := r.Cells[col]
 			if !ok {

@@ -50,7 +50,7 @@ func TestBuildAndWrite(t *testing.T) {
 		}
 	}
 	csv, _ := os.ReadFile(filepath.Join(dir, exptable.CSVFile))
-	if !strings.Contains(string(csv), "2x50,qos1,burst-qos1.yaml,msgs/s,3,0,50,40,60,100,0.5") {
+	if !strings.Contains(string(csv), "2x50,qos1,burst-qos1.yaml,store.rate,msgs/s,3,0,50,40,60,100,0.5") {
 		t.Errorf("table.csv:\n%s", csv)
 	}
 }

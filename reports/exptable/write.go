@@ -67,15 +67,25 @@ func Markdown(t *Table) string {
 	fmt.Fprintf(&b, "Source: %s\n\n", t.Source)
 	fmt.Fprintf(&b, "Measure: `%s` (%s) on the **%s** target, median (min–max) of %d repeat(s); %s = the published figure; ratio = ours / %s.\n\n",
 		t.Measure, t.Unit, t.Target, t.Repeats, t.Published, t.Published)
+	mixed := t.Mixed()
 	b.WriteString("| row |")
+	if mixed {
+		b.WriteString(" measure |")
+	}
 	for _, c := range t.Columns {
 		fmt.Fprintf(&b, " %s ours | %s %s | ratio |", c.Label, c.Label, t.Published)
 	}
 	b.WriteString("\n|---|")
+	if mixed {
+		b.WriteString("---|")
+	}
 	b.WriteString(strings.Repeat("---:|---:|---:|", len(t.Columns)))
 	b.WriteString("\n")
 	for _, r := range t.Rows {
 		fmt.Fprintf(&b, "| %s |", r.Label)
+		if mixed {
+			fmt.Fprintf(&b, " `%s` (%s) |", r.Measure, r.Unit)
+		}
 		for _, col := range t.Columns {
 			c, ok := r.cell(col.Name)
 			if !ok {
@@ -125,12 +135,12 @@ func writeCSV(path string, t *Table) error {
 		return err
 	}
 	w := csv.NewWriter(f)
-	_ = w.Write([]string{"row", "column", "scenario", "unit", "repeats", "failed", "median", "min", "max", t.Published, "ratio"})
+	_ = w.Write([]string{"row", "column", "scenario", "measure", "unit", "repeats", "failed", "median", "min", "max", t.Published, "ratio"})
 	for _, r := range t.Rows {
 		for _, c := range r.Cells {
-			rec := []string{r.Name, c.Column, c.Scenario, t.Unit, fmt.Sprint(len(c.Values)), fmt.Sprint(c.Failed), "", "", "", csvOpt(c.Paper), csvOpt(c.Ratio)}
+			rec := []string{r.Name, c.Column, c.Scenario, r.Measure, r.Unit, fmt.Sprint(len(c.Values)), fmt.Sprint(c.Failed), "", "", "", csvOpt(c.Paper), csvOpt(c.Ratio)}
 			if len(c.Values) > 0 {
-				rec[6], rec[7], rec[8] = fmt.Sprint(c.Median), fmt.Sprint(c.Min), fmt.Sprint(c.Max)
+				rec[7], rec[8], rec[9] = fmt.Sprint(c.Median), fmt.Sprint(c.Min), fmt.Sprint(c.Max)
 			}
 			_ = w.Write(rec)
 		}
@@ -154,6 +164,10 @@ func csvOpt(f *float64) string {
 // bars per column.
 func Chart(t *Table) plots.Chart {
 	c := plots.Chart{Name: ChartName, Title: t.Title, XLabel: "row", YLabel: fmt.Sprintf("%s (%s)", t.Measure, t.Unit), X: plots.XCategory}
+	if t.Mixed() {
+		// One axis cannot carry several units: each row is drawn as ours / published.
+		c.YLabel = "ours / " + t.Published
+	}
 	for _, r := range t.Rows {
 		c.Categories = append(c.Categories, r.Name)
 	}
@@ -163,11 +177,17 @@ func Chart(t *Table) plots.Chart {
 		anyPaper := false
 		for _, r := range t.Rows {
 			cell, _ := r.cell(col.Name)
-			ours.Values = append(ours.Values, cell.Median)
-			v := 0.0
+			o, v := cell.Median, 0.0
 			if cell.Paper != nil {
 				v, anyPaper = *cell.Paper, true
 			}
+			if t.Mixed() {
+				o, v = 0, 0
+				if cell.Ratio != nil {
+					o, v = *cell.Ratio, 1
+				}
+			}
+			ours.Values = append(ours.Values, o)
 			paper.Values = append(paper.Values, v)
 		}
 		c.Bars = append(c.Bars, ours)

@@ -149,7 +149,11 @@ type StageSummary struct {
 	// observation − the run's first send): for the store stage, stored messages
 	// per second, the figure the alert-based testbench paper reports.
 	RatePerS float64 `json:"rate_per_s,omitempty"`
-	Note     string  `json:"note,omitempty"`
+	// BytesPerMessage is the mean size of what the stage delivered, where it is
+	// measured: the payloads devices sent (sent) and the column values of the
+	// stored rows (store, see store.Row.ValueBytes); warm-up included.
+	BytesPerMessage float64 `json:"bytes_per_message,omitempty"`
+	Note            string  `json:"note,omitempty"`
 }
 
 // Delivery is the accounting of one stage, from (device, seq).

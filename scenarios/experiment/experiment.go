@@ -58,11 +58,15 @@ type Column struct {
 
 // Row is one line of the table: its varying parameters and one cell per column.
 type Row struct {
-	Name   string            `yaml:"name"`
-	Label  string            `yaml:"label"`
-	Params map[string]string `yaml:"params,omitempty"`
-	Cells  map[string]Cell   `yaml:"cells"`
-	line   int
+	Name  string `yaml:"name"`
+	Label string `yaml:"label"`
+	// Measure overrides the experiment's measure for this row; rows that share a
+	// scenario run it once per repeat and read each its own figure.
+	Measure string            `yaml:"measure,omitempty"`
+	Subject scenarios.SLO     `yaml:"-"`
+	Params  map[string]string `yaml:"params,omitempty"`
+	Cells   map[string]Cell   `yaml:"cells"`
+	line    int
 }
 
 // Cell is one scenario run and the figure the source published for it (nil: none).
@@ -188,6 +192,14 @@ func (e *Experiment) validate(path string) error {
 			add(r.line, p+".name", "row name %q must be unique letters, digits, '.', '_' or '-'", r.Name)
 		}
 		seen[r.Name] = true
+		e.Rows[i].Subject = subj
+		if r.Measure != "" {
+			rs, err := scenarios.ParseMeasure(r.Measure)
+			if err != nil {
+				add(r.line, p+".measure", "%v", err)
+			}
+			e.Rows[i].Subject = rs
+		}
 		for _, col := range sortedKeys(r.Cells) {
 			c := r.Cells[col]
 			if !cols[col] {
