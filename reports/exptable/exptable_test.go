@@ -44,7 +44,7 @@ func TestBuildAndWrite(t *testing.T) {
 		}
 	}
 	md := exptable.Markdown(tb)
-	for _, want := range []string{"| 2 × 50 | 50.0 (40.0–60.0) | 100 | 0.5 | 70.0 [1 failed] | — | — |", "**QoS 0 / QoS 1** (published: 1.4)"} {
+	for _, want := range []string{"| 2 × 50 | 50.0 (40.0–60.0) | 100 | 0.5 | 70.0 [1 failed] | — | — |", "**QoS 0 / QoS 1** (paper: 1.4)"} {
 		if !strings.Contains(md, want) {
 			t.Errorf("table.md lacks %q:\n%s", want, md)
 		}

@@ -101,7 +101,11 @@ func Markdown(t *Table) string {
 		b.WriteString("\n")
 	}
 	for _, q := range t.Ratios {
-		fmt.Fprintf(&b, "\n**%s** (published: %s%s)\n\n| row | ours | %s |\n|---|---:|---:|\n", q.Name, opt(q.Paper), noteSuffix(q.Note), t.Published)
+		stated := "none stated"
+		if q.Paper != nil {
+			stated = num(*q.Paper)
+		}
+		fmt.Fprintf(&b, "\n**%s** (%s: %s%s)\n\n| row | ours | %s |\n|---|---:|---:|\n", q.Name, t.Published, stated, noteSuffix(q.Note), t.Published)
 		for i, rr := range q.Rows {
 			fmt.Fprintf(&b, "| %s | %s | %s |\n", t.Rows[i].Label, opt(rr.Ours), opt(rr.Paper))
 		}
