@@ -54,3 +54,30 @@ func TestBuildAndWrite(t *testing.T) {
 		t.Errorf("table.csv:\n%s", csv)
 	}
 }
+
+func TestChartGoesRelativeWhenScalesDiffer(t *testing.T) {
+	e, err := experiment.Load(filepath.Join("..", "..", "scenarios", "experiment", "testdata", "tiny"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name      string
+		ours      float64
+		wantBars  int // ours and paper for qos1, ours for qos0 (absolute); qos1 pair only (relative)
+		wantFirst float64
+	}{
+		{"same scale", 50, 3, 50},
+		{"a hundredfold apart", 10000, 2, 100},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := exptable.Chart(exptable.Build(e, []exptable.Run{
+				{Row: "2x50", Column: "qos1", Value: tt.ours, OK: true},
+				{Row: "2x50", Column: "qos0", Value: 70, OK: true},
+			}))
+			if len(c.Bars) != tt.wantBars || c.Bars[0].Values[0] != tt.wantFirst {
+				t.Errorf("bars %+v: want %d groups, first %v", c.Bars, tt.wantBars, tt.wantFirst)
+			}
+		})
+	}
+}

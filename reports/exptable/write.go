@@ -124,6 +124,21 @@ func noteSuffix(n string) string {
 	return " — " + n
 }
 
+// scalesApart reports whether ours and the published figures differ by more
+// than tenfold, where bars of both on one linear axis would hide the smaller.
+func (t *Table) scalesApart() bool {
+	var ours, paper float64
+	for _, r := range t.Rows {
+		for _, c := range r.Cells {
+			ours = max(ours, c.Median)
+			if c.Paper != nil {
+				paper = max(paper, *c.Paper)
+			}
+		}
+	}
+	return paper > 0 && (ours > 10*paper || paper > 10*ours)
+}
+
 func (r Row) cell(col string) (Cell, bool) {
 	for _, c := range r.Cells {
 		if c.Column == col {
@@ -168,9 +183,14 @@ func csvOpt(f *float64) string {
 // bars per column.
 func Chart(t *Table) plots.Chart {
 	c := plots.Chart{Name: ChartName, Title: t.Title, XLabel: "row", YLabel: fmt.Sprintf("%s (%s)", t.Measure, t.Unit), X: plots.XCategory}
-	if t.Mixed() {
-		// One axis cannot carry several units: each row is drawn as ours / published.
-		c.YLabel = "ours / " + t.Published
+	relative := t.Mixed() || t.scalesApart()
+	if relative {
+		// One axis cannot carry several units, nor show 70 beside 7,000: each
+		// cell is then drawn as ours / published, the published figure as 1.
+		c.YLabel = fmt.Sprintf("%s: ours / %s", t.Measure, t.Published)
+		if t.Mixed() {
+			c.YLabel = "ours / " + t.Published
+		}
 	}
 	for _, r := range t.Rows {
 		c.Categories = append(c.Categories, r.Name)
@@ -185,7 +205,7 @@ func Chart(t *Table) plots.Chart {
 			if cell.Paper != nil {
 				v, anyPaper = *cell.Paper, true
 			}
-			if t.Mixed() {
+			if relative {
 				o, v = 0, 0
 				if cell.Ratio != nil {
 					o, v = *cell.Ratio, 1
@@ -193,6 +213,9 @@ func Chart(t *Table) plots.Chart {
 			}
 			ours.Values = append(ours.Values, o)
 			paper.Values = append(paper.Values, v)
+		}
+		if relative && !anyPaper {
+			continue // nothing to be relative to
 		}
 		c.Bars = append(c.Bars, ours)
 		if anyPaper {
