@@ -55,6 +55,10 @@ func startMonitor(l *ledger.Ledger, sim *devices.Simulator, plan *schedule.Plan,
 			for s := range ledger.NumStages {
 				cur[s] = l.Delivered(s)
 			}
+			if plan.ClosedLoop() {
+				// A burst's messages become due as slots free: what was offered is what went out.
+				offered = int(cur[ledger.Sent])
+			}
 			p99, n := l.TakeLiveP99(ledger.Kafka)
 			p99s := "-"
 			if n > 0 {

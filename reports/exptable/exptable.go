@@ -24,14 +24,15 @@ const (
 
 // Run is one scenario run of one cell.
 type Run struct {
-	Row, Column string
-	Repeat      int
-	Result      string // result.json, relative to the experiment's output folder
-	Value       float64
-	OK          bool   // false: the result could not show the measure (Note says why)
-	Note        string `json:",omitempty"`
-	Flags       []string
-	Warnings    []string `json:",omitempty"`
+	Row      string   `json:"row"`
+	Column   string   `json:"column"`
+	Repeat   int      `json:"repeat"`
+	Result   string   `json:"result"` // result.json, relative to the experiment's output folder
+	Value    float64  `json:"value"`
+	OK       bool     `json:"ok"` // false: the result could not show the measure (Note says why)
+	Note     string   `json:"note,omitempty"`
+	Flags    []string `json:"flags,omitempty"`
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // Table is experiment.json.
