@@ -9,6 +9,7 @@ import (
 	"math"
 	"slices"
 
+	"github.com/citybench/citybench/reports/compare"
 	"github.com/citybench/citybench/reports/result"
 	"github.com/citybench/citybench/scenarios"
 	"github.com/citybench/citybench/scenarios/experiment"
@@ -146,7 +147,7 @@ func Build(e *experiment.Experiment, runs []Run) *Table {
 				}
 			}
 			if len(cell.Values) > 0 {
-				cell.Median, cell.Min, cell.Max = median(cell.Values), slices.Min(cell.Values), slices.Max(cell.Values)
+				cell.Median, cell.Min, cell.Max = compare.Median(cell.Values), slices.Min(cell.Values), slices.Max(cell.Values)
 				m := cell.Median
 				medians[[2]string{r.Name, col}] = &m
 				if c.Paper != nil && *c.Paper != 0 {
@@ -176,16 +177,6 @@ func Build(e *experiment.Experiment, runs []Run) *Table {
 }
 
 func ptr(f float64) *float64 { return &f }
-
-func median(v []float64) float64 {
-	s := slices.Clone(v)
-	slices.Sort(s)
-	n := len(s)
-	if n%2 == 1 {
-		return s[n/2]
-	}
-	return (s[n/2-1] + s[n/2]) / 2
-}
 
 // num formats a figure with the precision a table reader needs.
 func num(f float64) string {
