@@ -403,6 +403,25 @@ func (v *validator) slos() {
 	}
 }
 
+// Payloads is what a pipeline must be deployed for to take this scenario's
+// messages: the codec every fleet uses ("" when they differ) and their common
+// topic template ("" when they differ — the pipeline then routes by nothing).
+func (s *Scenario) Payloads() (codec, template string) {
+	for i, f := range s.Fleets {
+		if i == 0 {
+			codec, template = f.Codec, f.Topic
+			continue
+		}
+		if f.Codec != codec {
+			codec = ""
+		}
+		if f.Topic != template {
+			template = ""
+		}
+	}
+	return codec, template
+}
+
 // Devices is the number of simulated devices over all fleets.
 func (s *Scenario) Devices() int {
 	n := 0

@@ -161,7 +161,7 @@ func newTarget(sc *scenarios.Scenario, out string, log *slog.Logger) (target.Tar
 	case "", "embedded":
 		return embedded.New(sc, log)
 	case "containers":
-		opts := []testcontainers.Option{testcontainers.WithRunDir(out)}
+		opts := []testcontainers.Option{testcontainers.WithRunDir(out), testcontainers.WithPayloads(sc.Payloads())}
 		if log != nil {
 			opts = append(opts, testcontainers.WithLogger(log))
 		}

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/citybench/citybench/harness/target"
@@ -42,16 +43,13 @@ func New(sc *scenarios.Scenario, log *slog.Logger) (*Target, error) {
 	}
 	t := &Target{partitions: sc.Target.Partitions, bridges: max(sc.Target.BridgeReplicas, 1), sinks: max(sc.Target.SinkReplicas, 1), log: log}
 	t.tls = sc.Target.Security == "tls"
-	for i, f := range sc.Fleets {
-		if t.codec != "" && f.Codec != t.codec {
-			return nil, fmt.Errorf("embedded target: fleets use codecs %q and %q; the reference pipeline runs one codec per deployment — split the scenario", t.codec, f.Codec)
+	t.codec, t.template = sc.Payloads()
+	if t.codec == "" && len(sc.Fleets) > 0 {
+		var codecs []string
+		for _, f := range sc.Fleets {
+			codecs = append(codecs, f.Name+": "+f.Codec)
 		}
-		t.codec = f.Codec
-		if i == 0 {
-			t.template = f.Topic
-		} else if f.Topic != t.template {
-			t.template = ""
-		}
+		return nil, fmt.Errorf("embedded target: fleets use different codecs (%s); the reference pipeline runs one codec per deployment — split the scenario", strings.Join(codecs, ", "))
 	}
 	return t, nil
 }
