@@ -3,6 +3,7 @@ package exptable_test
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -79,5 +80,25 @@ func TestChartGoesRelativeWhenScalesDiffer(t *testing.T) {
 				t.Errorf("bars %+v: want %d groups, first %v", c.Bars, tt.wantBars, tt.wantFirst)
 			}
 		})
+	}
+}
+
+func TestMixedChartDrawsRowsWithAPublishedFigure(t *testing.T) {
+	e, err := experiment.Load(filepath.Join("..", "..", "scenarios", "experiments", "building-network"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var runs []exptable.Run
+	for _, r := range e.Rows {
+		for col := range r.Cells {
+			runs = append(runs, exptable.Run{Row: r.Name, Column: col, Value: 600, OK: true})
+		}
+	}
+	c := exptable.Chart(exptable.Build(e, runs))
+	if !slices.Equal(c.Categories, []string{"rate", "wire"}) {
+		t.Errorf("categories %v: want only the rows with an arithmetic figure", c.Categories)
+	}
+	if got := c.Bars[0].Values; got[0] != 2 || got[1] != 600.0/34 { // protobuf ours / arithmetic
+		t.Errorf("protobuf bars %v: want ours / arithmetic", got)
 	}
 }

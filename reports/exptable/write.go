@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/citybench/citybench/reports/plots"
@@ -192,14 +193,23 @@ func Chart(t *Table) plots.Chart {
 			c.YLabel = "ours / " + t.Published
 		}
 	}
-	for _, r := range t.Rows {
+	rows := t.Rows
+	if relative {
+		rows = nil // a row with nothing published has nothing to be relative to
+		for _, r := range t.Rows {
+			if slices.ContainsFunc(r.Cells, func(c Cell) bool { return c.Ratio != nil }) {
+				rows = append(rows, r)
+			}
+		}
+	}
+	for _, r := range rows {
 		c.Categories = append(c.Categories, r.Name)
 	}
 	for _, col := range t.Columns {
 		ours := plots.Bars{Label: col.Label + " ours (" + t.Target + ")"}
 		paper := plots.Bars{Label: col.Label + " " + t.Published}
 		anyPaper := false
-		for _, r := range t.Rows {
+		for _, r := range rows {
 			cell, _ := r.cell(col.Name)
 			o, v := cell.Median, 0.0
 			if cell.Paper != nil {
