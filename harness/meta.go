@@ -96,6 +96,9 @@ func DependencyVersions() map[string]string {
 	return out
 }
 
+// Machine describes the host the harness runs on, as results record it.
+func Machine() result.Machine { return machine() }
+
 func machine() result.Machine {
 	m := result.Machine{Cores: runtime.NumCPU(), OS: runtime.GOOS, Arch: runtime.GOARCH, GoVersion: runtime.Version()}
 	if f, err := os.Open("/proc/cpuinfo"); err == nil {

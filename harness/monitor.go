@@ -37,6 +37,7 @@ func startMonitor(l *ledger.Ledger, sim *devices.Simulator, plan *schedule.Plan,
 		defer t.Stop()
 		var prev [ledger.NumStages]int64
 		offeredSoFar := offeredCounter(plan)
+		closedLoop := plan.ClosedLoop()
 		prevOffered := 0
 		for {
 			select {
@@ -55,6 +56,10 @@ func startMonitor(l *ledger.Ledger, sim *devices.Simulator, plan *schedule.Plan,
 			var cur [ledger.NumStages]int64
 			for s := range ledger.NumStages {
 				cur[s] = l.Delivered(s)
+			}
+			if closedLoop {
+				// A burst's messages become due as slots free: what was offered is what went out.
+				offered = int(cur[ledger.Sent])
 			}
 			if asJSON {
 				writeProgress(out, Progress{ElapsedS: elapsed.Seconds(), Offered: int64(offered), Sent: cur[ledger.Sent], Acked: cur[ledger.Acked],

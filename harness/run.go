@@ -242,9 +242,10 @@ func (r *run) fixStart(ctx context.Context) error {
 	return nil
 }
 
-// playLoad plays the devices open-loop with the
-// monitor, resource sampling and faults running beside them, and returns when
-// load has ended (or ctx did).
+// playLoad plays the devices — open-loop, or closed-loop for burst fleets — with
+// the monitor, resource sampling and faults running beside them, and returns when
+// load has ended (or ctx did). A closed-loop run's load ends when its last burst
+// finished, not at the scenario's bound.
 func (r *run) playLoad(ctx context.Context) *load {
 	mon := startMonitor(r.led, r.sim, r.plan, r.opts.Progress, r.opts.ProgressJSON)
 	resources := sampleResources(ctx, r.opts.Target, r.led.Start(), r.log)
@@ -258,6 +259,7 @@ func (r *run) playLoad(ctx context.Context) *load {
 		r.log.Warn("interrupted: load stopped, draining", "at", out.until.Round(time.Millisecond), "drain", r.sc.Drain.D())
 	}
 	stopFaults()
+	out.until = burstUntil(r.plan, r.led, out.until)
 	out.faults = faultEvents()
 	out.observe = func() ([]int64, []result.ResourceSample) { return mon.stop(), resources() }
 	return out
@@ -299,7 +301,7 @@ func (r *run) result(ctx context.Context, eps target.Endpoints, ld *load, report
 	tapLate := r.led.Settle()
 	sum, err := r.led.Summarise(ledger.Window{From: r.plan.Warmup, Until: ld.until, Deadline: r.sc.AvailabilityDeadline.D(),
 		Expect: expectFunc(r.plan, r.sampled, eps), Connections: conns, Unverified: unverifiedFunc(reports),
-		SeriesUntil: seriesUntil(r.opts.Faults, time.Since(r.led.Start()))})
+		SeriesUntil: seriesUntil(r.opts.Faults, time.Since(r.led.Start())), ClosedLoop: r.plan.ClosedLoop()})
 	if err != nil {
 		return nil, err
 	}
@@ -355,6 +357,7 @@ func (r *run) describe(ctx context.Context, res *result.Result, ld *load) {
 	if res.Meta.Target.Kind == "embedded" {
 		res.Flags = append(res.Flags, result.FlagEmbedded)
 	}
+	markClosedLoop(res, r.plan, ld.until)
 	if ld.interrupted {
 		res.Meta.DurationS = max(0, (ld.until - r.plan.Warmup).Seconds())
 		res.Flags = append(res.Flags, result.FlagPartial)

@@ -24,6 +24,7 @@ const (
 	DefaultReplicas             = 1
 	DefaultKafkaTopic           = "readings"
 	DefaultArrival              = ArrivalFixed
+	DefaultInflight             = 1
 	DefaultSecurity             = SecurityNone
 	// DefaultPhaseName names the single phase of a file that gives only `duration:`.
 	DefaultPhaseName = "steady"
@@ -40,6 +41,7 @@ const (
 
 	ArrivalFixed   = "fixed"
 	ArrivalPoisson = "poisson"
+	ArrivalBurst   = "burst"
 
 	TargetEmbedded   = "embedded"
 	TargetContainers = "containers"
@@ -98,6 +100,9 @@ func (s *Scenario) setDefaults() {
 		defDuration(s, &f.KeepAlive, p+".keep_alive", DefaultKeepAlive)
 		defString(s, &f.Connection, p+".connection", DefaultConnection)
 		defString(s, &f.Arrival.Kind, p+".arrival.kind", DefaultArrival)
+		if f.Arrival.Burst() {
+			defInt(s, &f.Arrival.Inflight, p+".arrival.inflight", DefaultInflight)
+		}
 		// A severity-driven fleet samples at its first (calmest) mode's interval
 		// until the metric says otherwise.
 		if f.Severity != nil && len(f.Severity.Modes) > 0 {

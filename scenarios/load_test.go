@@ -320,3 +320,22 @@ func TestNominalRate(t *testing.T) {
 		}
 	}
 }
+
+func TestPayloads(t *testing.T) {
+	fleet := func(codec, topic string) Fleet { return Fleet{Codec: codec, Topic: topic} }
+	tests := []struct {
+		name                string
+		fleets              []Fleet
+		wantCodec, wantTmpl string
+	}{
+		{"one layout", []Fleet{fleet("text", "a/{metric}"), fleet("text", "a/{metric}")}, "text", "a/{metric}"},
+		{"two layouts", []Fleet{fleet("protobuf", "a/{device}"), fleet("protobuf", "b/{device}")}, "protobuf", ""},
+		{"two codecs", []Fleet{fleet("json", "a/{device}"), fleet("text", "a/{device}")}, "", "a/{device}"},
+	}
+	for _, tt := range tests {
+		codec, tmpl := (&Scenario{Fleets: tt.fleets}).Payloads()
+		if codec != tt.wantCodec || tmpl != tt.wantTmpl {
+			t.Errorf("%s: (%q, %q), want (%q, %q)", tt.name, codec, tmpl, tt.wantCodec, tt.wantTmpl)
+		}
+	}
+}

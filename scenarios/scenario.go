@@ -3,7 +3,10 @@
 // defaults and validates YAML; it computes nothing about the run itself.
 package scenarios
 
-import "time"
+import (
+	"slices"
+	"time"
+)
 
 // Scenario is one scenario file.
 type Scenario struct {
@@ -97,12 +100,29 @@ type Sensor struct {
 	Unit   string   `yaml:"unit,omitempty"`
 }
 
-// Arrival says when a device sends: "fixed" every Interval ± Jitter, or "poisson"
-// with mean Interval.
+// Arrival says when a device sends: "fixed" every Interval ± Jitter, "poisson"
+// with mean Interval, or "burst": Count messages back to back, as fast as the
+// client allows with at most Inflight unacknowledged (closed loop, like the
+// alert-based testbench's clients, which waited for each QoS 2 handshake).
 type Arrival struct {
-	Kind     string   `yaml:"kind"` // fixed | poisson
-	Interval Duration `yaml:"interval"`
+	Kind     string   `yaml:"kind"` // fixed | poisson | burst
+	Interval Duration `yaml:"interval,omitempty"`
 	Jitter   Duration `yaml:"jitter,omitempty"`
+	// Count is how many messages each device of a burst fleet sends.
+	Count int `yaml:"count,omitempty"`
+	// Inflight bounds a burst device's unacknowledged messages (default 1).
+	Inflight int `yaml:"inflight,omitempty"`
+	// Start spreads a burst fleet's devices evenly over [0, Start) instead of
+	// starting them all at once.
+	Start Duration `yaml:"start,omitempty"`
+}
+
+// Burst reports whether the fleet sends closed-loop bursts.
+func (a Arrival) Burst() bool { return a.Kind == ArrivalBurst }
+
+// ClosedLoop reports whether any fleet sends closed-loop bursts.
+func (s *Scenario) ClosedLoop() bool {
+	return slices.ContainsFunc(s.Fleets, func(f Fleet) bool { return f.Arrival.Burst() })
 }
 
 // Severity switches a device's sampling interval by the trend of one metric, as the

@@ -30,8 +30,10 @@ const (
 	MetricDuplicates   = "duplicates"
 	MetricReordered    = "reordered"
 	MetricDelivered    = "delivered"
-	MetricAvailability = "availability" // delivered within the deadline / expected
-	MetricThroughput   = "throughput"   // delivered / measured duration, msgs/s
+	MetricAvailability = "availability"      // delivered within the deadline / expected
+	MetricThroughput   = "throughput"        // delivered / measured duration, msgs/s
+	MetricRate         = "rate"              // closed-loop runs: delivered / (last observation − first send), msgs/s
+	MetricBytes        = "bytes_per_message" // sent: payload bytes; store: stored column bytes — per delivered message
 	// Fault figures (harness/recovery), the worst over the run's faults.
 	MetricRecoveryTime = "recovery_time" // fault start → latency back within the pre-fault baseline
 	MetricUnavailable  = "unavailable"   // seconds without a delivery within the availability deadline
@@ -43,6 +45,7 @@ const (
 	UnitRatio        = result.UnitRatio
 	UnitMessages     = result.UnitMessages
 	UnitPerSecond    = result.UnitPerSecond
+	UnitBytes        = result.UnitBytes
 )
 
 // Stats a latency-like metric can be judged on: the quantiles a result keeps.
@@ -67,8 +70,10 @@ func (s SLO) Unit() string {
 		return UnitMicroseconds
 	case MetricLossRatio, MetricAvailability:
 		return UnitRatio
-	case MetricThroughput:
+	case MetricThroughput, MetricRate:
 		return UnitPerSecond
+	case MetricBytes:
+		return UnitBytes
 	default:
 		return UnitMessages
 	}
@@ -137,6 +142,16 @@ func ParseSLO(expr string) (SLO, error) {
 	return slo, nil
 }
 
+// ParseMeasure parses a figure of a result named as an SLO's left-hand side,
+// e.g. "store.rate" or "store.latency.p99", for reports that tabulate it.
+func ParseMeasure(subject string) (SLO, error) {
+	s := SLO{Expr: subject}
+	if err := s.parseSubject(strings.TrimSpace(subject)); err != nil {
+		return s, fmt.Errorf("measure %q: %w", subject, err)
+	}
+	return s, nil
+}
+
 func (s *SLO) parseSubject(lhs string) error {
 	if lhs == "" {
 		return fmt.Errorf("nothing to compare before %q", s.Op)
@@ -161,7 +176,8 @@ func (s *SLO) parseSubject(lhs string) error {
 			return fmt.Errorf("%s.%s needs a statistic, e.g. %s.%s.p99", stage, metric, stage, metric)
 		}
 		return s.parseStat("." + stat)
-	case MetricLoss, MetricLossRatio, MetricDuplicates, MetricReordered, MetricDelivered, MetricAvailability, MetricThroughput, MetricRecoveryTime, MetricUnavailable:
+	case MetricLoss, MetricLossRatio, MetricDuplicates, MetricReordered, MetricDelivered, MetricAvailability, MetricThroughput,
+		MetricRate, MetricBytes, MetricRecoveryTime, MetricUnavailable:
 		s.Metric = metric
 		if hasStat {
 			return fmt.Errorf("%s takes no statistic, got %q", metric, stat)
@@ -170,7 +186,7 @@ func (s *SLO) parseSubject(lhs string) error {
 	case "":
 		return fmt.Errorf("stage %q needs a metric, e.g. %s.latency.p99", stage, stage)
 	default:
-		return fmt.Errorf("unknown metric %q (want latency, service_time, loss, loss_ratio, duplicates, reordered, delivered, availability, throughput, recovery_time or unavailable)", metric)
+		return fmt.Errorf("unknown metric %q (want latency, service_time, loss, loss_ratio, duplicates, reordered, delivered, availability, throughput, rate, bytes_per_message, recovery_time or unavailable)", metric)
 	}
 }
 

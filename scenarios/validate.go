@@ -27,6 +27,7 @@ func (s *Scenario) Validate() error {
 		}
 		v.fleet(p, f)
 	}
+	v.burstProfile()
 	v.target()
 	v.slos()
 	v.faults()
@@ -164,6 +165,9 @@ func (v *validator) fleet(p string, f *Fleet) {
 	}
 	metrics := v.sensors(p, f.Sensors)
 	v.arrival(p+".arrival", f.Arrival, f.Severity != nil)
+	if f.Arrival.Burst() {
+		v.burstFleet(p, f)
+	}
 	if f.Severity != nil {
 		v.severity(p+".severity", f.Severity, metrics)
 	}
@@ -228,8 +232,16 @@ func (v *validator) sensors(p string, sensors []Sensor) map[string]bool {
 func (v *validator) arrival(p string, a Arrival, severityDriven bool) {
 	switch a.Kind {
 	case ArrivalFixed, ArrivalPoisson:
+	case ArrivalBurst:
+		v.burst(p, a)
+		return
 	default:
-		v.add(p+".kind", "unknown arrival %q (want fixed or poisson)", a.Kind)
+		v.add(p+".kind", "unknown arrival %q (want fixed, poisson or burst)", a.Kind)
+	}
+	for _, f := range []string{"count", "inflight", "start"} {
+		if v.s.has(p + "." + f) {
+			v.add(p+"."+f, "%s applies to burst arrivals only", f)
+		}
 	}
 	if a.Interval <= 0 {
 		if severityDriven {
@@ -245,6 +257,56 @@ func (v *validator) arrival(p string, a Arrival, severityDriven bool) {
 	}
 	if a.Kind == ArrivalPoisson && a.Jitter != 0 {
 		v.add(p+".jitter", "jitter applies to fixed arrivals only; poisson arrivals are already random")
+	}
+}
+
+// burst checks a burst arrival: messages go back to back, so nothing about
+// their spacing may be given.
+func (v *validator) burst(p string, a Arrival) {
+	if a.Count < 1 {
+		v.add(p+".count", "a burst needs count ≥ 1 messages per device, got %d", a.Count)
+	}
+	if a.Inflight < 1 {
+		v.add(p+".inflight", "inflight must be at least 1 unacknowledged message, got %d", a.Inflight)
+	} else if a.Inflight > 65535 {
+		v.add(p+".inflight", "inflight %d exceeds MQTT's 65535 packet ids", a.Inflight)
+	}
+	if a.Start < 0 {
+		v.add(p+".start", "must not be negative, got %s", a.Start)
+	}
+	if v.s.has(p+".interval") || a.Interval != 0 {
+		v.add(p+".interval", "a burst sends back to back: interval does not apply (drop it or use kind fixed)")
+	}
+	if v.s.has(p+".jitter") || a.Jitter != 0 {
+		v.add(p+".jitter", "a burst sends back to back: jitter does not apply")
+	}
+}
+
+// burstFleet checks what a closed-loop burst fleet cannot combine with.
+func (v *validator) burstFleet(p string, f *Fleet) {
+	if f.Severity != nil {
+		v.add(p+".severity", "severity modes set a sampling interval, which a burst does not have")
+	}
+	if f.Connection == ConnectionConnectSendDisconnect {
+		v.add(p+".connection", "a burst keeps its connection: use connection persistent")
+	}
+}
+
+// burstProfile checks, once per file, the scenario-wide settings a burst
+// ignores: it is measured whole and paced by acknowledgements, not by phases.
+func (v *validator) burstProfile() {
+	i := slices.IndexFunc(v.s.Fleets, func(f Fleet) bool { return f.Arrival.Burst() })
+	if i < 0 {
+		return
+	}
+	name := v.s.Fleets[i].Name
+	if v.s.Warmup > 0 {
+		v.add("warmup", "fleet %s is a burst, which is measured whole: drop warmup", name)
+	}
+	for i, ph := range v.s.Phases {
+		if ph.RateFactor != DefaultRateFactor || ph.ActiveFraction != DefaultActiveFraction {
+			v.add(fmt.Sprintf("phases[%d]", i), "fleet %s is a burst, paced by acknowledgements: rate_factor and active_fraction do not apply", name)
+		}
 	}
 }
 
@@ -364,6 +426,25 @@ func (v *validator) slos() {
 			v.add(p, "%q: no fleet uses qos 1 or 2, so nothing is ever acked", expr)
 		}
 	}
+}
+
+// Payloads is what a pipeline must be deployed for to take this scenario's
+// messages: the codec every fleet uses ("" when they differ) and their common
+// topic template ("" when they differ — the pipeline then routes by nothing).
+func (s *Scenario) Payloads() (codec, template string) {
+	for i, f := range s.Fleets {
+		if i == 0 {
+			codec, template = f.Codec, f.Topic
+			continue
+		}
+		if f.Codec != codec {
+			codec = ""
+		}
+		if f.Topic != template {
+			template = ""
+		}
+	}
+	return codec, template
 }
 
 // Devices is the number of simulated devices over all fleets.

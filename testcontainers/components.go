@@ -406,6 +406,12 @@ func (t *Target) startServices(ctx context.Context, broker brokerInfo) (string, 
 		"CITYBENCH_CASSANDRA_KEYSPACE":    t.cfg.keyspace,
 		"CITYBENCH_CASSANDRA_REPLICATION": t.replication(),
 	}
+	if t.cfg.codec != "" {
+		common["CITYBENCH_CODEC"] = t.cfg.codec
+	}
+	if t.cfg.template != "" {
+		common["CITYBENCH_TOPIC_TEMPLATE"] = t.cfg.template
+	}
 	with := func(extra map[string]string) map[string]string {
 		env := make(map[string]string, len(common)+len(extra))
 		for k, v := range common {

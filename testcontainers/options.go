@@ -29,6 +29,9 @@ type config struct {
 	labels         map[string]string
 	// proxied are the links (linkBroker, linkKafka) Toxiproxy sits on; none by default.
 	proxied map[string]bool
+	// codec and template configure the bridge and sink for the scenario's
+	// payloads and topic layout (empty: the services' defaults, JSON and none).
+	codec, template string
 }
 
 func defaults() config {
@@ -71,6 +74,13 @@ func WithCassandraHeap(max, newGen string) Option {
 // WithoutServices starts only the infrastructure (broker, Kafka, Cassandra), for
 // harness code that runs the bridge/sink/API itself, and for infrastructure tests.
 func WithoutServices() Option { return func(c *config) { c.services = false } }
+
+// WithPayloads deploys the bridge and sink for the devices' payload codec and
+// topic layout (a built-in name or a {var} pattern; empty for none), as a city
+// configures its pipeline for its devices. Without it they expect JSON.
+func WithPayloads(codec, template string) Option {
+	return func(c *config) { c.codec, c.template = codec, template }
+}
 
 // WithKeyspace sets the Cassandra keyspace the sink and API use (default citybench).
 func WithKeyspace(ks string) Option { return func(c *config) { c.keyspace = ks } }

@@ -101,26 +101,17 @@ func runScenario(cmd *cobra.Command, path string, f runFlags) error {
 	}
 	overrides := map[string]string{}
 	if f.target != "" {
-		sc.Target.Kind = f.target
 		overrides["target.kind"] = f.target
 	}
 	if f.broker != "" {
-		if f.broker != "mosquitto" && f.broker != "hivemq" {
-			return withCode(exitInvalid, fmt.Errorf("--broker %q: want mosquitto or hivemq", f.broker))
-		}
-		sc.Target.Broker = f.broker
 		overrides["target.broker"] = f.broker
 	}
 	if f.seed != 0 {
 		sc.Seed = f.seed
 		overrides["seed"] = strconv.FormatInt(f.seed, 10)
 	}
-	if f.target != "" || f.broker != "" {
-		// The file was valid for its own target; the one the flags chose may refuse
-		// fields it cannot honour (the embedded target has no Cassandra nodes).
-		if err := sc.Validate(); err != nil {
-			return withCode(exitInvalid, fmt.Errorf("with --target %q --broker %q: %w", sc.Target.Kind, sc.Target.Broker, err))
-		}
+	if err := overrideTarget(sc, f.target, f.broker); err != nil {
+		return withCode(exitInvalid, err)
 	}
 	seg, startAt, err := segmentFlags(f)
 	if err != nil {
@@ -161,6 +152,11 @@ func runScenario(cmd *cobra.Command, path string, f runFlags) error {
 		// line. Workers and segments would each need the coordinator to perform it.
 		return withCode(exitInvalid, fmt.Errorf("%s: faults: are not supported with worker processes or --segment yet (%d workers, segment %s): run the fault scenario in one process", path, workers, seg))
 	}
+	if sc.ClosedLoop() && (workers > 1 || !seg.IsWhole()) {
+		// A burst's rates and intended times live in one process's ledger; the
+		// merge of segments refuses them (merge.ErrClosedLoop).
+		return withCode(exitInvalid, fmt.Errorf("%s: arrival kind burst is not supported with worker processes or --segment (%d workers, segment %s): its rates need one process's first send and last observation — run the burst scenario in one process", path, workers, seg))
+	}
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return fmt.Errorf("create run folder: %w", err)
 	}
@@ -178,6 +174,28 @@ func runScenario(cmd *cobra.Command, path string, f runFlags) error {
 	}
 	res.Meta.Command = commandLine(cmd, []string{path}, overrides)
 	return finish(ctx, cmd, res, runErr, out, f.noReport, log)
+}
+
+// overrideTarget applies --target and --broker to sc. The file was valid for its
+// own target; the one the flags chose may refuse fields it cannot honour (the
+// embedded target has no Cassandra nodes), so sc is validated again.
+func overrideTarget(sc *scenarios.Scenario, kind, broker string) error {
+	if broker != "" && broker != scenarios.BrokerMosquitto && broker != scenarios.BrokerHiveMQ {
+		return fmt.Errorf("--broker %q: want mosquitto or hivemq", broker)
+	}
+	if kind == "" && broker == "" {
+		return nil
+	}
+	if kind != "" {
+		sc.Target.Kind = kind
+	}
+	if broker != "" {
+		sc.Target.Broker = broker
+	}
+	if err := sc.Validate(); err != nil {
+		return fmt.Errorf("with --target %q --broker %q: %w", sc.Target.Kind, sc.Target.Broker, err)
+	}
+	return nil
 }
 
 // play runs the scenario in this process (the whole or one segment), or as
@@ -259,7 +277,7 @@ func newTarget(sc *scenarios.Scenario, out string, pipelineLog, runLog *slog.Log
 	case "", "embedded":
 		return embedded.New(sc, log)
 	case "containers":
-		opts := []testcontainers.Option{testcontainers.WithRunDir(out), testcontainers.WithNetworkFaults(sc.Faults)}
+		opts := []testcontainers.Option{testcontainers.WithRunDir(out), testcontainers.WithNetworkFaults(sc.Faults), testcontainers.WithPayloads(sc.Payloads())}
 		if log != nil {
 			opts = append(opts, testcontainers.WithLogger(log))
 		}
@@ -330,6 +348,7 @@ func printSummary(w io.Writer, r *result.Result) {
 		}
 		fmt.Fprintf(w, "tap unavailable: %s tap %.1f–%.1f s%s: %s (the harness's outage, not pipeline loss)\n", o.Tap, o.FromS, o.ToS, still, o.Reason)
 	}
+	printRates(w, r)
 	fmt.Fprintf(w, "generator lag p99 %s (max %s)\n", result.FormatUs(r.GeneratorLag.P99Us), result.FormatUs(r.GeneratorLag.MaxUs))
 	printFaults(w, r)
 	for _, v := range r.SLOs {
@@ -370,4 +389,21 @@ func printFaults(w io.Writer, r *result.Result) {
 		}
 	}
 	tw.Flush()
+}
+
+// printRates shows a closed-loop (burst) run's per-stage messages per second.
+func printRates(w io.Writer, r *result.Result) {
+	if !r.HasFlag(result.FlagClosedLoop) {
+		return
+	}
+	var parts []string
+	for _, s := range r.Stages {
+		if s.RatePerS > 0 {
+			parts = append(parts, fmt.Sprintf("%s %.1f/s", s.Stage, s.RatePerS))
+		}
+	}
+	fmt.Fprintf(w, "burst rates (delivered / (last observation − first send)): %s\n", strings.Join(parts, "  "))
+	if st := r.Stage(result.StageStore); st != nil && st.RatePerS > 0 {
+		fmt.Fprintf(w, "stored messages/s: %.1f\n", st.RatePerS)
+	}
 }

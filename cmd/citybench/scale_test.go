@@ -42,6 +42,7 @@ fleets:
 	ports := fleet("ports", m.PortsPerAddr+1)
 	t.Setenv(external.EnvMQTTURL, "tcp://192.0.2.10:1883") // TEST-NET-1: never dialled, the preflight refuses first
 	smoke := filepath.Join("..", "..", "scenarios", "smoke.yaml")
+	burst := filepath.Join("..", "..", "scenarios", "experiment", "testdata", "tiny", "burst-qos1.yaml")
 	out := filepath.Join(dir, "out")
 	tests := []struct {
 		name string
@@ -57,6 +58,8 @@ fleets:
 		{"bad start time", []string{"run", smoke, "--start-at", "soon", "--out", out}, []string{"RFC 3339"}},
 		{"one worker for an embedded run that needs two", []string{"run", medium, "--workers", "1", "--out", out}, []string{"--workers 1", "leave --workers out"}},
 		{"merge nothing", []string{"merge"}, []string{"segments' run folders"}},
+		{"burst in a segment", []string{"run", burst, "--segment", "0/2", "--out", out}, []string{burst, "burst", "one process"}},
+		{"burst over workers", []string{"run", burst, "--workers", "2", "--out", out}, []string{burst, "burst", "2 workers"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

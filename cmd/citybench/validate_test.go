@@ -14,6 +14,7 @@ func TestValidateCmd(t *testing.T) {
 	if err := os.WriteFile(bad, []byte("name: bad\nduration: 5s\nfleets:\n  - name: env\n    devices: 10\n    topic: c/{device}\n    codec: xml\n    qos: 1\n    sensors: [{metric: t, mean: 1, stddev: 1}]\n    arrival: {kind: fixed, interval: 1s}\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	burst := filepath.Join("..", "..", "scenarios", "testdata", "bad_burst.yaml")
 	smoke := filepath.Join("..", "..", "scenarios", "smoke.yaml")
 	district := filepath.Join("..", "..", "scenarios", "district.yaml")
 	unhonoured := filepath.Join("..", "..", "scenarios", "testdata", "embedded_unsupported.yaml")
@@ -30,6 +31,9 @@ func TestValidateCmd(t *testing.T) {
 			[]string{bad + `:7: fleets[0].codec: unknown codec "xml" (want json, protobuf or text)`}},
 		{"embedded target refuses what it cannot honour", []string{unhonoured}, exitInvalid, nil,
 			[]string{unhonoured + ":13: target.broker: the embedded target runs its own broker", unhonoured + ":17: target.cassandra_nodes"}},
+		{"invalid burst names each line", []string{burst}, exitInvalid, nil,
+			[]string{burst + ":14: fleets[0].arrival.count: a burst needs count ≥ 1", burst + ":15: fleets[0].arrival.inflight: inflight must be at least 1",
+				burst + ":16: fleets[0].arrival.interval:", burst + ":17: fleets[0].arrival.jitter:"}},
 		{"valid and invalid", []string{smoke, bad}, exitInvalid, []string{"ok: " + smoke}, []string{bad + ":7:"}},
 		{"missing file", []string{filepath.Join(dir, "nope.yaml")}, exitInvalid, nil, []string{"nope.yaml"}},
 		{"no args", nil, exitInvalid, nil, []string{"at least one scenario file"}},

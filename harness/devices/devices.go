@@ -1,7 +1,8 @@
 // Package devices plays the plan's simulated devices against an MQTT broker:
 // one paho client per device, open-loop — every message goes out at its intended
 // time whether or not earlier ones were acknowledged — recording sent and acked
-// times in the ledger.
+// times in the ledger. Burst devices are the one closed-loop exception: they send
+// back to back with at most their fleet's in-flight bound unacknowledged.
 package devices
 
 import (
@@ -202,9 +203,13 @@ type pending struct {
 }
 
 func (s *Simulator) runDevice(ctx context.Context, d *schedule.Device, until, ackWait time.Duration) {
-	start := s.ledger.Start()
-	cd := s.codecs[d.Fleet.Name]
-	qos := byte(d.Fleet.QoS)
+	var freed chan int64 // burst devices: one value per free in-flight slot, the moment it freed
+	if d.Fleet.Arrival.Burst() {
+		freed = make(chan int64, d.Fleet.Arrival.Inflight)
+		for range d.Fleet.Arrival.Inflight {
+			freed <- 0 // free from the start: the first messages are due at the device's start
+		}
+	}
 	acks := make(chan pending, 1024)
 	ackDone := make(chan struct{})
 	// Acks outlive the send loop by at most ackWait, even after ctx ends, so an
@@ -212,7 +217,7 @@ func (s *Simulator) runDevice(ctx context.Context, d *schedule.Device, until, ac
 	ackCtx, stopAcks := context.WithCancel(context.WithoutCancel(ctx))
 	go func() { // one goroutine per device records its acks, as the ledger requires
 		defer close(ackDone)
-		s.recordAcks(ackCtx, d, acks)
+		s.recordAcks(ackCtx, d, acks, freed)
 	}()
 	defer func() {
 		close(acks)
@@ -221,6 +226,18 @@ func (s *Simulator) runDevice(ctx context.Context, d *schedule.Device, until, ac
 		grace.Stop()
 		stopAcks()
 	}()
+	if freed != nil {
+		s.sendBurst(ctx, d, until, acks, freed)
+		return
+	}
+	s.sendOnTime(ctx, d, until, acks)
+}
+
+// sendOnTime sends each message at its planned time (open loop).
+func (s *Simulator) sendOnTime(ctx context.Context, d *schedule.Device, until time.Duration, acks chan<- pending) {
+	start := s.ledger.Start()
+	cd := s.codecs[d.Fleet.Name]
+	qos := byte(d.Fleet.QoS)
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for i := range d.Messages {
@@ -238,7 +255,7 @@ func (s *Simulator) runDevice(ctx context.Context, d *schedule.Device, until, ac
 		} else if ctx.Err() != nil {
 			return
 		}
-		payload, err := cd.Encode(reading(d, m, start))
+		payload, err := cd.Encode(reading(d, m, start.Add(m.At).UnixNano()))
 		if err != nil {
 			s.ledger.Error(time.Now().UnixNano())
 			s.log.Error("encode reading", "device", d.ID, "seq", m.Seq, "err", err)
@@ -254,6 +271,7 @@ func (s *Simulator) runDevice(ctx context.Context, d *schedule.Device, until, ac
 			continue
 		}
 		s.ledger.Observe(ledger.Sent, d.Index, m.Seq, time.Now().UnixNano())
+		s.ledger.AddBytes(ledger.Sent, len(payload))
 		tok := c.Publish(m.Topic, qos, d.Fleet.Retain, payload)
 		if qos == 0 {
 			continue
@@ -266,7 +284,65 @@ func (s *Simulator) runDevice(ctx context.Context, d *schedule.Device, until, ac
 	}
 }
 
-func (s *Simulator) recordAcks(ctx context.Context, d *schedule.Device, acks <-chan pending) {
+// sendBurst sends the device's messages back to back, each as soon as one of its
+// in-flight slots frees (at QoS 0, once the previous publish was written). A
+// message's intended time is the moment its slot freed — the device's start for
+// the first ones — so latency still counts any wait for the system. Sending stops
+// at until: what is left unsent then shows as not sent.
+func (s *Simulator) sendBurst(ctx context.Context, d *schedule.Device, until time.Duration, acks chan<- pending, freed <-chan int64) {
+	start := s.ledger.Start()
+	cd := s.codecs[d.Fleet.Name]
+	c := s.clients[d.Index]
+	if c == nil {
+		s.ledger.Error(time.Now().UnixNano())
+		return
+	}
+	bound := time.NewTimer(time.Until(start.Add(until)))
+	defer bound.Stop()
+	if len(d.Messages) > 0 {
+		first := time.NewTimer(time.Until(start.Add(d.Messages[0].At)))
+		defer first.Stop()
+		select {
+		case <-first.C:
+		case <-bound.C:
+			return
+		case <-ctx.Done():
+			return
+		}
+	}
+	for i := range d.Messages {
+		m := &d.Messages[i]
+		var slot int64
+		select {
+		case slot = <-freed:
+		case <-bound.C:
+			return
+		case <-ctx.Done():
+			return
+		}
+		due := max(slot, start.Add(m.At).UnixNano())
+		s.ledger.SetIntended(d.Index, m.Seq, due)
+		payload, err := cd.Encode(reading(d, m, due))
+		if err != nil {
+			s.ledger.Error(time.Now().UnixNano())
+			s.log.Error("encode reading", "device", d.ID, "seq", m.Seq, "err", err)
+			return // every later message would fail alike
+		}
+		s.ledger.Observe(ledger.Sent, d.Index, m.Seq, time.Now().UnixNano())
+		s.ledger.AddBytes(ledger.Sent, len(payload))
+		tok := c.Publish(m.Topic, byte(d.Fleet.QoS), d.Fleet.Retain, payload)
+		select {
+		case acks <- pending{seq: m.Seq, token: tok}:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// recordAcks records each publish's acknowledgement and, for a burst device,
+// frees its in-flight slot (freed is nil otherwise). A publish that failed frees
+// its slot too: the error is counted and the burst goes on.
+func (s *Simulator) recordAcks(ctx context.Context, d *schedule.Device, acks <-chan pending, freed chan<- int64) {
 	for p := range acks {
 		select {
 		case <-p.token.Done():
@@ -275,11 +351,16 @@ func (s *Simulator) recordAcks(ctx context.Context, d *schedule.Device, acks <-c
 		if !tokenDone(p.token) {
 			continue // never acknowledged within the grace: the ledger shows it as not acked
 		}
-		if p.token.Error() != nil {
-			s.ledger.Error(time.Now().UnixNano())
-			continue
+		now := time.Now().UnixNano()
+		switch {
+		case p.token.Error() != nil:
+			s.ledger.Error(now)
+		case d.Fleet.QoS > 0:
+			s.ledger.Observe(ledger.Acked, d.Index, p.seq, now)
 		}
-		s.ledger.Observe(ledger.Acked, d.Index, p.seq, time.Now().UnixNano())
+		if freed != nil {
+			freed <- now // never blocks: at most Inflight publishes hold a slot
+		}
 	}
 }
 
@@ -306,6 +387,7 @@ func (s *Simulator) sendOnce(ctx context.Context, d *schedule.Device, m *schedul
 		s.conns.Add(-1)
 	}()
 	s.ledger.Observe(ledger.Sent, d.Index, m.Seq, time.Now().UnixNano())
+	s.ledger.AddBytes(ledger.Sent, len(payload))
 	tok := c.Publish(m.Topic, byte(d.Fleet.QoS), d.Fleet.Retain, payload)
 	if err := waitToken(ctx, tok); err != nil {
 		s.ledger.Error(time.Now().UnixNano())
@@ -316,7 +398,8 @@ func (s *Simulator) sendOnce(ctx context.Context, d *schedule.Device, m *schedul
 	}
 }
 
-func reading(d *schedule.Device, m *schedule.Message, start time.Time) codec.Reading {
+// reading is message m's payload, sampled at its intended time (unix ns).
+func reading(d *schedule.Device, m *schedule.Message, intended int64) codec.Reading {
 	metrics := make(map[string]float64, len(d.Metrics))
 	if m.Metric >= 0 {
 		metrics[d.Metrics[m.Metric]] = m.Values[m.Metric]
@@ -325,7 +408,7 @@ func reading(d *schedule.Device, m *schedule.Message, start time.Time) codec.Rea
 			metrics[name] = m.Values[i]
 		}
 	}
-	return codec.Reading{DeviceID: d.ID, Seq: m.Seq, SampleTimeNs: start.Add(m.At).UnixNano(), Model: d.Fleet.Model, Metrics: metrics}
+	return codec.Reading{DeviceID: d.ID, Seq: m.Seq, SampleTimeNs: intended, Model: d.Fleet.Model, Metrics: metrics}
 }
 
 // Disconnect closes every persistent connection, giving each quiesceMs to flush.

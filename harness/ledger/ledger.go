@@ -56,6 +56,8 @@ type Ledger struct {
 
 	delivered [NumStages]atomic.Int64 // first observations, for live progress
 	unknown   [NumStages]atomic.Int64 // observations of messages not in the plan
+	bytes     [NumStages]atomic.Int64 // payload (sent) or stored value (store) bytes of first sightings
+	sized     [NumStages]atomic.Int64 // messages counted in bytes
 	errors    atomic.Int64
 	errorsAt  sync.Map            // second index → *atomic.Int64
 	dupsAt    [NumStages]sync.Map // second index → *atomic.Int64: when duplicates arrived
@@ -63,7 +65,11 @@ type Ledger struct {
 }
 
 type deviceLog struct {
-	obs       [NumStages][]int64 // unix ns of first observation, 0 = never
+	obs [NumStages][]int64 // unix ns of first observation, 0 = never
+	// intended holds the run-time intended send times (unix ns, 0 = not yet
+	// due) of a closed-loop burst device, whose messages become due when an
+	// in-flight slot frees; nil for devices that follow the plan's clock.
+	intended  []atomic.Int64
 	dups      [NumStages]int64
 	reordered [NumStages]int64
 	maxSeq    [NumStages]uint64
@@ -85,6 +91,9 @@ func New(plan *schedule.Plan) *Ledger {
 			if progressStages[s] {
 				l.logs[i].window[s] = newSeqWindow()
 			}
+		}
+		if d.Fleet.Arrival.Burst() {
+			l.logs[i].intended = make([]atomic.Int64, len(d.Messages))
 		}
 	}
 	for s := range NumStages {
@@ -108,9 +117,30 @@ func (l *Ledger) Start() time.Time {
 	return time.Unix(0, ns)
 }
 
-// Intended is the intended send time (unix ns) of device dev's message seq.
+// Intended is the intended send time (unix ns) of device dev's message seq: the
+// plan's, or for a burst device the moment recorded by SetIntended (the plan's
+// earliest start until then).
 func (l *Ledger) Intended(dev int, seq uint64) int64 {
+	if in := l.logs[dev].intended; in != nil {
+		if at := in[seq-1].Load(); at != 0 {
+			return at
+		}
+	}
 	return l.start.Load() + int64(l.plan.Devices[dev].Messages[seq-1].At)
+}
+
+// SetIntended records when a burst device's message seq became due (unix ns):
+// when an in-flight slot freed for it. Call it before observing it sent. It is
+// ignored for devices that follow the plan's clock.
+func (l *Ledger) SetIntended(dev int, seq uint64, at int64) {
+	if in := l.logs[dev].intended; in != nil && seq >= 1 && seq <= uint64(len(in)) {
+		in[seq-1].Store(at)
+	}
+}
+
+// intendedOffset is Intended as an offset from the run's start.
+func (l *Ledger) intendedOffset(dev, i int) time.Duration {
+	return time.Duration(l.Intended(dev, uint64(i+1)) - l.start.Load())
 }
 
 // DeviceIndex finds a device by id.
@@ -225,6 +255,22 @@ func (l *Ledger) Error(at int64) {
 func countAt(m *sync.Map, sec int64) {
 	v, _ := m.LoadOrStore(sec, new(atomic.Int64))
 	v.(*atomic.Int64).Add(1)
+}
+
+// AddBytes adds the size of a message a stage saw: the payload a device sent,
+// the column values the store holds. Call it once per first sighting.
+func (l *Ledger) AddBytes(stage Stage, n int) {
+	l.bytes[stage].Add(int64(n))
+	l.sized[stage].Add(1)
+}
+
+// BytesPerMessage is the mean size AddBytes recorded for stage (0: none) and
+// how many messages it averages over.
+func (l *Ledger) BytesPerMessage(stage Stage) (mean float64, messages int64) {
+	if n := l.sized[stage].Load(); n > 0 {
+		return float64(l.bytes[stage].Load()) / float64(n), n
+	}
+	return 0, 0
 }
 
 // Errors is the number of errors so far.

@@ -32,6 +32,9 @@ type Window struct {
 	// at is one stage's tap could not check: it is then counted as unverified, not
 	// lost. Nil: every tap checked everything.
 	Unverified func(stage Stage, dev int, at time.Duration) bool
+	// ClosedLoop asks for each stage's rate: delivered / (its last observation −
+	// the first send), the figure a burst is judged by.
+	ClosedLoop bool
 }
 
 // Summary is what the ledger contributes to a result.
@@ -70,13 +73,14 @@ func (l *Ledger) Summarise(w Window) (*Summary, error) {
 			if m.At >= w.Until {
 				break
 			}
-			if sec := int(m.At / time.Second); sec < nIntervals {
+			due := l.intendedOffset(dev, i)
+			if sec := int(due / time.Second); sec >= 0 && sec < nIntervals {
 				intervals[sec].Offered++
 			}
 			if sent[i] == 0 {
 				continue
 			}
-			lag := clamp((sent[i] - start - int64(m.At)) / int64(time.Microsecond))
+			lag := clamp((sent[i] - start - int64(due)) / int64(time.Microsecond))
 			if m.At >= w.From {
 				_ = genLag.RecordValue(lag)
 			}
@@ -105,14 +109,19 @@ func (l *Ledger) Summarise(w Window) (*Summary, error) {
 	}
 	sum.GeneratorLagHDR = string(enc)
 
+	firstSent := l.firstSent(w)
 	for s := range NumStages {
-		st, err := l.summariseStage(s, w, intervals)
+		st, last, err := l.summariseStage(s, w, intervals)
 		if err != nil {
 			return nil, err
 		}
-		if st != nil {
-			sum.Stages = append(sum.Stages, *st)
+		if st == nil {
+			continue
 		}
+		if w.ClosedLoop && firstSent != 0 && last > firstSent {
+			st.RatePerS = float64(st.Delivery.Delivered) / time.Duration(last-firstSent).Seconds()
+		}
+		sum.Stages = append(sum.Stages, *st)
 	}
 	sum.Intervals = intervals
 	return sum, nil
@@ -128,14 +137,32 @@ func (l *Ledger) dupsIn(s Stage, sec int) int64 {
 
 func secondOf(at, start int64) int { return int((at - start) / int64(time.Second)) }
 
-// summariseStage returns nil when the stage expected nothing (e.g. acks at QoS 0).
-func (l *Ledger) summariseStage(s Stage, w Window, intervals []result.Interval) (*result.StageSummary, error) {
+// firstSent is the earliest send (unix ns) of a measured message, 0 if none.
+func (l *Ledger) firstSent(w Window) int64 {
+	first := int64(0)
+	for dev, d := range l.plan.Devices {
+		for i, m := range d.Messages {
+			if m.At >= w.Until {
+				break
+			}
+			if at := l.logs[dev].obs[Sent][i]; at != 0 && m.At >= w.From && (first == 0 || at < first) {
+				first = at
+			}
+		}
+	}
+	return first
+}
+
+// summariseStage returns nil when the stage expected nothing (e.g. acks at QoS
+// 0), and the stage's last observation (unix ns) of a measured message.
+func (l *Ledger) summariseStage(s Stage, w Window, intervals []result.Interval) (*result.StageSummary, int64, error) {
 	start := l.start.Load()
 	lat, svc := NewHistogram(), NewHistogram()
 	perInterval := make([]*hdrhistogram.Histogram, len(intervals))
 	// By intended second: what the stage should see, what it never saw, what it saw within the deadline.
 	expected, lost, onTime := make([]int64, len(intervals)), make([]int64, len(intervals)), make([]int64, len(intervals))
 	var dl result.Delivery
+	var last int64
 	deadlineUs := int64(w.Deadline / time.Microsecond)
 	for dev, d := range l.plan.Devices {
 		if w.Expect != nil && !w.Expect(s, dev) {
@@ -149,11 +176,12 @@ func (l *Ledger) summariseStage(s Stage, w Window, intervals []result.Interval) 
 				break
 			}
 			at := obs[i]
-			if sec := int(m.At / time.Second); sec < len(intervals) {
+			due := l.intendedOffset(dev, i)
+			if sec := int(due / time.Second); sec >= 0 && sec < len(intervals) {
 				expected[sec]++
 				if at == 0 {
 					lost[sec]++
-				} else if at-start-int64(m.At) <= int64(w.Deadline) {
+				} else if at-start-int64(due) <= int64(w.Deadline) {
 					onTime[sec]++
 				}
 			}
@@ -162,7 +190,7 @@ func (l *Ledger) summariseStage(s Stage, w Window, intervals []result.Interval) 
 					if perInterval[sec] == nil {
 						perInterval[sec] = NewHistogram()
 					}
-					_ = perInterval[sec].RecordValue(clamp((at - start - int64(m.At)) / int64(time.Microsecond)))
+					_ = perInterval[sec].RecordValue(clamp((at - start - int64(due)) / int64(time.Microsecond)))
 				}
 			}
 			if m.At < w.From {
@@ -171,7 +199,7 @@ func (l *Ledger) summariseStage(s Stage, w Window, intervals []result.Interval) 
 			measured = true
 			dl.Expected++
 			if at == 0 {
-				if w.Unverified != nil && w.Unverified(s, dev, m.At) {
+				if w.Unverified != nil && w.Unverified(s, dev, due) {
 					dl.Unverified++
 				} else {
 					dl.Lost++
@@ -179,7 +207,8 @@ func (l *Ledger) summariseStage(s Stage, w Window, intervals []result.Interval) 
 				continue
 			}
 			dl.Delivered++
-			latUs := (at - start - int64(m.At)) / int64(time.Microsecond)
+			last = max(last, at)
+			latUs := (at - start - int64(due)) / int64(time.Microsecond)
 			if latUs < 0 {
 				dl.Negative++
 			}
@@ -197,7 +226,7 @@ func (l *Ledger) summariseStage(s Stage, w Window, intervals []result.Interval) 
 		}
 	}
 	if dl.Expected == 0 {
-		return nil, nil
+		return nil, 0, nil
 	}
 	dl.SetAvailability()
 	for i, h := range perInterval {
@@ -206,28 +235,29 @@ func (l *Ledger) summariseStage(s Stage, w Window, intervals []result.Interval) 
 		if h != nil {
 			enc, err := h.Encode(hdrhistogram.V2CompressedEncodingCookieBase)
 			if err != nil {
-				return nil, fmt.Errorf("encode %s interval %d: %w", s, i, err)
+				return nil, 0, fmt.Errorf("encode %s interval %d: %w", s, i, err)
 			}
 			is.Delivered, is.P50Us, is.P99Us, is.MaxUs, is.LatencyHDR = h.TotalCount(), h.ValueAtQuantile(50), h.ValueAtQuantile(99), h.Max(), string(enc)
 		}
 		intervals[i].Stages[s.String()] = is
 	}
 	st := &result.StageSummary{Stage: s.String(), Latency: Quantiles(lat), Delivery: dl}
+	st.BytesPerMessage, st.SizedMessages = l.BytesPerMessage(s)
 	st.Sampled = s == API // the API tap polls a sample of devices
 	latEnc, err := lat.Encode(hdrhistogram.V2CompressedEncodingCookieBase)
 	if err != nil {
-		return nil, fmt.Errorf("encode %s latency: %w", s, err)
+		return nil, 0, fmt.Errorf("encode %s latency: %w", s, err)
 	}
 	st.LatencyHDR = string(latEnc)
 	if s != Sent {
 		st.ServiceTime = Quantiles(svc)
 		svcEnc, err := svc.Encode(hdrhistogram.V2CompressedEncodingCookieBase)
 		if err != nil {
-			return nil, fmt.Errorf("encode %s service time: %w", s, err)
+			return nil, 0, fmt.Errorf("encode %s service time: %w", s, err)
 		}
 		st.ServiceTimeHDR = string(svcEnc)
 	}
-	return st, nil
+	return st, last, nil
 }
 
 // Quantiles summarises h.

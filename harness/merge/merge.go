@@ -2,7 +2,8 @@
 // processes or Kubernetes pods that each ran a slice of the same scenario
 // against the same pipeline): histograms are merged bucket by bucket and
 // percentiles recomputed from them — never averaged — and delivery accounting
-// and the per-second series are summed.
+// and the per-second series are summed. Closed-loop (burst) results are refused:
+// their rates cannot be rebuilt from the parts.
 package merge
 
 import (
@@ -124,6 +125,14 @@ func startSpread(parts []*result.Result) time.Duration {
 	return hi.Sub(lo)
 }
 
+// ErrClosedLoop refuses burst results. A burst's rate_per_s is delivered /
+// (the stage's last observation − the first send), and its messages' intended
+// times are the moments their in-flight slots freed: a segment's result keeps
+// neither the first send nor the last observation, so no rate of the whole can
+// be computed from the parts, and summing per-segment rates would overstate it
+// whenever the segments' bursts did not overlap exactly.
+var ErrClosedLoop = errors.New("closed-loop (burst) results cannot be merged: the rate of the whole needs the first send and last observation over all devices, which the segments' results do not keep — run a burst scenario in one process")
+
 // checkParts refuses results that are not the segments of one run.
 func checkParts(parts []*result.Result) error {
 	if len(parts) == 0 {
@@ -138,6 +147,9 @@ func checkParts(parts []*result.Result) error {
 		if err != nil {
 			errs = append(errs, err)
 			continue
+		}
+		if p.HasFlag(result.FlagClosedLoop) {
+			errs = append(errs, fmt.Errorf("segment %s is a closed-loop (burst) run: %w", cmp.Or(p.Meta.Segment, "0/1"), ErrClosedLoop))
 		}
 		if p.Meta.ScenarioHash != first.Meta.ScenarioHash || p.Meta.Seed != first.Meta.Seed {
 			errs = append(errs, fmt.Errorf("segment %s ran scenario %s (hash %.12s, seed %d), segment %s ran %s (hash %.12s, seed %d): not one run",
@@ -172,6 +184,7 @@ func stages(parts []*result.Result) ([]result.StageSummary, error) {
 		var merged *result.StageSummary
 		var notes []string // segments whose note differs from the first's (the API sample's size)
 		lat, svc := newHist(), newHist()
+		var bytes float64 // total size behind the segments' BytesPerMessage
 		for _, p := range parts {
 			s := p.Stage(name)
 			if s == nil {
@@ -184,6 +197,8 @@ func stages(parts []*result.Result) ([]result.StageSummary, error) {
 			}
 			merged.Sampled = merged.Sampled || s.Sampled
 			addDelivery(&merged.Delivery, s.Delivery)
+			bytes += s.BytesPerMessage * float64(s.SizedMessages)
+			merged.SizedMessages += s.SizedMessages
 			if err := addEncoded(lat, s.LatencyHDR); err != nil {
 				return nil, fmt.Errorf("segment %s %s latency: %w", p.Meta.Segment, name, err)
 			}
@@ -198,6 +213,9 @@ func stages(parts []*result.Result) ([]result.StageSummary, error) {
 			merged.Note = fmt.Sprintf("segment %s: %s; %s", parts[0].Meta.Segment, merged.Note, strings.Join(notes, "; "))
 		}
 		merged.Delivery.SetAvailability()
+		if merged.SizedMessages > 0 {
+			merged.BytesPerMessage = bytes / float64(merged.SizedMessages) // the mean over every sized message, not of the means
+		}
 		var err error
 		merged.Latency = ledger.Quantiles(lat)
 		if merged.LatencyHDR, err = encode(lat); err != nil {

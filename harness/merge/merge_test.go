@@ -130,6 +130,9 @@ func TestMergeIsExact(t *testing.T) {
 			t.Errorf("second %d: offered %d merged, %d whole", i, merged.Intervals[i].Offered, iv.Offered)
 		}
 	}
+	if ws, ms := whole.Stage(result.StageSent), merged.Stage(result.StageSent); ws == nil || ms == nil || ws.SizedMessages == 0 || ms.SizedMessages != ws.SizedMessages {
+		t.Errorf("sent payload sizes: merged %+v, whole %+v — want the same messages sized", ms, ws)
+	}
 	if merged.GeneratorLag.Count != whole.GeneratorLag.Count {
 		t.Errorf("generator lag count: merged %d, whole %d", merged.GeneratorLag.Count, whole.GeneratorLag.Count)
 	}
@@ -195,4 +198,26 @@ func TestMergeOrdersWorkersBySegment(t *testing.T) {
 	if parts[0].Meta.Segment != "11/12" {
 		t.Error("Results reordered its caller's slice")
 	}
+}
+
+// TestMergeBytesAndClosedLoop: bytes per message merges as the mean over every
+// sized message (not the mean of the segments' means), and burst results, whose
+// rates the parts cannot rebuild, are refused with ErrClosedLoop.
+func TestMergeBytesAndClosedLoop(t *testing.T) {
+	part := func(seg string, bpm float64, sized int64, flags ...string) *result.Result {
+		return &result.Result{SchemaVersion: result.SchemaVersion, Flags: flags, Meta: result.Meta{Segment: seg, ScenarioHash: "h"},
+			Stages: []result.StageSummary{{Stage: result.StageSent, Delivery: result.Delivery{Expected: sized, Delivered: sized}, BytesPerMessage: bpm, SizedMessages: sized}}}
+	}
+	merged, err := merge.Results([]*result.Result{part("0/2", 100, 1), part("1/2", 200, 3)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := merged.Stage(result.StageSent); st == nil || st.BytesPerMessage != 175 || st.SizedMessages != 4 {
+		t.Errorf("merged sent stage %+v: want 175 bytes per message over 4 messages", st)
+	}
+	_, err = merge.Results([]*result.Result{part("0/2", 100, 1, result.FlagClosedLoop), part("1/2", 200, 3, result.FlagClosedLoop)})
+	if !errors.Is(err, merge.ErrClosedLoop) {
+		t.Fatalf("closed-loop parts: err %v, want ErrClosedLoop", err)
+	}
+	t.Log(err)
 }

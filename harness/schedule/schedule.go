@@ -227,6 +227,10 @@ func (d *Device) Topics() []string {
 
 func planDevice(d *Device, idx int, perMetric bool, rng *rand.Rand, prof *profile) error {
 	f := d.Fleet
+	if f.Arrival.Burst() {
+		planBurst(d, idx, perMetric, rng)
+		return nil
+	}
 	topics := d.Topics()
 	base := f.Arrival.Interval.D()
 	// Spread the first sends uniformly over one interval of rate-scaled time, so
@@ -268,6 +272,44 @@ func planDevice(d *Device, idx int, perMetric bool, rng *rand.Rand, prof *profil
 		t = prof.advance(t, step)
 	}
 	return nil
+}
+
+// planBurst gives a burst device its Count messages, all due at the device's
+// start: the devices send them back to back, each as soon as an in-flight slot
+// frees, so the moment a message actually becomes due is known only at run time
+// (the ledger records it). Starts are spread evenly over Arrival.Start.
+func planBurst(d *Device, idx int, perMetric bool, rng *rand.Rand) {
+	f := d.Fleet
+	at := time.Duration(0)
+	if f.Devices > 0 {
+		at = time.Duration(int64(f.Arrival.Start.D()) * int64(idx) / int64(f.Devices))
+	}
+	topics := d.Topics()
+	d.Messages = make([]Message, 0, f.Arrival.Count)
+	var values []float64
+	for seq := uint64(1); seq <= uint64(f.Arrival.Count); seq++ {
+		m := Message{Seq: seq, At: at, Topic: topics[0], Metric: -1}
+		if perMetric {
+			m.Metric = int(seq-1) % len(d.Metrics)
+			m.Topic = topics[m.Metric]
+		}
+		if m.Metric <= 0 { // a new sample for each message, or for each round of metrics
+			values = sampleValues(f, int(seq-1), rng)
+		}
+		m.Values = values
+		d.Messages = append(d.Messages, m)
+	}
+}
+
+// ClosedLoop reports whether any device of the plan sends bursts paced by
+// acknowledgements rather than by the clock.
+func (p *Plan) ClosedLoop() bool {
+	for _, d := range p.Devices {
+		if d.Fleet.Arrival.Burst() {
+			return true
+		}
+	}
+	return false
 }
 
 func sampleValues(f *scenarios.Fleet, sample int, rng *rand.Rand) []float64 {

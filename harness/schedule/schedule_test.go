@@ -262,3 +262,57 @@ fleets:
 		}
 	}
 }
+
+const burstScenario = `
+name: b
+seed: 11
+duration: 1m
+fleets:
+  - name: hall
+    devices: 4
+    topic: /net/{device}/{metric}
+    codec: json
+    qos: 2
+    sensors:
+      - {metric: temperature, mean: 21, stddev: 2}
+      - {metric: humidity, mean: 40, stddev: 5}
+    arrival: {kind: burst, count: 5, inflight: 2, start: 2s}
+`
+
+func TestBurstPlan(t *testing.T) {
+	a, err := Build(parse(t, burstScenario))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := Build(parse(t, burstScenario))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !a.ClosedLoop() {
+		t.Error("a burst plan must say it is closed loop")
+	}
+	if a.Count() != 4*5 {
+		t.Fatalf("plan has %d messages, want 4 devices × 5", a.Count())
+	}
+	for i, d := range a.Devices {
+		if !reflect.DeepEqual(d.Messages, b.Devices[i].Messages) {
+			t.Fatalf("device %d: two builds of the same scenario and seed differ", i)
+		}
+		wantAt := time.Duration(i) * 500 * time.Millisecond // 2s spread over 4 devices
+		for j, m := range d.Messages {
+			if m.Seq != uint64(j+1) || m.At != wantAt {
+				t.Fatalf("device %d message %d: seq %d at %s, want seq %d at %s", i, j, m.Seq, m.At, j+1, wantAt)
+			}
+			if m.Metric != j%2 || m.Topic != d.Topic(j%2) {
+				t.Errorf("device %d message %d: metric %d on %s, want metrics in turn", i, j, m.Metric, m.Topic)
+			}
+		}
+		// The messages of one round of metrics carry one sample.
+		if &d.Messages[0].Values[0] != &d.Messages[1].Values[0] || &d.Messages[1].Values[0] == &d.Messages[2].Values[0] {
+			t.Errorf("device %d: want one sample per round of metrics", i)
+		}
+	}
+	if reflect.DeepEqual(a.Devices[0].Messages[0].Values, a.Devices[1].Messages[0].Values) {
+		t.Error("two devices drew the same values: the seed is not per device")
+	}
+}

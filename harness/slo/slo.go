@@ -52,6 +52,12 @@ func Failed(vs []result.SLOVerdict) []result.SLOVerdict {
 	return out
 }
 
+// Observe is the figure s names in r, in the unit s.Unit() gives; ok is false
+// (and note says why) when r cannot show it.
+func Observe(s scenarios.SLO, r *result.Result) (obs float64, note string, ok bool) {
+	return observe(s, r)
+}
+
 // observe finds the figure s judges. ok is false when the result cannot show it;
 // note then says why.
 func observe(s scenarios.SLO, r *result.Result) (obs float64, note string, ok bool) {
@@ -115,6 +121,16 @@ func observe(s scenarios.SLO, r *result.Result) (obs float64, note string, ok bo
 			return 0, join(note, "the result has no measured duration"), false
 		}
 		return float64(d.Delivered) / r.Meta.DurationS, note, true
+	case scenarios.MetricRate:
+		if !(st.RatePerS > 0) {
+			return 0, join(note, fmt.Sprintf("stage %s has no rate: it is measured for closed-loop (burst) runs only", s.Stage)), false
+		}
+		return st.RatePerS, note, true
+	case scenarios.MetricBytes:
+		if !(st.BytesPerMessage > 0) {
+			return 0, join(note, fmt.Sprintf("stage %s has no byte count: sizes are measured at sent (payloads) and store (stored column values)", s.Stage)), false
+		}
+		return st.BytesPerMessage, note, true
 	}
 	return 0, fmt.Sprintf("metric %q is not known to this evaluator", s.Metric), false
 }

@@ -155,7 +155,7 @@ func (s *Store) readDevice(ctx context.Context, dev int, st *deviceState, until 
 	} else if st.read {
 		// Everything before the first unseen message is recorded: read on from
 		// there (at the store's millisecond grain) instead of all over again.
-		from = time.UnixMilli(start.Add(d.Messages[first-1].At).UnixMilli())
+		from = time.UnixMilli(time.Unix(0, s.env.Rec.Intended(dev, first)).UnixMilli())
 	}
 	to := start.Add(until + time.Second)
 	for {
@@ -164,7 +164,7 @@ func (s *Store) readDevice(ctx context.Context, dev int, st *deviceState, until 
 			return fmt.Errorf("read back %s: %w", d.ID, err)
 		}
 		for _, r := range rows {
-			s.record(dev, r, start, countUnknown)
+			s.record(dev, r, countUnknown)
 		}
 		if len(rows) < storePage {
 			break
@@ -181,16 +181,17 @@ func (s *Store) readDevice(ctx context.Context, dev int, st *deviceState, until 
 	return nil
 }
 
-func (s *Store) record(dev int, r store.Row, start time.Time, countUnknown bool) {
+func (s *Store) record(dev int, r store.Row, countUnknown bool) {
 	d := s.env.Plan.Devices[dev]
-	// Stores keep time at millisecond precision (CQL timestamp): compare at that grain.
-	if r.Seq == 0 || r.Seq > uint64(len(d.Messages)) || r.Time.UnixMilli() != start.Add(d.Messages[r.Seq-1].At).UnixMilli() {
+	// Stores keep time at millisecond precision (CQL timestamp): compare at that
+	// grain, with the intended time a burst device's message got at run time.
+	if r.Seq == 0 || r.Seq > uint64(len(d.Messages)) || r.Time.UnixMilli() != time.Unix(0, s.env.Rec.Intended(dev, r.Seq)).UnixMilli() {
 		if countUnknown {
 			s.env.Rec.Observe(ledger.Store, -1, 0, 0) // counted as unknown
 		}
 		return
 	}
-	if !s.env.Rec.Seen(ledger.Store, dev, r.Seq) {
-		s.env.Rec.Observe(ledger.Store, dev, r.Seq, r.WriteTime.UnixNano())
+	if !s.env.Rec.Seen(ledger.Store, dev, r.Seq) && s.env.Rec.Observe(ledger.Store, dev, r.Seq, r.WriteTime.UnixNano()) {
+		s.env.Rec.AddBytes(ledger.Store, r.ValueBytes())
 	}
 }

@@ -30,6 +30,9 @@ type Recorder interface {
 	// reports whether it was the first sighting. Pairs outside the plan are counted
 	// as unknown.
 	Observe(stage ledger.Stage, dev int, seq uint64, at int64) bool
+	// AddBytes adds the size of a message stage saw for the first time (the
+	// store read-back: the stored row's column values).
+	AddBytes(stage ledger.Stage, n int)
 	Progress
 }
 
@@ -40,6 +43,9 @@ type Progress interface {
 	// Start is the wall-clock time of the run's offset 0; the zero time until the
 	// run's time line is fixed (taps start before it is).
 	Start() time.Time
+	// Intended is device dev's message seq's intended send time (unix ns): the
+	// plan's, or for a burst device the moment its in-flight slot freed.
+	Intended(dev int, seq uint64) int64
 	// Delivered is how many distinct messages stage has seen so far.
 	Delivered(stage ledger.Stage) int64
 	Seen(stage ledger.Stage, dev int, seq uint64) bool

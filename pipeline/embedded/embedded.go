@@ -6,7 +6,9 @@ package embedded
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/tls"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -57,6 +59,7 @@ type config struct {
 	readyWait    time.Duration
 	template     topics.Template
 	tls          bool
+	password     bool
 }
 
 // Option configures Start.
@@ -94,6 +97,11 @@ func WithTopicTemplate(t topics.Template) Option { return func(c *config) { c.te
 // and Pipeline.ClientTLS hands to devices and taps.
 func WithTLS() Option { return func(c *config) { c.tls = true } }
 
+// WithPassword makes the broker refuse clients without the username and password
+// it generates at start (Pipeline.MQTTUsername and MQTTPassword), as a city's
+// production broker — and the alert-based testbench's — would.
+func WithPassword() Option { return func(c *config) { c.password = true } }
+
 // WithBridges runs n bridge instances in one MQTT share group (default 1).
 func WithBridges(n int) Option { return func(c *config) { c.bridges = n } }
 
@@ -111,6 +119,10 @@ type Pipeline struct {
 	// ClientTLS is the client configuration (CA and client certificate) for the
 	// broker when started WithTLS; nil otherwise. Clone it before changing it.
 	ClientTLS *tls.Config
+	// MQTTUsername and MQTTPassword are the broker's only credentials when
+	// started WithPassword; empty otherwise.
+	MQTTUsername string
+	MQTTPassword string
 	// Store is what the sinks write and the API reads; it can Stall.
 	Store *memory.Store
 	Sinks []*sink.Sink
@@ -218,7 +230,7 @@ func (p *Pipeline) startBroker() error {
 		InlineClient: false,
 		Logger:       p.cfg.logger.With("component", "mqtt-broker"),
 	})
-	if err := b.AddHook(new(auth.AllowHook), nil); err != nil {
+	if err := p.addAuth(b); err != nil {
 		return fmt.Errorf("embedded: broker auth hook: %w", err)
 	}
 	lcfg := listeners.Config{ID: "tcp", Address: "127.0.0.1:0"}
@@ -248,6 +260,20 @@ func (p *Pipeline) startBroker() error {
 	p.broker = b
 	p.MQTTURL = scheme + ln.Address()
 	return nil
+}
+
+// addAuth lets every client in, or WithPassword only the generated user.
+func (p *Pipeline) addAuth(b *mochi.Server) error {
+	if !p.cfg.password {
+		return b.AddHook(new(auth.AllowHook), nil)
+	}
+	secret := make([]byte, 16)
+	if _, err := rand.Read(secret); err != nil {
+		return err
+	}
+	p.MQTTUsername, p.MQTTPassword = "citybench", hex.EncodeToString(secret)
+	users := auth.Users{p.MQTTUsername: {Username: auth.RString(p.MQTTUsername), Password: auth.RString(p.MQTTPassword)}}
+	return b.AddHook(new(auth.Hook), &auth.Options{Ledger: &auth.Ledger{Users: users}})
 }
 
 // StartKafka starts the Kafka cluster: on first use on random ports, afterwards
@@ -446,6 +472,7 @@ func (p *Pipeline) StartBridges(ctx context.Context) error {
 			bridge.WithCodec(p.cfg.codec),
 			bridge.WithRoutes(routes),
 			bridge.WithTLS(p.clientTLS()),
+			bridge.WithCredentials(p.MQTTUsername, p.MQTTPassword),
 			bridge.WithLogger(p.cfg.logger.With("component", "bridge", "instance", i)),
 		)
 		if err != nil {

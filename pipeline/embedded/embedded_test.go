@@ -53,6 +53,7 @@ type fleet struct {
 	firstSeq      int
 	tls           *tls.Config
 	interval      time.Duration // pause between a device's publishes; 0 publishes back to back
+	user, pass    string
 }
 
 func deviceID(d int) string { return fmt.Sprintf("dev-%03d", d) }
@@ -71,6 +72,9 @@ func (f fleet) publish(ctx context.Context, t testing.TB, url string, between fu
 				SetCleanSession(true).SetAutoReconnect(false).SetConnectTimeout(10 * time.Second)
 			if f.tls != nil {
 				opts.SetTLSConfig(f.tls.Clone())
+			}
+			if f.user != "" {
+				opts.SetUsername(f.user).SetPassword(f.pass)
 			}
 			c := mqtt.NewClient(opts)
 			if tok := c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
@@ -366,4 +370,31 @@ func TestMutualTLS(t *testing.T) {
 	fleet{devices: 5, msgs: 20, base: base, firstSeq: 1, tls: p.ClientTLS}.publish(ctx, t, p.MQTTURL, nil)
 	waitRows(ctx, t, p, 100)
 	checkEachOnce(ctx, t, p.Store, 5, 20, base)
+}
+
+// TestPassword runs the pipeline with TLS and a password: the generated user gets
+// through to the store (and so do the bridges), a wrong password is refused.
+func TestPassword(t *testing.T) {
+	p := start(t, WithTLS(), WithPassword())
+	if p.MQTTUsername == "" || len(p.MQTTPassword) < 16 {
+		t.Fatalf("credentials %q/%q: want a generated user and password", p.MQTTUsername, p.MQTTPassword)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	for _, tc := range []struct{ name, user, pass string }{
+		{"wrong password", p.MQTTUsername, "not-the-password"},
+		{"no credentials", "", ""},
+	} {
+		c := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(p.MQTTURL).SetClientID("intruder").
+			SetTLSConfig(p.ClientTLS.Clone()).SetUsername(tc.user).SetPassword(tc.pass).
+			SetConnectTimeout(5 * time.Second).SetAutoReconnect(false))
+		if tok := c.Connect(); tok.WaitTimeout(10*time.Second) && tok.Error() == nil {
+			c.Disconnect(0)
+			t.Errorf("%s: the client was let in", tc.name)
+		}
+	}
+	base := time.Now().UTC().Truncate(time.Hour)
+	fleet{devices: 3, msgs: 10, base: base, firstSeq: 1, tls: p.ClientTLS, user: p.MQTTUsername, pass: p.MQTTPassword}.publish(ctx, t, p.MQTTURL, nil)
+	waitRows(ctx, t, p, 30)
+	checkEachOnce(ctx, t, p.Store, 3, 10, base)
 }

@@ -20,6 +20,19 @@ type Row struct {
 	WriteTime time.Time
 }
 
+// ValueBytes is the size of r's column values as CQL serialises them: text as
+// its UTF-8 bytes, timestamp and bigint 8 each, map<text, double> as a 4-byte
+// entry count plus, per entry, two 4-byte length prefixes, the name and 8. It is
+// what one reading stores before the storage engine's own per-row overhead and
+// compression — the unit of a city's storage arithmetic.
+func (r Row) ValueBytes() int {
+	n := len(r.DeviceID) + len(r.Day) + 8 + 8 + 4
+	for name := range r.Metrics {
+		n += 4 + len(name) + 4 + 8
+	}
+	return n
+}
+
 // Device is what the pipeline knows about one device.
 type Device struct {
 	ID       string

@@ -294,7 +294,7 @@ func (c config) limitFor(m Metric) Limit {
 
 func judge(m Metric, base, cand []float64, limit Limit, useU bool, alpha float64) Row {
 	row := Row{Metric: m, Baseline: base, Candidate: cand, Limit: limit, P: math.NaN(),
-		BaseMedian: median(base), CandMedian: median(cand)}
+		BaseMedian: Median(base), CandMedian: Median(cand)}
 	row.DeltaPercent = math.NaN()
 	if row.BaseMedian != 0 {
 		row.DeltaPercent = 100 * (row.CandMedian - row.BaseMedian) / math.Abs(row.BaseMedian)
@@ -340,7 +340,8 @@ func values(m Metric, runs []*result.Result) ([]float64, bool) {
 	return out, true
 }
 
-func median(xs []float64) float64 {
+// Median is the middle of xs (the mean of the middle two for an even count), NaN for none.
+func Median(xs []float64) float64 {
 	s := slices.Clone(xs)
 	sort.Float64s(s)
 	n := len(s)

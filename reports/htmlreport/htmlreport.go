@@ -73,6 +73,7 @@ type view struct {
 	Partial    bool
 	Saturated  bool
 	Embedded   bool
+	ClosedLoop bool
 	SLOFailed  int
 	LagBoundUs int64
 }
@@ -81,10 +82,11 @@ type view struct {
 func Write(w io.Writer, r *result.Result, p Page) error {
 	v := view{
 		R: r, Page: p,
-		Title:     fmt.Sprintf("citybench — %s on %s", orDash(r.Meta.Scenario), orDash(r.Meta.Target.Kind)),
-		Partial:   r.HasFlag(result.FlagPartial),
-		Saturated: r.HasFlag(result.FlagGeneratorSaturated),
-		Embedded:  r.HasFlag(result.FlagEmbedded) || r.Meta.Target.Kind == "embedded",
+		Title:      fmt.Sprintf("citybench — %s on %s", orDash(r.Meta.Scenario), orDash(r.Meta.Target.Kind)),
+		Partial:    r.HasFlag(result.FlagPartial),
+		Saturated:  r.HasFlag(result.FlagGeneratorSaturated),
+		Embedded:   r.HasFlag(result.FlagEmbedded) || r.Meta.Target.Kind == "embedded",
+		ClosedLoop: r.HasFlag(result.FlagClosedLoop),
 	}
 	for _, s := range r.SLOs {
 		if !s.Pass {

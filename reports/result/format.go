@@ -12,6 +12,7 @@ const (
 	UnitRatio        = "ratio"
 	UnitMessages     = "msgs"
 	UnitPerSecond    = "msgs/s"
+	UnitBytes        = "bytes"
 )
 
 // FormatUs writes a time recorded in µs as people read it — 850µs, 12.3ms,

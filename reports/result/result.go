@@ -31,6 +31,7 @@ const (
 	FlagGeneratorSaturated = "generator_saturated" // generator lag p99 above bound: the harness, not the system, was the bottleneck
 	FlagPartial            = "partial"             // the run was interrupted; figures cover only what ran
 	FlagEmbedded           = "embedded"            // in-process pipeline: not representative of production capacity
+	FlagClosedLoop         = "closed_loop"         // burst devices waited for acknowledgements: the load followed the system
 )
 
 // Result is the whole of result.json.
@@ -212,8 +213,19 @@ type StageSummary struct {
 	ServiceTimeHDR string    `json:"service_time_hdr,omitempty"`
 	Delivery       Delivery  `json:"delivery"`
 	// Sampled is true when the stage observes only a sample of messages (the API poll).
-	Sampled bool   `json:"sampled,omitempty"`
-	Note    string `json:"note,omitempty"`
+	Sampled bool `json:"sampled,omitempty"`
+	// RatePerS, for closed-loop (burst) runs, is delivered / (the stage's last
+	// observation − the run's first send): for the store stage, stored messages
+	// per second, the figure the alert-based testbench paper reports.
+	RatePerS float64 `json:"rate_per_s,omitempty"`
+	// BytesPerMessage is the mean size of what the stage delivered, where it is
+	// measured: the payloads devices sent (sent) and the column values of the
+	// stored rows (store, see store.Row.ValueBytes); warm-up included.
+	BytesPerMessage float64 `json:"bytes_per_message,omitempty"`
+	// SizedMessages is how many messages BytesPerMessage averages over, so the
+	// segments of one run can be merged exactly (a weighted mean).
+	SizedMessages int64  `json:"sized_messages,omitempty"`
+	Note          string `json:"note,omitempty"`
 }
 
 // Delivery is the accounting of one stage, from (device, seq).

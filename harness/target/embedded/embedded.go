@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/citybench/citybench/harness/target"
@@ -58,16 +59,13 @@ func New(sc *scenarios.Scenario, log *slog.Logger) (*Target, error) {
 		log:          log,
 	}
 	t.tls = sc.Target.Security == "tls"
-	for i, f := range sc.Fleets {
-		if t.codec != "" && f.Codec != t.codec {
-			return nil, fmt.Errorf("embedded target: fleets use codecs %q and %q; the reference pipeline runs one codec per deployment — split the scenario", t.codec, f.Codec)
+	t.codec, t.template = sc.Payloads()
+	if t.codec == "" && len(sc.Fleets) > 0 {
+		var codecs []string
+		for _, f := range sc.Fleets {
+			codecs = append(codecs, f.Name+": "+f.Codec)
 		}
-		t.codec = f.Codec
-		if i == 0 {
-			t.template = f.Topic
-		} else if f.Topic != t.template {
-			t.template = ""
-		}
+		return nil, fmt.Errorf("embedded target: fleets use different codecs (%s); the reference pipeline runs one codec per deployment — split the scenario", strings.Join(codecs, ", "))
 	}
 	return t, nil
 }
@@ -84,7 +82,8 @@ func (t *Target) Start(ctx context.Context) (target.Endpoints, error) {
 		embedded.WithPartitions(t.partitions), embedded.WithTopic(t.kafkaTopic),
 	}
 	if t.tls {
-		opts = append(opts, embedded.WithTLS())
+		// security: tls means what it means on the containers target: TLS and a password.
+		opts = append(opts, embedded.WithTLS(), embedded.WithPassword())
 	}
 	// A city deploys its bridge for its topic layout: with one layout across the
 	// fleets the bridge routes by it and carries the location to the device table.
@@ -107,6 +106,8 @@ func (t *Target) Start(ctx context.Context) (target.Endpoints, error) {
 		Store:        p.Store,
 		APIURL:       p.APIURL,
 		TLS:          p.ClientTLS,
+		MQTTUsername: p.MQTTUsername,
+		MQTTPassword: p.MQTTPassword,
 	}, nil
 }
 
@@ -122,7 +123,7 @@ func (t *Target) Describe() result.Target {
 			"replication_factor": strconv.Itoa(t.replication),
 			"partitions":         strconv.Itoa(t.partitions),
 			"kafka_topic":        t.kafkaTopic,
-			"security":           map[bool]string{true: "tls", false: "none"}[t.tls],
+			"security":           map[bool]string{true: "tls + password", false: "none"}[t.tls],
 			"store":              "memory",
 			"bridges":            strconv.Itoa(t.bridges),
 			"sinks":              strconv.Itoa(t.sinks),
