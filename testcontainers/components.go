@@ -13,6 +13,8 @@ import (
 
 	tc "github.com/testcontainers/testcontainers-go"
 	"golang.org/x/sync/errgroup"
+
+	"github.com/citybench/citybench/pipeline/service"
 )
 
 // brokerInfo is how to reach the MQTT broker from the host and from the network.
@@ -347,9 +349,13 @@ func (t *Target) startServices(ctx context.Context, broker brokerInfo) (string, 
 		}
 		started = append(started, m)
 	}
+	var sinkEnv map[string]string
+	if t.top.SinkMaxWriteRate > 0 {
+		sinkEnv = map[string]string{service.EnvSinkMaxWriteRate: strconv.FormatFloat(t.top.SinkMaxWriteRate, 'f', -1, 64)}
+	}
 	for i := range t.top.SinkReplicas {
 		m, err := t.run(ctx, fmt.Sprintf("sink-%d", i+1), "sink", tc.ContainerRequest{
-			Image: image, Cmd: []string{"pipeline", "serve", "sink"}, Env: with(nil),
+			Image: image, Cmd: []string{"pipeline", "serve", "sink"}, Env: with(sinkEnv),
 		})
 		if err != nil {
 			return "", err

@@ -14,6 +14,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
+	"golang.org/x/time/rate"
 
 	"github.com/citybench/citybench/pipeline/bridge"
 	"github.com/citybench/citybench/pipeline/codec"
@@ -52,6 +53,7 @@ type config struct {
 	logger       *slog.Logger
 	dialer       *kafka.Dialer
 	session      time.Duration
+	maxWriteRate float64
 }
 
 // Option configures a Sink.
@@ -97,6 +99,13 @@ func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l }
 // WithDialer sets the Kafka dialer (TLS, SASL, timeouts).
 func WithDialer(d *kafka.Dialer) Option { return func(c *config) { c.dialer = d } }
 
+// WithMaxWriteRate caps the rows written to the store per second (0: no cap), as
+// an operator protecting a shared database would; readings beyond it wait in
+// Kafka. Time spent waiting is counted (Stats.Throttled).
+func WithMaxWriteRate(rowsPerSecond float64) Option {
+	return func(c *config) { c.maxWriteRate = rowsPerSecond }
+}
+
 // Stats are the sink's counters since it started.
 type Stats struct {
 	Consumed     int64
@@ -104,6 +113,8 @@ type Stats struct {
 	DeadLettered int64
 	Errors       int64
 	Committed    int64
+	// Throttled is the time batches waited for the write-rate cap.
+	Throttled time.Duration
 }
 
 // Sink is one Kafka→store consumer instance. Create with New, then Run.
@@ -112,9 +123,10 @@ type Sink struct {
 	store   store.Store
 	dlq     *kafka.Writer
 	metrics *metrics
+	limiter *rate.Limiter // nil: no write-rate cap
 
-	consumed, written, deadLettered, errs, committed atomic.Int64
-	ready                                            atomic.Bool
+	consumed, written, deadLettered, errs, committed, throttledNs atomic.Int64
+	ready                                                         atomic.Bool
 }
 
 // New validates the options; it opens no connection.
@@ -147,6 +159,9 @@ func New(st store.Store, opts ...Option) (*Sink, error) {
 	if cfg.batchSize < 1 {
 		errs = append(errs, errors.New("batch size must be positive"))
 	}
+	if cfg.maxWriteRate < 0 {
+		errs = append(errs, fmt.Errorf("max write rate %g rows/s: must be 0 (no cap) or positive", cfg.maxWriteRate))
+	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("sink config: %w", err)
 	}
@@ -165,10 +180,16 @@ func New(st store.Store, opts ...Option) (*Sink, error) {
 	}
 	transport := &kafka.Transport{DialTimeout: cfg.dialer.Timeout, TLS: cfg.dialer.TLS, SASL: cfg.dialer.SASLMechanism,
 		MetadataTTL: bridge.MetadataTTL}
+	var limiter *rate.Limiter
+	if cfg.maxWriteRate > 0 {
+		// The burst is one whole batch, so a batch is admitted in one piece.
+		limiter = rate.NewLimiter(rate.Limit(cfg.maxWriteRate), cfg.batchSize)
+	}
 	return &Sink{
 		cfg:     cfg,
 		store:   st,
 		metrics: m,
+		limiter: limiter,
 		dlq: &kafka.Writer{
 			Addr:                   kafka.TCP(cfg.brokers...),
 			Topic:                  cfg.dlqTopic,
@@ -196,6 +217,7 @@ func (s *Sink) Stats() Stats {
 		DeadLettered: s.deadLettered.Load(),
 		Errors:       s.errs.Load(),
 		Committed:    s.committed.Load(),
+		Throttled:    time.Duration(s.throttledNs.Load()),
 	}
 }
 
@@ -402,6 +424,9 @@ func (s *Sink) handleBatch(ctx context.Context, batch []kafka.Message) error {
 	if len(rows) == 0 {
 		return nil
 	}
+	if err := s.throttle(ctx, len(rows)); err != nil {
+		return err
+	}
 	start := time.Now()
 	if err := retry(ctx, s, "write", func(ctx context.Context) error {
 		return s.store.WriteReadings(ctx, rows)
@@ -418,6 +443,31 @@ func (s *Sink) handleBatch(ctx context.Context, batch []kafka.Message) error {
 	return retry(ctx, s, "upsert_devices", func(ctx context.Context) error {
 		return s.store.UpsertDevices(ctx, ds)
 	})
+}
+
+// throttle waits until the write-rate cap admits n rows.
+func (s *Sink) throttle(ctx context.Context, n int) error {
+	if s.limiter == nil {
+		return nil
+	}
+	start := time.Now()
+	r := s.limiter.ReserveN(start, n)
+	if !r.OK() { // cannot happen: the burst is a whole batch
+		return fmt.Errorf("sink: %d rows exceed the write-rate burst %d", n, s.limiter.Burst())
+	}
+	if d := r.DelayFrom(start); d > 0 {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-ctx.Done():
+			r.Cancel()
+			return fmt.Errorf("sink: waiting for the write-rate cap: %w", ctx.Err())
+		case <-t.C:
+		}
+		s.throttledNs.Add(int64(d))
+		s.metrics.throttled.Add(d.Seconds())
+	}
+	return nil
 }
 
 func (s *Sink) deadLetter(m kafka.Message, err error) kafka.Message {
@@ -472,6 +522,7 @@ type metrics struct {
 	deadLettered prometheus.Counter
 	errors       *prometheus.CounterVec
 	writeLatency prometheus.Histogram
+	throttled    prometheus.Counter
 }
 
 func newMetrics(reg *prometheus.Registry) (*metrics, error) {
@@ -488,8 +539,10 @@ func newMetrics(reg *prometheus.Registry) (*metrics, error) {
 			Name:    "citybench_sink_write_seconds",
 			Help:    "Time to write one batch of rows to the store, retries included.",
 			Buckets: prometheus.ExponentialBuckets(0.0002, 2, 18)}),
+		throttled: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "citybench_sink_throttled_seconds_total", Help: "Time batches waited for the write-rate cap."}),
 	}
-	for _, c := range []prometheus.Collector{m.consumed, m.written, m.deadLettered, m.errors, m.writeLatency} {
+	for _, c := range []prometheus.Collector{m.consumed, m.written, m.deadLettered, m.errors, m.writeLatency, m.throttled} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("sink metrics: %w", err)
 		}
