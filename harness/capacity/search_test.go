@@ -1,0 +1,220 @@
+package capacity_test
+
+import (
+	"context"
+	"math"
+	"math/rand/v2"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/citybench/citybench/harness/capacity"
+	"github.com/citybench/citybench/reports/result"
+)
+
+// sim is a simulated pipeline: its store stage keeps up below knee(step, rate)
+// and falls behind by the excess above it; the generator saturates at saturateAt.
+type sim struct {
+	knee       func(step int, rate float64) float64
+	saturateAt float64
+	steps      []capacity.Step
+	cancelAt   int
+	cancel     context.CancelFunc
+}
+
+func (s *sim) RunStep(ctx context.Context, st capacity.Step) (result.StepEntry, error) {
+	s.steps = append(s.steps, st)
+	if s.cancelAt > 0 && len(s.steps) == s.cancelAt {
+		s.cancel()
+		return result.StepEntry{}, ctx.Err()
+	}
+	k := s.knee(st.Index, st.Rate)
+	slope := 0.0
+	if st.Rate > k {
+		slope = st.Rate - k
+	}
+	return result.StepEntry{
+		OfferedRate: st.Rate, DeliveredRate: min(st.Rate, k),
+		Stages: []result.StepStage{
+			{Stage: result.StageSent, DeliveredPct: 100},
+			{Stage: result.StageKafka, DeliveredPct: 100, P99Us: 5000},
+			{Stage: result.StageStore, DeliveredPct: 100, BacklogSlope: slope, P99Us: 20000 + int64(slope*1000)},
+		},
+		GeneratorSaturated: s.saturateAt > 0 && st.Rate >= s.saturateAt,
+	}, nil
+}
+
+func fixedKnee(k float64) func(int, float64) float64 { return func(int, float64) float64 { return k } }
+
+func config(start float64) capacity.Config {
+	return capacity.Config{StartRate: start, StepHold: 10 * time.Second, ConfirmHold: 30 * time.Second}
+}
+
+func TestSearchFindsKnee(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		knee  float64
+		start float64
+	}{
+		{"knee above the start", 1000, 200},
+		{"knee below the start", 300, 2000},
+		{"knee just above a doubling", 1700, 200},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := &sim{knee: fixedKnee(tc.knee)}
+			out, err := capacity.Search(t.Context(), s, config(tc.start))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if out.Stopped != capacity.StopConverged || !out.Confirmed || out.NonMonotonic {
+				t.Errorf("stopped %q confirmed %v non-monotonic %v, want converged, confirmed, monotonic", out.Stopped, out.Confirmed, out.NonMonotonic)
+			}
+			// A backlog growing by up to 2 % of the rate still passes, so the
+			// answer may sit up to 2 % above the knee.
+			if out.Max > 1.02*tc.knee || out.Max < 0.95*tc.knee {
+				t.Errorf("max %.0f, want within 5 %% of the knee %.0f", out.Max, tc.knee)
+			}
+			if out.Bracket.Pass != out.Max || out.Bracket.Fail <= tc.knee || out.Bracket.Fail-out.Bracket.Pass > 0.05*out.Bracket.Pass {
+				t.Errorf("bracket %+v does not straddle the knee %.0f within 5 %%", out.Bracket, tc.knee)
+			}
+			last := s.steps[len(s.steps)-1]
+			if last.Kind != capacity.KindConfirm || last.Hold != 30*time.Second || last.Rate != out.Max {
+				t.Errorf("last step %+v, want the confirming hold at the answer", last)
+			}
+			if len(s.steps) > 15 {
+				t.Errorf("%d steps: the search should converge in fewer", len(s.steps))
+			}
+		})
+	}
+}
+
+func TestSearchToleratesNoise(t *testing.T) {
+	for seed := range uint64(8) {
+		rng := rand.New(rand.NewPCG(seed, 7))
+		s := &sim{knee: func(int, float64) float64 { return 1000 * (1 + 0.06*(rng.Float64()-0.5)) }}
+		out, err := capacity.Search(t.Context(), s, config(100))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if math.Abs(out.Max-1000) > 100 {
+			t.Errorf("seed %d: max %.0f, want within ±10 %% of 1000 despite ±3 %% noise (steps %+v)", seed, out.Max, s.steps)
+		}
+	}
+}
+
+func TestSearchReportsNonMonotonic(t *testing.T) {
+	// The system degrades after its sixth step (compaction, a filling disk):
+	// rates that passed earlier fail later. The search must say so.
+	s := &sim{knee: func(step int, _ float64) float64 {
+		if step > 6 {
+			return 500
+		}
+		return 1000
+	}}
+	out, err := capacity.Search(t.Context(), s, config(100))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !out.NonMonotonic {
+		t.Fatalf("non-monotonic system not flagged: %+v", out)
+	}
+	if !strings.Contains(strings.Join(out.Notes, "\n"), "non-monotonic") {
+		t.Errorf("notes %q do not explain", out.Notes)
+	}
+	if out.Max > 500 && out.Confirmed {
+		t.Errorf("confirmed max %.0f above what the degraded system sustains", out.Max)
+	}
+}
+
+func TestSearchStopsAtSaturatedGenerator(t *testing.T) {
+	s := &sim{knee: fixedKnee(5000), saturateAt: 700}
+	out, err := capacity.Search(t.Context(), s, config(100))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.Stopped != capacity.StopGenerator {
+		t.Fatalf("stopped %q, want generator", out.Stopped)
+	}
+	if out.Max != 400 || out.Confirmed {
+		t.Errorf("max %.0f confirmed %v, want the last pass (400) unconfirmed", out.Max, out.Confirmed)
+	}
+	if !strings.Contains(strings.Join(out.Notes, " "), "the generator, not the pipeline, is the limit") {
+		t.Errorf("notes %q lack the generator verdict", out.Notes)
+	}
+	if b := capacity.Bottleneck(out, capacity.Criteria{}); !strings.HasPrefix(b.Component, "generator") {
+		t.Errorf("bottleneck %+v, want the generator", b)
+	}
+	if len(s.steps) != 4 {
+		t.Errorf("%d steps, want the search to stop at the saturated one (4)", len(s.steps))
+	}
+}
+
+func TestSearchBounds(t *testing.T) {
+	t.Run("max rate passes", func(t *testing.T) {
+		cfg := config(200)
+		cfg.MaxRate = 1500
+		out, err := capacity.Search(t.Context(), &sim{knee: fixedKnee(1e6)}, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out.Stopped != capacity.StopMaxRate || out.Max != 1500 || !out.Confirmed {
+			t.Errorf("%+v, want max-rate at 1500, confirmed", out)
+		}
+	})
+	t.Run("nothing passes", func(t *testing.T) {
+		out, err := capacity.Search(t.Context(), &sim{knee: fixedKnee(1)}, config(200))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out.Stopped != capacity.StopNoPass || out.Max != 0 {
+			t.Errorf("%+v, want no-pass", out)
+		}
+	})
+	t.Run("interrupted", func(t *testing.T) {
+		ctx, cancel := context.WithCancel(t.Context())
+		s := &sim{knee: fixedKnee(1000), cancelAt: 4, cancel: cancel}
+		out, err := capacity.Search(ctx, s, config(100))
+		if err == nil || out.Stopped != capacity.StopInterrupted {
+			t.Fatalf("err %v stopped %q, want an interruption", err, out.Stopped)
+		}
+		if len(out.Steps) != 3 || out.Steps[2].Rate != 400 {
+			t.Errorf("steps %+v, want the three finished before Ctrl-C", out.Steps)
+		}
+	})
+}
+
+func TestBottleneckNamesSaturatedComponent(t *testing.T) {
+	use := func(cassandra float64) []result.ComponentUse {
+		return []result.ComponentUse{
+			{Component: "sink-1", CPUMean: 12, CPULimit: 200},
+			{Component: "cassandra-1", CPUMean: cassandra, CPULimit: 50},
+			{Component: "kafka-1", CPUMean: 30, CPULimit: 200},
+		}
+	}
+	steps := func(cassandra float64, counters map[string]int64) []result.StepEntry {
+		return []result.StepEntry{
+			{Rate: 1000, OfferedRate: 1000, Pass: true, Stages: []result.StepStage{{Stage: "kafka", P99Us: 5000}, {Stage: "store", P99Us: 40000}}, Resources: use(20)},
+			{Rate: 2000, OfferedRate: 2000, Stages: []result.StepStage{{Stage: "kafka", P99Us: 6000}, {Stage: "store", BacklogSlope: 420, P99Us: 3e6}}, Resources: use(cassandra), Counters: counters},
+		}
+	}
+	for _, tc := range []struct {
+		name      string
+		cassandra float64
+		counters  map[string]int64
+		want      string
+	}{
+		{"cassandra at its limit", 49, nil, "cassandra-1"},
+		{"a cap inside the sink", 15, map[string]int64{"sink_throttled_ms": 9000}, "sink"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := capacity.Bottleneck(capacity.Outcome{Max: 1000, Steps: steps(tc.cassandra, tc.counters)}, capacity.Criteria{})
+			if b.Component != tc.want || b.Stage != "store" {
+				t.Errorf("bottleneck %+v, want %s at the store stage", b, tc.want)
+			}
+			ev := strings.Join(b.Evidence, "\n")
+			if !strings.Contains(ev, "store backlog +420 msgs/s") || !strings.Contains(ev, tc.want) {
+				t.Errorf("evidence %q lacks the backlog or the component", ev)
+			}
+		})
+	}
+}
