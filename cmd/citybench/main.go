@@ -23,7 +23,7 @@ func newRootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newRunCmd(), newValidateCmd(), newReportCmd(), newCompareCmd(), newPipelineCmd(), newImagesCmd())
+	root.AddCommand(newRunCmd(), newValidateCmd(), newReportCmd(), newCompareCmd(), newPipelineCmd(), newImagesCmd(), newCapacityCmd())
 	return root
 }
 

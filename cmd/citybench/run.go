@@ -80,32 +80,13 @@ clearly marked result.`,
 }
 
 func runScenario(cmd *cobra.Command, path string, f runFlags) error {
-	sc, err := scenarios.Load(path)
+	sc, overrides, err := loadScenario(path, f.target, f.broker)
 	if err != nil {
-		return withCode(exitInvalid, err)
-	}
-	overrides := map[string]string{}
-	if f.target != "" {
-		sc.Target.Kind = f.target
-		overrides["target.kind"] = f.target
-	}
-	if f.broker != "" {
-		if f.broker != "mosquitto" && f.broker != "hivemq" {
-			return withCode(exitInvalid, fmt.Errorf("--broker %q: want mosquitto or hivemq", f.broker))
-		}
-		sc.Target.Broker = f.broker
-		overrides["target.broker"] = f.broker
+		return err
 	}
 	if f.seed != 0 {
 		sc.Seed = f.seed
 		overrides["seed"] = strconv.FormatInt(f.seed, 10)
-	}
-	if f.target != "" || f.broker != "" {
-		// The file was valid for its own target; the one the flags chose may refuse
-		// fields it cannot honour (the embedded target has no Cassandra nodes).
-		if err := sc.Validate(); err != nil {
-			return withCode(exitInvalid, fmt.Errorf("with --target %q --broker %q: %w", sc.Target.Kind, sc.Target.Broker, err))
-		}
 	}
 	stderr := cmd.ErrOrStderr()
 	level := slog.LevelInfo
@@ -113,20 +94,9 @@ func runScenario(cmd *cobra.Command, path string, f runFlags) error {
 		level = slog.LevelWarn
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-	var pipelineLog *slog.Logger
-	if f.verbose {
-		pipelineLog = log
-	}
-	out := f.out
-	if out == "" {
-		out = filepath.Join("results", fmt.Sprintf("%s-%s", sc.Name, time.Now().UTC().Format("20060102T150405Z")))
-	}
-	tgt, err := newTarget(sc, out, pipelineLog)
+	tgt, out, err := openTarget(sc, f.out, sc.Name, log, f.verbose)
 	if err != nil {
-		return withCode(exitInvalid, err)
-	}
-	if err := os.MkdirAll(out, 0o755); err != nil {
-		return fmt.Errorf("create run folder: %w", err)
+		return err
 	}
 
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
@@ -186,6 +156,55 @@ func commandLine(cmd *cobra.Command, scenario string, overrides map[string]strin
 		c.Overrides = overrides
 	}
 	return c
+}
+
+// loadScenario loads a scenario file and applies the --target and --broker
+// overrides, returning the fields they changed.
+func loadScenario(path, targetKind, broker string) (*scenarios.Scenario, map[string]string, error) {
+	sc, err := scenarios.Load(path)
+	if err != nil {
+		return nil, nil, withCode(exitInvalid, err)
+	}
+	overrides := map[string]string{}
+	if targetKind != "" {
+		sc.Target.Kind = targetKind
+		overrides["target.kind"] = targetKind
+	}
+	if broker != "" {
+		if broker != "mosquitto" && broker != "hivemq" {
+			return nil, nil, withCode(exitInvalid, fmt.Errorf("--broker %q: want mosquitto or hivemq", broker))
+		}
+		sc.Target.Broker = broker
+		overrides["target.broker"] = broker
+	}
+	if targetKind != "" || broker != "" {
+		// The file was valid for its own target; the one the flags chose may refuse
+		// fields it cannot honour (the embedded target has no Cassandra nodes).
+		if err := sc.Validate(); err != nil {
+			return nil, nil, withCode(exitInvalid, fmt.Errorf("with --target %q --broker %q: %w", sc.Target.Kind, sc.Target.Broker, err))
+		}
+	}
+	return sc, overrides, nil
+}
+
+// openTarget builds the scenario's target and creates its output folder (out,
+// or results/<stem>-<UTC time>); with verbose the pipeline's components log to log.
+func openTarget(sc *scenarios.Scenario, out, stem string, log *slog.Logger, verbose bool) (target.Target, string, error) {
+	var pipelineLog *slog.Logger
+	if verbose {
+		pipelineLog = log
+	}
+	if out == "" {
+		out = filepath.Join("results", fmt.Sprintf("%s-%s", stem, time.Now().UTC().Format("20060102T150405Z")))
+	}
+	tgt, err := newTarget(sc, out, pipelineLog)
+	if err != nil {
+		return nil, "", withCode(exitInvalid, err)
+	}
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return nil, "", fmt.Errorf("create output folder: %w", err)
+	}
+	return tgt, out, nil
 }
 
 func newTarget(sc *scenarios.Scenario, out string, log *slog.Logger) (target.Target, error) {

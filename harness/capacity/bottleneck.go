@@ -109,7 +109,7 @@ func firstGrowth(pass, fail *result.StepEntry, c Criteria) (string, []string) {
 		}
 		return nil
 	}
-	lim := c.backlogLimit(fail.OfferedRate)
+	lim := c.backlogLimit(fail.OfferedRate, fail.HoldS)
 	order := []string{result.StageAcked, result.StageBroker, result.StageKafka, result.StageStore}
 	describe := func(name string) []string {
 		f, p := stage(fail, name), stage(pass, name)

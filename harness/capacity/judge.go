@@ -2,6 +2,7 @@ package capacity
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/citybench/citybench/reports/result"
 )
@@ -14,6 +15,11 @@ type Criteria struct {
 	// fraction of the offered rate (default 0.02: a stage falling behind by more
 	// than 2 % of the load per second is not keeping up).
 	MaxBacklogGrowth float64
+	// MinBacklogGrowth is the least growth over the whole hold, in seconds of
+	// offered load, that counts (default 0.5 s): a stage's backlog swings by
+	// rate × its latency jitter (a sink batching for hundreds of milliseconds),
+	// which a short hold's slope would otherwise read as falling behind.
+	MinBacklogGrowth time.Duration
 }
 
 func (c Criteria) withDefaults() Criteria {
@@ -22,6 +28,9 @@ func (c Criteria) withDefaults() Criteria {
 	}
 	if c.MaxBacklogGrowth <= 0 {
 		c.MaxBacklogGrowth = 0.02
+	}
+	if c.MinBacklogGrowth <= 0 {
+		c.MinBacklogGrowth = 500 * time.Millisecond
 	}
 	return c
 }
@@ -32,14 +41,20 @@ func (c Criteria) Describe() []string {
 	return []string{
 		"every SLO of the scenario passes",
 		fmt.Sprintf("every measured stage delivers at least %g %% of the offered messages", c.MinDeliveredPct),
-		fmt.Sprintf("no stage's backlog (sent − delivered there) grows over the hold by more than %g %% of the offered rate per second (least-squares slope of the per-second series)", 100*c.MaxBacklogGrowth),
+		fmt.Sprintf("no stage's backlog (sent − delivered there) grows over the hold by more than %g %% of the offered rate per second, nor by more than %s of offered load over the whole hold (least-squares slope of the per-second series)", 100*c.MaxBacklogGrowth, c.MinBacklogGrowth),
 		"the load generator was not saturated (generator lag p99 within the scenario's bound)",
 	}
 }
 
-// backlogLimit is the backlog slope (msgs/s) above which a stage is falling behind at rate.
-func (c Criteria) backlogLimit(rate float64) float64 {
-	return c.withDefaults().MaxBacklogGrowth * rate
+// backlogLimit is the backlog slope (msgs/s) above which a stage is falling
+// behind at rate over a hold of holdS seconds.
+func (c Criteria) backlogLimit(rate, holdS float64) float64 {
+	c = c.withDefaults()
+	frac := c.MaxBacklogGrowth
+	if holdS > 0 {
+		frac = max(frac, c.MinBacklogGrowth.Seconds()/holdS)
+	}
+	return frac * rate
 }
 
 // Judge says whether a step passed and, if not, every reason why.
@@ -65,7 +80,7 @@ func Judge(e result.StepEntry, c Criteria) (bool, []string) {
 		if st.DeliveredPct < c.MinDeliveredPct {
 			why = append(why, fmt.Sprintf("%s delivered %.2f %% of offered (< %g %%)", st.Stage, st.DeliveredPct, c.MinDeliveredPct))
 		}
-		if lim := c.backlogLimit(rate); st.BacklogSlope > lim {
+		if lim := c.backlogLimit(rate, e.HoldS); st.BacklogSlope > lim {
 			why = append(why, fmt.Sprintf("%s backlog grew %+.1f msgs/s (limit %.1f)", st.Stage, st.BacklogSlope, lim))
 		}
 	}

@@ -69,8 +69,8 @@ func TestSearchFindsKnee(t *testing.T) {
 			if out.Stopped != capacity.StopConverged || !out.Confirmed || out.NonMonotonic {
 				t.Errorf("stopped %q confirmed %v non-monotonic %v, want converged, confirmed, monotonic", out.Stopped, out.Confirmed, out.NonMonotonic)
 			}
-			// A backlog growing by up to 2 % of the rate still passes, so the
-			// answer may sit up to 2 % above the knee.
+			// The confirming hold lets a backlog grow by up to 2 % of the rate,
+			// so the answer may sit up to 2 % above the knee.
 			if out.Max > 1.02*tc.knee || out.Max < 0.95*tc.knee {
 				t.Errorf("max %.0f, want within 5 %% of the knee %.0f", out.Max, tc.knee)
 			}
