@@ -201,8 +201,8 @@ func stepLine(e result.StepEntry, elapsed time.Duration) string {
 		}
 		parts = append(parts, fmt.Sprintf("%s p99 %s backlog %+.0f/s", s.Stage, result.FormatUs(s.P99Us), s.BacklogSlope))
 	}
-	return fmt.Sprintf("[%s] step %d %-7s %7.0f msgs/s: offered %.0f/s delivered %.0f/s  %s → %s",
-		elapsed.Round(time.Second), e.Index, e.Kind, e.Rate, e.OfferedRate, e.DeliveredRate, strings.Join(parts, ", "), verdict)
+	return fmt.Sprintf("[%s] step %d %-7s %7.0f msgs/s: offered %.0f/s delivered %.0f/s  %s  (load %.1f) → %s",
+		elapsed.Round(time.Second), e.Index, e.Kind, e.Rate, e.OfferedRate, e.DeliveredRate, strings.Join(parts, ", "), e.HostLoad, verdict)
 }
 
 // printCapacity writes the summary a planner can paste into an email.
@@ -259,7 +259,7 @@ func printCapacity(w io.Writer, c *result.Capacity, took time.Duration) {
 			htmlreport.HumanBytes(s.ScenarioPerDayBytes), htmlreport.HumanBytes(s.ScenarioPerYearBytes))
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "step\tkind\trate\toffered\tdelivered\tlast p99\tverdict\t")
+	fmt.Fprintln(tw, "step\tkind\trate\toffered\tdelivered\tlast p99\thost load\tverdict\t")
 	for _, e := range c.Steps {
 		p99 := int64(0)
 		for _, s := range e.Stages {
@@ -271,7 +271,7 @@ func printCapacity(w io.Writer, c *result.Capacity, took time.Duration) {
 		if !e.Pass {
 			v = "FAIL"
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%.0f\t%.0f\t%.0f\t%s\t%s\t\n", e.Index, e.Kind, e.Rate, e.OfferedRate, e.DeliveredRate, result.FormatUs(p99), v)
+		fmt.Fprintf(tw, "%d\t%s\t%.0f\t%.0f\t%.0f\t%s\t%.1f/%d\t%s\t\n", e.Index, e.Kind, e.Rate, e.OfferedRate, e.DeliveredRate, result.FormatUs(p99), e.HostLoad, e.HostCores, v)
 	}
 	tw.Flush()
 }

@@ -40,6 +40,9 @@ func Bottleneck(out Outcome, c Criteria) result.Bottleneck {
 				b.Evidence = append(b.Evidence, cpuLine(u))
 			}
 		}
+		if last.HostCores > 0 && last.HostLoad > float64(last.HostCores) {
+			b.Evidence = append(b.Evidence, fmt.Sprintf("host load average %.1f on %d cores: other processes held the CPUs the generator needed", last.HostLoad, last.HostCores))
+		}
 		return b
 	}
 	pass, fail := stepAt(out.Steps, out.Max, true), lowestFail(out.Steps, out.Max)

@@ -76,6 +76,7 @@ func (rn *Runner) RunStep(ctx context.Context, st Step) (result.StepEntry, error
 		return result.StepEntry{}, err
 	}
 	e := Measure(res, rn.cpuLimits(ctx))
+	e.HostLoad, e.HostCores = hostLoad(), runtime.NumCPU()
 	e.ResultFile = filepath.Join(rel, "result.json")
 	if runErr != nil {
 		return e, runErr
@@ -108,6 +109,19 @@ func (rn *Runner) cpuLimits(ctx context.Context) func(string) float64 {
 		}
 		return host
 	}
+}
+
+// hostLoad is the 1-minute load average (0 where /proc/loadavg is missing).
+func hostLoad() float64 {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return 0
+	}
+	var l float64
+	if _, err := fmt.Sscan(string(b), &l); err != nil {
+		return 0
+	}
+	return l
 }
 
 // settle waits until the sink's consumer group has caught up with the readings

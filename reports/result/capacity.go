@@ -66,7 +66,11 @@ type StepEntry struct {
 	GeneratorSaturated bool             `json:"generator_saturated"`
 	Resources          []ComponentUse   `json:"resources,omitempty"`
 	Counters           map[string]int64 `json:"counters,omitempty"`
-	ResultFile         string           `json:"result_file,omitempty"` // relative to capacity.json
+	// HostLoad is the host's 1-minute load average at the end of the step, and
+	// HostCores its cores: figures taken on a busy host say so.
+	HostLoad   float64 `json:"host_load1,omitempty"`
+	HostCores  int     `json:"host_cores,omitempty"`
+	ResultFile string  `json:"result_file,omitempty"` // relative to capacity.json
 }
 
 // StepStage is one stage in one step.
