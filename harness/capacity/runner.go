@@ -50,6 +50,10 @@ type Runner struct {
 	Logger *slog.Logger
 	// Progress, when set, gets a line as each step starts.
 	Progress io.Writer
+
+	// last holds the target's counters after the previous step: on a shared
+	// topology they accumulate, so a step reports what changed during it.
+	last map[string]int64
 }
 
 // RunStep scales the scenario to the step's rate, runs it, keeps the result,
@@ -76,6 +80,7 @@ func (rn *Runner) RunStep(ctx context.Context, st Step) (result.StepEntry, error
 		return result.StepEntry{}, err
 	}
 	e := Measure(res, rn.cpuLimits(ctx))
+	e.Counters = rn.stepCounters(res.Counters, rn.Target.Counters(context.WithoutCancel(ctx)))
 	e.HostLoad, e.HostCores = hostLoad(), runtime.NumCPU()
 	e.ResultFile = filepath.Join(rel, "result.json")
 	if runErr != nil {
@@ -109,6 +114,21 @@ func (rn *Runner) cpuLimits(ctx context.Context) func(string) float64 {
 		}
 		return host
 	}
+}
+
+// stepCounters is the run's own counters with each of the target's replaced by
+// how much it changed during the step (the step's result.json keeps the
+// target's totals since the topology started).
+func (rn *Runner) stepCounters(run, target map[string]int64) map[string]int64 {
+	out := make(map[string]int64, len(run)+len(target))
+	for k, v := range run {
+		out[k] = v
+	}
+	for k, v := range target {
+		out[k] = v - rn.last[k]
+	}
+	rn.last = target
+	return out
 }
 
 // hostLoad is the 1-minute load average (0 where /proc/loadavg is missing).
