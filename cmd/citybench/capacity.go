@@ -170,7 +170,7 @@ func runCapacity(cmd *cobra.Command, path string, f capacityFlags) error {
 func finish(ctx context.Context, c *result.Capacity, o capacity.Outcome, sh capacity.Shared, fleets []capacity.FleetLoad, intervals []time.Duration, crit capacity.Criteria, log *slog.Logger) {
 	c.MaxSustainableRate, c.Confirmed, c.Confidence = o.Max, o.Confirmed, o.Bracket
 	c.NonMonotonic, c.Notes, c.Stopped, c.Steps = o.NonMonotonic, o.Notes, o.Stopped, o.Steps
-	c.Partial = o.Stopped == capacity.StopInterrupted
+	c.Partial = o.Stopped == capacity.StopInterrupted || o.Stopped == capacity.StopError
 	if len(o.Steps) > 0 {
 		c.Bottleneck = capacity.Bottleneck(o, crit)
 	}

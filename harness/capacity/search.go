@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/citybench/citybench/reports/result"
@@ -32,6 +33,7 @@ const (
 	StopInterrupted = "interrupted" // Ctrl-C: what was found so far
 	StopUnconfirmed = "unconfirmed" // the answer failed its confirming hold twice
 	StopSteps       = "step-limit"  // the step bound was reached
+	StopError       = "error"       // a step could not run (the error says why)
 )
 
 // Step is one run the search asks for.
@@ -105,7 +107,13 @@ func Search(ctx context.Context, r StepRunner, cfg Config) (Outcome, error) {
 	s := &searcher{cfg: cfg, r: r}
 	err := s.run(ctx)
 	if err != nil && s.out.Stopped == "" {
-		s.out.Stopped = StopInterrupted
+		s.out.Stopped = StopError
+		if ctx.Err() != nil {
+			s.out.Stopped = StopInterrupted
+		}
+	}
+	if s.out.Max == 0 { // stopped early: the highest pass so far, unconfirmed
+		s.out.Max = s.highestPassBelow(math.Inf(1))
 	}
 	s.out.Bracket = result.Bracket{Pass: s.out.Max, Fail: s.lowestFailAbove(s.out.Max)}
 	return s.out, err
@@ -234,9 +242,6 @@ func (s *searcher) try(ctx context.Context, kind string, rate float64, hold time
 		s.out.Stopped = StopGenerator
 		s.note(generatorNote, e.OfferedRate)
 		s.stop = true
-		if s.out.Max == 0 {
-			s.out.Max = s.highestPassBelow(rate + 1)
-		}
 	}
 	return e.Pass, nil
 }

@@ -2,6 +2,7 @@ package capacity_test
 
 import (
 	"context"
+	"errors"
 	"math"
 	"math/rand/v2"
 	"strings"
@@ -177,8 +178,8 @@ func TestSearchBounds(t *testing.T) {
 		if err == nil || out.Stopped != capacity.StopInterrupted {
 			t.Fatalf("err %v stopped %q, want an interruption", err, out.Stopped)
 		}
-		if len(out.Steps) != 3 || out.Steps[2].Rate != 400 {
-			t.Errorf("steps %+v, want the three finished before Ctrl-C", out.Steps)
+		if len(out.Steps) != 3 || out.Steps[2].Rate != 400 || out.Max != 400 || out.Confirmed {
+			t.Errorf("%+v, want the three steps finished before Ctrl-C and their highest pass, unconfirmed", out)
 		}
 	})
 }
@@ -216,5 +217,24 @@ func TestBottleneckNamesSaturatedComponent(t *testing.T) {
 				t.Errorf("evidence %q lacks the backlog or the component", ev)
 			}
 		})
+	}
+}
+
+type failingRunner struct{ sim }
+
+func (f *failingRunner) RunStep(ctx context.Context, st capacity.Step) (result.StepEntry, error) {
+	if st.Index == 3 {
+		return result.StepEntry{}, errors.New("connect devices: socket: too many open files")
+	}
+	return f.sim.RunStep(ctx, st)
+}
+
+func TestSearchStopsOnStepError(t *testing.T) {
+	out, err := capacity.Search(t.Context(), &failingRunner{sim{knee: fixedKnee(1000)}}, config(100))
+	if err == nil || !strings.Contains(err.Error(), "too many open files") {
+		t.Fatalf("err %v, want the step's error", err)
+	}
+	if out.Stopped != capacity.StopError || len(out.Steps) != 2 || out.Max != 200 || out.Confirmed {
+		t.Errorf("%+v, want an error stop keeping the two steps that ran and their highest pass, unconfirmed", out)
 	}
 }
