@@ -92,7 +92,7 @@ func Bottleneck(out Outcome, c Criteria) result.Bottleneck {
 	}
 	for _, k := range []string{"sink_throttled_ms", "broker_inflight_dropped", "broker_messages_dropped"} {
 		if v := fail.Counters[k]; v > 0 {
-			b.Evidence = append(b.Evidence, fmt.Sprintf("%s counter at %.0f msgs/s: %d", k, fail.Rate, v))
+			b.Evidence = append(b.Evidence, fmt.Sprintf("%s during the step at %.0f msgs/s: %d", k, fail.Rate, v))
 		}
 	}
 	return b

@@ -185,36 +185,42 @@ func TestSearchBounds(t *testing.T) {
 }
 
 func TestBottleneckNamesSaturatedComponent(t *testing.T) {
-	use := func(cassandra float64) []result.ComponentUse {
+	containers := func(cassandra float64) []result.ComponentUse {
 		return []result.ComponentUse{
 			{Component: "sink-1", CPUMean: 12, CPULimit: 200},
 			{Component: "cassandra-1", CPUMean: cassandra, CPULimit: 50},
 			{Component: "kafka-1", CPUMean: 30, CPULimit: 200},
 		}
 	}
-	steps := func(cassandra float64, counters map[string]int64) []result.StepEntry {
+	embedded := func(cpu float64) []result.ComponentUse {
+		return []result.ComponentUse{{Component: "harness + embedded pipeline (one process)", CPUMean: cpu, CPULimit: 200}}
+	}
+	steps := func(use []result.ComponentUse, counters map[string]int64) []result.StepEntry {
 		return []result.StepEntry{
-			{Rate: 1000, OfferedRate: 1000, Pass: true, Stages: []result.StepStage{{Stage: "kafka", P99Us: 5000}, {Stage: "store", P99Us: 40000}}, Resources: use(20)},
-			{Rate: 2000, OfferedRate: 2000, Stages: []result.StepStage{{Stage: "kafka", P99Us: 6000}, {Stage: "store", BacklogSlope: 420, P99Us: 3e6}}, Resources: use(cassandra), Counters: counters},
+			{Rate: 1000, OfferedRate: 1000, Pass: true, Stages: []result.StepStage{{Stage: "kafka", P99Us: 5000}, {Stage: "store", P99Us: 40000}}, Resources: containers(20)},
+			{Rate: 2000, OfferedRate: 2000, HoldS: 10, Stages: []result.StepStage{{Stage: "kafka", P99Us: 6000}, {Stage: "store", BacklogSlope: 420, P99Us: 3e6}}, Resources: use, Counters: counters},
 		}
 	}
 	for _, tc := range []struct {
-		name      string
-		cassandra float64
-		counters  map[string]int64
-		want      string
+		name     string
+		use      []result.ComponentUse
+		counters map[string]int64
+		want     string
+		evidence string
 	}{
-		{"cassandra at its limit", 49, nil, "cassandra-1"},
-		{"a cap inside the sink", 15, map[string]int64{"sink_throttled_ms": 9000}, "sink"},
+		{"cassandra at its limit", containers(49), nil, "cassandra-1", "cassandra-1: CPU 49 % of its 50 % allowance"},
+		{"a cap inside the sink", containers(15), map[string]int64{"sink_throttled_ms": 9000}, "sink", "sink_throttled_ms during the step at 2000 msgs/s: 9000"},
+		{"a cap inside the embedded sink", embedded(40), map[string]int64{"sink_throttled_ms": 9000}, "sink", "sink_throttled_ms"},
+		{"the embedded process out of CPU", embedded(190), nil, "host CPU (one process: harness and embedded pipeline)", "CPU 190 % of its 200 %"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			b := capacity.Bottleneck(capacity.Outcome{Max: 1000, Steps: steps(tc.cassandra, tc.counters)}, capacity.Criteria{})
+			b := capacity.Bottleneck(capacity.Outcome{Max: 1000, Steps: steps(tc.use, tc.counters)}, capacity.Criteria{})
 			if b.Component != tc.want || b.Stage != "store" {
 				t.Errorf("bottleneck %+v, want %s at the store stage", b, tc.want)
 			}
 			ev := strings.Join(b.Evidence, "\n")
-			if !strings.Contains(ev, "store backlog +420 msgs/s") || !strings.Contains(ev, tc.want) {
-				t.Errorf("evidence %q lacks the backlog or the component", ev)
+			if !strings.Contains(ev, "store backlog +420 msgs/s") || !strings.Contains(ev, tc.evidence) {
+				t.Errorf("evidence %q lacks the backlog or %q", ev, tc.evidence)
 			}
 		})
 	}
