@@ -9,6 +9,7 @@ import (
 	"github.com/citybench/citybench/harness/capacity"
 	"github.com/citybench/citybench/pipeline/store"
 	"github.com/citybench/citybench/reports/result"
+	"github.com/citybench/citybench/scenarios"
 )
 
 // intervals builds a run of n seconds sending rate msgs/s, with the store
@@ -107,5 +108,52 @@ func TestCityAndStorage(t *testing.T) {
 	}
 	if _, err := capacity.Storage(store.Footprint{}, 2500, 250); err == nil {
 		t.Error("an empty store sized without complaint")
+	}
+}
+
+func TestScale(t *testing.T) {
+	sc, err := scenarios.Parse("s.yaml", []byte(`
+name: s
+seed: 1
+warmup: 1s
+phases:
+  - {name: ramp, duration: 5s, rate_factor: 0.5, ramp: true}
+  - {name: burst, duration: 5s, rate_factor: 3}
+fleets:
+  - {name: a, devices: 10, model: m, topic: "t/{device}", codec: json, qos: 1, sensors: [{metric: x, mean: 1, stddev: 0}], arrival: {kind: fixed, interval: 1s}}
+  - {name: b, devices: 3, model: m, topic: "t/{device}", codec: json, qos: 1, sensors: [{metric: x, mean: 1, stddev: 0}], arrival: {kind: fixed, interval: 2s}}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		by          string
+		factor      float64
+		wantRate    float64
+		wantDevices []int
+	}{
+		{capacity.ByRate, 4, 4, []int{10, 3}},
+		{capacity.ByDevices, 2.5, 1, []int{25, 8}},
+	} {
+		got := capacity.Scale(sc, tc.by, tc.factor, 7*time.Second)
+		if len(got.Phases) != 1 || got.Phases[0].RateFactor != tc.wantRate || got.Phases[0].Duration.D() != 7*time.Second || got.Phases[0].Ramp {
+			t.Errorf("by %s: phases %+v, want one steady 7s phase at rate factor %g", tc.by, got.Phases, tc.wantRate)
+		}
+		for i, f := range got.Fleets {
+			if f.Devices != tc.wantDevices[i] {
+				t.Errorf("by %s: fleet %s has %d devices, want %d", tc.by, f.Name, f.Devices, tc.wantDevices[i])
+			}
+		}
+		if sc.Fleets[0].Devices != 10 || len(sc.Phases) != 2 {
+			t.Fatal("Scale changed the scenario it copied")
+		}
+	}
+	base, fleets, err := capacity.BaseLoad(sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 10 devices at 1/s and 3 at 1/2s, whatever the file's phases do.
+	if math.Abs(base-11.5) > 0.3 || math.Abs(fleets[1].Rate-1.5) > 0.1 {
+		t.Errorf("base load %.2f (fleets %+v), want 11.5 msgs/s", base, fleets)
 	}
 }
