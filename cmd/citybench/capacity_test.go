@@ -72,6 +72,15 @@ fleets:
 	if _, err := os.Stat(filepath.Join(out, "index.html")); err != nil {
 		t.Error(err)
 	}
+	if err := os.Remove(filepath.Join(out, "index.html")); err != nil {
+		t.Fatal(err)
+	}
+	if text, code := runCmd(newReportCmd(), filepath.Join(out, "capacity.json")); code != exitOK {
+		t.Errorf("citybench report capacity.json: exit %d: %s", code, text)
+	}
+	if _, err := os.Stat(filepath.Join(out, "index.html")); err != nil {
+		t.Errorf("report did not rebuild the capacity page: %v", err)
+	}
 	if !strings.Contains(text, "Highest sustainable rate:") || !strings.Contains(text, "capacity.json") {
 		t.Errorf("summary lacks the answer:\n%s", text)
 	}

@@ -35,6 +35,9 @@ type capacityView struct {
 func WriteCapacity(w io.Writer, c *result.Capacity, p Page) error {
 	v := capacityView{C: c, Page: p, Title: fmt.Sprintf("citybench capacity — %s on %s", orDash(c.Scenario), orDash(c.Target.Kind))}
 	for _, name := range result.Stages {
+		if name == result.StageSent || name == result.StageAPI {
+			continue // the reference, and a sample judged by its SLOs: not columns of the table
+		}
 		for _, s := range c.Steps {
 			if stepStage(s, name) != nil {
 				v.Stages = append(v.Stages, name)
