@@ -40,7 +40,7 @@ func Bottleneck(out Outcome, c Criteria) result.Bottleneck {
 				b.Evidence = append(b.Evidence, cpuLine(u))
 			}
 		}
-		if last.HostCores > 0 && last.HostLoad > float64(last.HostCores) {
+		if busyHost(last) {
 			b.Evidence = append(b.Evidence, fmt.Sprintf("host load average %.1f on %d cores: other processes held the CPUs the generator needed", last.HostLoad, last.HostCores))
 		}
 		return b
@@ -89,6 +89,9 @@ func Bottleneck(out Outcome, c Criteria) result.Bottleneck {
 				b.Evidence = append(b.Evidence, cpuLine(u))
 			}
 		}
+	}
+	if busyHost(*fail) {
+		b.Evidence = append(b.Evidence, fmt.Sprintf("host load average %.1f on %d cores during the step at %.0f msgs/s: the figures were taken on a busy host", fail.HostLoad, fail.HostCores, fail.Rate))
 	}
 	for _, k := range []string{"sink_throttled_ms", "broker_inflight_dropped", "broker_messages_dropped"} {
 		if v := fail.Counters[k]; v > 0 {
@@ -170,6 +173,8 @@ func lowestFail(steps []result.StepEntry, above float64) *result.StepEntry {
 	}
 	return found
 }
+
+func busyHost(e result.StepEntry) bool { return e.HostCores > 0 && e.HostLoad > float64(e.HostCores) }
 
 func utilisation(u result.ComponentUse) float64 {
 	if u.CPULimit <= 0 {

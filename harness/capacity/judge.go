@@ -69,10 +69,21 @@ func Judge(e result.StepEntry, c Criteria) (bool, []string) {
 			why = append(why, fmt.Sprintf("SLO %s failed (observed %s)", v.Expr, sloValue(v)))
 		}
 	}
+	why = append(why, behind(e, c)...)
+	return len(why) == 0, why
+}
+
+// behind lists the stages that lost messages or fell behind what the
+// generator actually sent — the pipeline's own failures, whatever the
+// generator did (latency SLOs, measured from intended send times, include the
+// generator's lag; backlogs, measured from sent, do not).
+func behind(e result.StepEntry, c Criteria) []string {
+	c = c.withDefaults()
 	rate := e.OfferedRate
 	if rate <= 0 {
 		rate = e.Rate
 	}
+	var why []string
 	for _, st := range e.Stages {
 		if st.Stage == result.StageSent || st.Stage == result.StageAPI {
 			continue // sent is the reference; the API is a sample, judged by its SLOs
@@ -84,7 +95,7 @@ func Judge(e result.StepEntry, c Criteria) (bool, []string) {
 			why = append(why, fmt.Sprintf("%s backlog grew %+.1f msgs/s (limit %.1f)", st.Stage, st.BacklogSlope, lim))
 		}
 	}
-	return len(why) == 0, why
+	return why
 }
 
 func sloValue(v result.SLOVerdict) string {

@@ -238,7 +238,12 @@ func (s *searcher) try(ctx context.Context, kind string, rate float64, hold time
 	if s.cfg.OnStep != nil {
 		s.cfg.OnStep(e)
 	}
-	if e.GeneratorSaturated {
+	switch {
+	case e.GeneratorSaturated && len(behind(e, s.cfg.Criteria)) > 0:
+		// The pipeline fell behind even what the lagging generator managed to
+		// send: its failure stands, and the search goes on below.
+		s.note("at %.0f msgs/s the generator lagged too, but the pipeline fell behind what was sent: counted as the pipeline's failure", e.OfferedRate)
+	case e.GeneratorSaturated:
 		s.out.Stopped = StopGenerator
 		s.note(generatorNote, e.OfferedRate)
 		s.stop = true

@@ -150,6 +150,20 @@ func TestSearchStopsAtSaturatedGenerator(t *testing.T) {
 	}
 }
 
+// TestSearchGoesOnWhenPipelineFailsToo: on one process the pipeline's
+// saturation starves the generator as well; a step whose stages fell behind
+// what was sent is the pipeline's failure, and the search bisects below it.
+func TestSearchGoesOnWhenPipelineFailsToo(t *testing.T) {
+	s := &sim{knee: fixedKnee(1000), saturateAt: 1500}
+	out, err := capacity.Search(t.Context(), s, config(200))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.Stopped != capacity.StopConverged || out.Max < 950 || out.Max > 1020 {
+		t.Errorf("stopped %q at %.0f, want convergence at the pipeline's knee (1000)", out.Stopped, out.Max)
+	}
+}
+
 func TestSearchBounds(t *testing.T) {
 	t.Run("max rate passes", func(t *testing.T) {
 		cfg := config(200)
