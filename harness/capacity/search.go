@@ -205,50 +205,68 @@ func (s *searcher) probe(ctx context.Context, kind string, rate float64, lo, hi 
 	return nil
 }
 
-// try runs and judges one step; it sets s.stop when the search must end.
+// try runs and judges a step at rate; it sets s.stop when the search must end.
+// A generator that lagged while the pipeline kept up is given one repeat of
+// the step (a shared host may have been busy for a moment) before the search
+// stops on it.
 func (s *searcher) try(ctx context.Context, kind string, rate float64, hold time.Duration) (bool, error) {
+	for attempt := 0; ; attempt++ {
+		e, err := s.once(ctx, kind, rate, hold)
+		if err != nil || s.stop {
+			return false, err
+		}
+		pipelineFailed := len(behind(e, s.cfg.Criteria)) > 0
+		if !e.GeneratorSaturated || pipelineFailed {
+			if e.GeneratorSaturated {
+				// The pipeline fell behind even what the lagging generator did
+				// send: its failure stands, and the search goes on below.
+				s.note("at %.0f msgs/s the generator lagged too, but the pipeline fell behind what was sent: counted as the pipeline's failure", e.OfferedRate)
+			}
+			if above := s.highestPassAbove(rate); !e.Pass && above > 0 {
+				s.out.NonMonotonic = true
+				s.note("non-monotonic: %.0f msgs/s failed after %.0f msgs/s passed", rate, above)
+			}
+			return e.Pass, nil
+		}
+		if attempt == 0 {
+			s.note("the generator lagged at %.0f msgs/s while the pipeline kept up: the step was repeated once, in case the host was busy only for a moment", e.OfferedRate)
+			continue
+		}
+		s.out.Stopped = StopGenerator
+		s.note(generatorNote, e.OfferedRate)
+		s.stop = true
+		return false, nil
+	}
+}
+
+// once runs and judges one step and records it.
+func (s *searcher) once(ctx context.Context, kind string, rate float64, hold time.Duration) (result.StepEntry, error) {
 	if err := ctx.Err(); err != nil {
 		s.out.Stopped = StopInterrupted
-		return false, err
+		return result.StepEntry{}, err
 	}
 	if s.steps >= s.cfg.MaxSteps {
 		s.out.Stopped = StopSteps
 		s.note("stopped after %d steps", s.steps)
 		s.stop = true
-		return false, nil
+		return result.StepEntry{}, nil
 	}
 	s.steps++
 	e, err := s.r.RunStep(ctx, Step{Index: s.steps, Kind: kind, Rate: rate, Hold: hold})
 	if err != nil {
 		if ctx.Err() != nil {
 			s.out.Stopped = StopInterrupted
-			return false, err // a partial step is not judged
+			return e, err // a partial step is not judged
 		}
-		return false, fmt.Errorf("capacity step %d (%s at %.0f msgs/s): %w", s.steps, kind, rate, err)
+		return e, fmt.Errorf("capacity step %d (%s at %.0f msgs/s): %w", s.steps, kind, rate, err)
 	}
 	e.Index, e.Kind, e.Rate, e.HoldS = s.steps, kind, rate, hold.Seconds()
 	e.Pass, e.Reasons = Judge(e, s.cfg.Criteria)
-	if !e.Pass {
-		if above := s.highestPassAbove(rate); above > 0 {
-			s.out.NonMonotonic = true
-			s.note("non-monotonic: %.0f msgs/s failed after %.0f msgs/s passed", rate, above)
-		}
-	}
 	s.out.Steps = append(s.out.Steps, e)
 	if s.cfg.OnStep != nil {
 		s.cfg.OnStep(e)
 	}
-	switch {
-	case e.GeneratorSaturated && len(behind(e, s.cfg.Criteria)) > 0:
-		// The pipeline fell behind even what the lagging generator managed to
-		// send: its failure stands, and the search goes on below.
-		s.note("at %.0f msgs/s the generator lagged too, but the pipeline fell behind what was sent: counted as the pipeline's failure", e.OfferedRate)
-	case e.GeneratorSaturated:
-		s.out.Stopped = StopGenerator
-		s.note(generatorNote, e.OfferedRate)
-		s.stop = true
-	}
-	return e.Pass, nil
+	return e, nil
 }
 
 func (s *searcher) note(format string, args ...any) {

@@ -145,8 +145,9 @@ func TestSearchStopsAtSaturatedGenerator(t *testing.T) {
 	if b := capacity.Bottleneck(out, capacity.Criteria{}); !strings.HasPrefix(b.Component, "generator") {
 		t.Errorf("bottleneck %+v, want the generator", b)
 	}
-	if len(s.steps) != 4 {
-		t.Errorf("%d steps, want the search to stop at the saturated one (4)", len(s.steps))
+	// 100, 200, 400 pass; 800 saturates the generator, is repeated once, and stops the search.
+	if len(s.steps) != 5 || s.steps[3].Rate != 800 || s.steps[4].Rate != 800 {
+		t.Errorf("steps %+v, want the saturated step repeated once, then the stop", s.steps)
 	}
 }
 
@@ -162,6 +163,31 @@ func TestSearchGoesOnWhenPipelineFailsToo(t *testing.T) {
 	if out.Stopped != capacity.StopConverged || out.Max < 950 || out.Max > 1020 {
 		t.Errorf("stopped %q at %.0f, want convergence at the pipeline's knee (1000)", out.Stopped, out.Max)
 	}
+}
+
+// TestSearchRepeatsABriefGeneratorLag: a host busy for one step does not end the search.
+func TestSearchRepeatsABriefGeneratorLag(t *testing.T) {
+	s := &sim{knee: fixedKnee(1000)}
+	r := &flakyGenerator{sim: s, at: 3}
+	out, err := capacity.Search(t.Context(), r, config(100))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.Stopped != capacity.StopConverged || out.NonMonotonic || out.Max < 950 || out.Max > 1020 {
+		t.Errorf("%+v, want convergence at 1000 despite one lagging step", out)
+	}
+}
+
+// flakyGenerator reports a saturated generator on one step only.
+type flakyGenerator struct {
+	*sim
+	at int
+}
+
+func (f *flakyGenerator) RunStep(ctx context.Context, st capacity.Step) (result.StepEntry, error) {
+	e, err := f.sim.RunStep(ctx, st)
+	e.GeneratorSaturated = st.Index == f.at
+	return e, err
 }
 
 func TestSearchBounds(t *testing.T) {
