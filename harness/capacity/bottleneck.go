@@ -32,7 +32,8 @@ const saturated = 0.8
 // nearest its CPU allowance — or the stage's own software when none is near it
 // (a limit inside the component: a cap, a lock, a pool).
 func Bottleneck(out Outcome, c Criteria) result.Bottleneck {
-	if out.Stopped == StopGenerator {
+	pass, fail := stepAt(out.Steps, out.Max, true), lowestFail(out.Steps, out.Max, c)
+	if out.Stopped == StopGenerator && fail == nil {
 		last := out.Steps[len(out.Steps)-1]
 		b := result.Bottleneck{Component: "generator (harness)", Evidence: []string{fmt.Sprintf(generatorNote, last.OfferedRate)}}
 		for _, u := range last.Resources {
@@ -45,7 +46,6 @@ func Bottleneck(out Outcome, c Criteria) result.Bottleneck {
 		}
 		return b
 	}
-	pass, fail := stepAt(out.Steps, out.Max, true), lowestFail(out.Steps, out.Max)
 	if fail == nil {
 		return result.Bottleneck{Component: "none found", Evidence: []string{"no step failed: raise --max-rate to find the limit"}}
 	}
@@ -92,6 +92,9 @@ func Bottleneck(out Outcome, c Criteria) result.Bottleneck {
 	}
 	if busyHost(*fail) {
 		b.Evidence = append(b.Evidence, fmt.Sprintf("host load average %.1f on %d cores during the step at %.0f msgs/s: the figures were taken on a busy host", fail.HostLoad, fail.HostCores, fail.Rate))
+	}
+	if out.Stopped == StopGenerator {
+		b.Evidence = append(b.Evidence, fmt.Sprintf("the search stopped early, on the generator (lagging at %.0f msgs/s): this is the first stage that fell behind above the answer", out.Steps[len(out.Steps)-1].OfferedRate))
 	}
 	for _, k := range []string{"sink_throttled_ms", "broker_inflight_dropped", "broker_messages_dropped"} {
 		if v := fail.Counters[k]; v > 0 {
@@ -163,10 +166,15 @@ func stepAt(steps []result.StepEntry, rate float64, pass bool) *result.StepEntry
 	return found
 }
 
-func lowestFail(steps []result.StepEntry, above float64) *result.StepEntry {
+// lowestFail is the lowest-rate step above the answer that failed — on a
+// generator stop, only a step where the pipeline itself fell behind counts.
+func lowestFail(steps []result.StepEntry, above float64, c Criteria) *result.StepEntry {
 	var found *result.StepEntry
 	for i := range steps {
 		s := &steps[i]
+		if s.GeneratorSaturated && len(behind(*s, c)) == 0 {
+			continue
+		}
 		if !s.Pass && s.Rate > above && (found == nil || s.Rate < found.Rate) {
 			found = s
 		}

@@ -284,3 +284,20 @@ func TestSearchStopsOnStepError(t *testing.T) {
 		t.Errorf("%+v, want an error stop keeping the two steps that ran and their highest pass, unconfirmed", out)
 	}
 }
+
+// TestBottleneckAfterGeneratorStop: a search cut short by the generator still
+// names the stage that fell behind in an earlier pipeline failure above the answer.
+func TestBottleneckAfterGeneratorStop(t *testing.T) {
+	stages := func(backlog float64) []result.StepStage {
+		return []result.StepStage{{Stage: "kafka", DeliveredPct: 100, P99Us: 5000}, {Stage: "store", DeliveredPct: 100, BacklogSlope: backlog, P99Us: 40000}}
+	}
+	out := capacity.Outcome{Stopped: capacity.StopGenerator, Max: 950, Steps: []result.StepEntry{
+		{Rate: 950, OfferedRate: 950, Pass: true, Stages: stages(0)},
+		{Rate: 1600, OfferedRate: 1600, HoldS: 10, Stages: stages(620), Counters: map[string]int64{"sink_throttled_ms": 5000}},
+		{Rate: 975, OfferedRate: 975, HoldS: 10, GeneratorSaturated: true, Stages: stages(0)},
+	}}
+	b := capacity.Bottleneck(out, capacity.Criteria{})
+	if b.Component != "sink" || b.Stage != "store" || !strings.Contains(strings.Join(b.Evidence, "\n"), "stopped early, on the generator") {
+		t.Errorf("bottleneck %+v, want the sink at the store stage, with the early stop said", b)
+	}
+}
