@@ -148,6 +148,18 @@ func TestRenderHonoursCancel(t *testing.T) {
 // TestReportInBrowser opens index.html from file:// in headless Chromium: every
 // image must load and the console must stay clean. CITYBENCH_SCREENSHOT=path saves a screenshot.
 func TestReportInBrowser(t *testing.T) {
+	browser := chromiumOrSkip(t)
+	r := testResult(t)
+	dir := t.TempDir()
+	if err := reports.Render(context.Background(), r, dir); err != nil {
+		t.Fatal(err)
+	}
+	checkInBrowser(t, browser, filepath.Join(dir, "index.html"), 10, "")
+}
+
+// chromiumOrSkip finds Chromium, or skips — unless $CHROMIUM is set, which makes the test required.
+func chromiumOrSkip(t *testing.T) string {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("browser test skipped in -short mode")
 	}
@@ -166,12 +178,14 @@ func TestReportInBrowser(t *testing.T) {
 	if browser == "" {
 		t.Skip("no Chromium on PATH: apt-get install -y chromium (make chromium) to run the browser test")
 	}
-	r := testResult(t)
-	dir := t.TempDir()
-	if err := reports.Render(context.Background(), r, dir); err != nil {
-		t.Fatal(err)
-	}
+	return browser
+}
 
+// checkInBrowser opens page in headless Chromium and fails unless at least
+// minImages images load and the console stays clean. A non-empty textJS is
+// evaluated on the page and its string returned, for the caller's own checks.
+func checkInBrowser(t *testing.T, browser, page string, minImages int, textJS string) string {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(browser), chromedp.NoSandbox)
@@ -203,7 +217,7 @@ func TestReportInBrowser(t *testing.T) {
 		}
 	}()
 
-	url := "file://" + filepath.Join(dir, "index.html")
+	url := "file://" + page
 	if err := chromedp.Do(bctx, chromedp.EmulateViewport(1280, 900), chromedp.Navigate(url)); err != nil {
 		t.Fatalf("open %s: %v", url, err)
 	}
@@ -217,12 +231,18 @@ func TestReportInBrowser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(imgs) < 10 {
-		t.Errorf("page shows %d images, want every chart", len(imgs))
+	if len(imgs) < minImages {
+		t.Errorf("page shows %d images, want every chart (%d)", len(imgs), minImages)
 	}
 	for i, im := range imgs {
 		if !im.Complete || im.Width == 0 {
 			t.Errorf("image %d (%s…) did not load: complete=%v naturalWidth=%d", i, im.Src, im.Complete, im.Width)
+		}
+	}
+	text := ""
+	if textJS != "" {
+		if text, err = chromedp.Run(bctx, chromedp.Evaluate[string](textJS)); err != nil {
+			t.Fatal(err)
 		}
 	}
 	if shot := os.Getenv("CITYBENCH_SCREENSHOT"); shot != "" {
@@ -244,6 +264,7 @@ func TestReportInBrowser(t *testing.T) {
 			t.Errorf("console %s: %s", m.Type, m.Text)
 		}
 	}
+	return text
 }
 
 func TestRenderEmptyResult(t *testing.T) {

@@ -154,8 +154,11 @@ type Target struct {
 	CassandraNodes    int    `yaml:"cassandra_nodes,omitempty"` // default 1
 	BridgeReplicas    int    `yaml:"bridge_replicas,omitempty"` // default 1
 	SinkReplicas      int    `yaml:"sink_replicas,omitempty"`   // default 1
-	Security          string `yaml:"security,omitempty"`        // none | tls
-	KafkaTopic        string `yaml:"kafka_topic,omitempty"`     // default "readings"
+	// SinkMaxWriteRate caps each sink instance's store writes in rows/s (the
+	// sink's own setting; 0, the default, is no cap).
+	SinkMaxWriteRate float64 `yaml:"sink_max_write_rate,omitempty"`
+	Security         string  `yaml:"security,omitempty"`    // none | tls
+	KafkaTopic       string  `yaml:"kafka_topic,omitempty"` // default "readings"
 }
 
 // Duration is a time.Duration written as "500ms", "2s", "1m".

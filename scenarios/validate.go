@@ -374,6 +374,9 @@ func (v *validator) target() {
 			v.add("target."+c.field, "must be at least 1, got %d", c.n)
 		}
 	}
+	if t.SinkMaxWriteRate < 0 {
+		v.add("target.sink_max_write_rate", "must be 0 (no cap) or a positive rows/s, got %g", t.SinkMaxWriteRate)
+	}
 	if t.ReplicationFactor < 1 {
 		v.add("target.replication_factor", "must be at least 1, got %d", t.ReplicationFactor)
 	} else if t.KafkaBrokers >= 1 && t.ReplicationFactor > t.KafkaBrokers {

@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/citybench/citybench/pipeline/kafkasec"
+	"github.com/citybench/citybench/pipeline/service"
 )
 
 // brokerInfo is how to reach the MQTT broker from the host and from the network.
@@ -458,9 +459,13 @@ func (t *Target) startServices(ctx context.Context, broker brokerInfo) (string, 
 		}
 		started = append(started, m)
 	}
+	var sinkEnv map[string]string
+	if t.top.SinkMaxWriteRate > 0 {
+		sinkEnv = map[string]string{service.EnvSinkMaxWriteRate: strconv.FormatFloat(t.top.SinkMaxWriteRate, 'f', -1, 64)}
+	}
 	for i := range t.top.SinkReplicas {
 		m, err := t.run(ctx, fmt.Sprintf("sink-%d", i+1), "sink", tc.ContainerRequest{
-			Image: image, Cmd: []string{"pipeline", "serve", "sink"}, Env: with(nil), Files: files(),
+			Image: image, Cmd: []string{"pipeline", "serve", "sink"}, Env: with(sinkEnv), Files: files(),
 		})
 		if err != nil {
 			return "", err

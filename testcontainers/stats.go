@@ -107,3 +107,29 @@ func memoryUsed(m container.MemoryStats) uint64 {
 }
 
 var _ target.ResourceSampler = (*Target)(nil)
+
+// CPULimits returns each container's CPU allowance in percent of one core
+// (100 = one core), read from Docker each call so a limit changed from outside
+// (`docker update --cpus`) shows; containers without a limit are left out.
+func (t *Target) CPULimits(ctx context.Context) (map[string]float64, error) {
+	out := map[string]float64{}
+	var errs []error
+	for _, m := range t.snapshot() {
+		info, err := m.c.Inspect(ctx)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("inspect %s: %w", m.name, err))
+			continue
+		}
+		if info.HostConfig == nil {
+			continue
+		}
+		hc := info.HostConfig
+		switch {
+		case hc.NanoCPUs > 0:
+			out[m.name] = float64(hc.NanoCPUs) / 1e7
+		case hc.CPUQuota > 0 && hc.CPUPeriod > 0:
+			out[m.name] = 100 * float64(hc.CPUQuota) / float64(hc.CPUPeriod)
+		}
+	}
+	return out, errors.Join(errs...)
+}

@@ -18,7 +18,8 @@ type Topology struct {
 	CassandraNodes    int
 	BridgeReplicas    int
 	SinkReplicas      int
-	Security          string // none | tls
+	SinkMaxWriteRate  float64 // rows/s per sink instance, 0: no cap
+	Security          string  // none | tls
 	KafkaTopic        string
 }
 
@@ -34,6 +35,7 @@ func TopologyFrom(t scenarios.Target) (Topology, error) {
 		CassandraNodes:    t.CassandraNodes,
 		BridgeReplicas:    t.BridgeReplicas,
 		SinkReplicas:      t.SinkReplicas,
+		SinkMaxWriteRate:  t.SinkMaxWriteRate,
 		Security:          t.Security,
 		KafkaTopic:        t.KafkaTopic,
 	}
@@ -92,7 +94,7 @@ func TopologyFrom(t scenarios.Target) (Topology, error) {
 
 // Map is the topology as result metadata.
 func (t Topology) Map() map[string]string {
-	return map[string]string{
+	m := map[string]string{
 		"broker":              t.Broker,
 		"kafka_brokers":       strconv.Itoa(t.KafkaBrokers),
 		"partitions":          strconv.Itoa(t.Partitions),
@@ -104,4 +106,8 @@ func (t Topology) Map() map[string]string {
 		"security":            t.Security,
 		"kafka_topic":         t.KafkaTopic,
 	}
+	if t.SinkMaxWriteRate > 0 {
+		m["sink_max_write_rate"] = strconv.FormatFloat(t.SinkMaxWriteRate, 'f', -1, 64)
+	}
+	return m
 }

@@ -23,7 +23,7 @@ func newRootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newRunCmd(), newValidateCmd(), newReportCmd(), newCompareCmd(), newMergeCmd(), newPipelineCmd(), newImagesCmd(), newExperimentCmd())
+	root.AddCommand(newRunCmd(), newValidateCmd(), newReportCmd(), newCompareCmd(), newMergeCmd(), newPipelineCmd(), newImagesCmd(), newExperimentCmd(), newCapacityCmd())
 	return root
 }
 

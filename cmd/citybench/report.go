@@ -24,15 +24,20 @@ const exitRegression = exitError
 func newReportCmd() *cobra.Command {
 	var out string
 	cmd := &cobra.Command{
-		Use:   "report RESULT.json",
-		Short: "Regenerate plots, timeseries.csv, .hlog files and index.html from a result.json",
+		Use:   "report RESULT.json|capacity.json",
+		Short: "Regenerate plots, timeseries.csv, .hlog files and index.html from a result.json (or a capacity.json)",
 		Long: `Report rebuilds everything a run writes next to its result.json — charts (PNG and SVG),
 timeseries.csv, one HdrHistogram interval log per stage and a self-contained index.html
-that opens from file:// — from the result alone, so any old run can be re-reported.`,
+that opens from file:// — from the result alone, so any old run can be re-reported.
+Given a capacity.json it rebuilds the capacity search's charts and page.`,
 		Example: `  citybench report results/smoke-20261121T230000Z/result.json
-  citybench report result.json --out /tmp/smoke-report`,
+  citybench report result.json --out /tmp/smoke-report
+  citybench report results/smoke-capacity-20261201T100000Z/capacity.json`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if filepath.Base(args[0]) == "capacity.json" {
+				return reportCapacity(cmd, args[0], out)
+			}
 			r, err := result.Load(args[0])
 			if err != nil {
 				return withCode(exitInvalid, err)
@@ -51,6 +56,21 @@ that opens from file:// — from the result alone, so any old run can be re-repo
 	}
 	cmd.Flags().StringVar(&out, "out", "", "output folder (default: the folder holding RESULT.json)")
 	return cmd
+}
+
+func reportCapacity(cmd *cobra.Command, path, out string) error {
+	c, err := result.LoadCapacity(path)
+	if err != nil {
+		return withCode(exitInvalid, err)
+	}
+	if out == "" {
+		out = filepath.Dir(path)
+	}
+	if err := reports.RenderCapacity(cmd.Context(), c, out); err != nil {
+		return err
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "report: %s\n", filepath.Join(out, reports.IndexFile))
+	return nil
 }
 
 type compareFlags struct {

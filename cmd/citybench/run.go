@@ -95,23 +95,13 @@ clearly marked result.`,
 }
 
 func runScenario(cmd *cobra.Command, path string, f runFlags) error {
-	sc, err := scenarios.Load(path)
+	sc, overrides, err := loadScenario(path, f.target, f.broker)
 	if err != nil {
-		return withCode(exitInvalid, err)
-	}
-	overrides := map[string]string{}
-	if f.target != "" {
-		overrides["target.kind"] = f.target
-	}
-	if f.broker != "" {
-		overrides["target.broker"] = f.broker
+		return err
 	}
 	if f.seed != 0 {
 		sc.Seed = f.seed
 		overrides["seed"] = strconv.FormatInt(f.seed, 10)
-	}
-	if err := overrideTarget(sc, f.target, f.broker); err != nil {
-		return withCode(exitInvalid, err)
 	}
 	seg, startAt, err := segmentFlags(f)
 	if err != nil {
@@ -123,14 +113,6 @@ func runScenario(cmd *cobra.Command, path string, f runFlags) error {
 		level = slog.LevelWarn
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-	var pipelineLog *slog.Logger
-	if f.verbose {
-		pipelineLog = log
-	}
-	out := f.out
-	if out == "" {
-		out = filepath.Join("results", fmt.Sprintf("%s-%s", sc.Name, time.Now().UTC().Format("20060102T150405Z")))
-	}
 	machine, err := limits.Read()
 	if err != nil {
 		return err
@@ -139,9 +121,9 @@ func runScenario(cmd *cobra.Command, path string, f runFlags) error {
 	if err != nil {
 		return withCode(exitInvalid, err)
 	}
-	tgt, err := newTarget(sc, out, pipelineLog, log)
+	tgt, out, err := openTarget(sc, f.out, sc.Name, log, f.verbose)
 	if err != nil {
-		return withCode(exitInvalid, err)
+		return err
 	}
 	plannedFaults, err := faults.Build(sc, tgt)
 	if err != nil {
@@ -157,8 +139,8 @@ func runScenario(cmd *cobra.Command, path string, f runFlags) error {
 		// merge of segments refuses them (merge.ErrClosedLoop).
 		return withCode(exitInvalid, fmt.Errorf("%s: arrival kind burst is not supported with worker processes or --segment (%d workers, segment %s): its rates need one process's first send and last observation — run the burst scenario in one process", path, workers, seg))
 	}
-	if err := os.MkdirAll(out, 0o755); err != nil {
-		return fmt.Errorf("create run folder: %w", err)
+	if err := makeOut(out); err != nil {
+		return err
 	}
 
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
@@ -266,6 +248,52 @@ func commandLine(cmd *cobra.Command, positional []string, overrides map[string]s
 		c.Overrides = overrides
 	}
 	return c
+}
+
+// loadScenario loads a scenario file and applies the --target and --broker
+// overrides, returning the fields they changed.
+func loadScenario(path, targetKind, broker string) (*scenarios.Scenario, map[string]string, error) {
+	sc, err := scenarios.Load(path)
+	if err != nil {
+		return nil, nil, withCode(exitInvalid, err)
+	}
+	overrides := map[string]string{}
+	if targetKind != "" {
+		overrides["target.kind"] = targetKind
+	}
+	if broker != "" {
+		overrides["target.broker"] = broker
+	}
+	if err := overrideTarget(sc, targetKind, broker); err != nil {
+		return nil, nil, withCode(exitInvalid, err)
+	}
+	return sc, overrides, nil
+}
+
+// openTarget builds the scenario's target and names its output folder (out,
+// or results/<stem>-<UTC time>; makeOut creates it); with verbose the pipeline's components log to log.
+func openTarget(sc *scenarios.Scenario, out, stem string, log *slog.Logger, verbose bool) (target.Target, string, error) {
+	var pipelineLog *slog.Logger
+	if verbose {
+		pipelineLog = log
+	}
+	if out == "" {
+		out = filepath.Join("results", fmt.Sprintf("%s-%s", stem, time.Now().UTC().Format("20060102T150405Z")))
+	}
+	tgt, err := newTarget(sc, out, pipelineLog, log)
+	if err != nil {
+		return nil, "", withCode(exitInvalid, err)
+	}
+	return tgt, out, nil
+}
+
+// makeOut creates the output folder once every input check has passed: a refused
+// run leaves nothing behind.
+func makeOut(out string) error {
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return fmt.Errorf("create output folder: %w", err)
+	}
+	return nil
 }
 
 // newTarget builds the scenario's target; pipelineLog (nil: quiet) gets the

@@ -60,6 +60,8 @@ type config struct {
 	template     topics.Template
 	tls          bool
 	password     bool
+	// sinkMaxWriteRate caps each sink instance's store writes (rows/s, 0: none).
+	sinkMaxWriteRate float64
 }
 
 // Option configures Start.
@@ -104,6 +106,12 @@ func WithPassword() Option { return func(c *config) { c.password = true } }
 
 // WithBridges runs n bridge instances in one MQTT share group (default 1).
 func WithBridges(n int) Option { return func(c *config) { c.bridges = n } }
+
+// WithSinkMaxWriteRate caps each sink instance's store writes at rows/s (the
+// sink's own setting, as a deployment would configure it).
+func WithSinkMaxWriteRate(rowsPerSecond float64) Option {
+	return func(c *config) { c.sinkMaxWriteRate = rowsPerSecond }
+}
 
 // WithSinks runs n sink instances in one consumer group (default 1).
 func WithSinks(n int) Option { return func(c *config) { c.sinks = n } }
@@ -386,6 +394,7 @@ func (p *Pipeline) StartSinks(ctx context.Context) error {
 			sink.WithGroup(SinkGroup),
 			sink.WithCodec(p.cfg.codec),
 			sink.WithSessionTimeout(6*time.Second),
+			sink.WithMaxWriteRate(p.cfg.sinkMaxWriteRate),
 			sink.WithLogger(p.cfg.logger.With("component", "sink", "instance", i)),
 		)
 		if err != nil {
@@ -615,6 +624,7 @@ func (p *Pipeline) Counters() map[string]int64 {
 		out["sink_written"] += st.Written
 		out["sink_dead_lettered"] += st.DeadLettered
 		out["sink_errors"] += st.Errors
+		out["sink_throttled_ms"] += st.Throttled.Milliseconds()
 	}
 	out["dead_lettered"] = out["bridge_dead_lettered"] + out["sink_dead_lettered"]
 	return out

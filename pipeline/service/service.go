@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -83,6 +84,8 @@ type Config struct {
 	// codecs take device ids and metric names from it.
 	TopicTemplate string
 	DrainTimeout  time.Duration
+	// SinkMaxWriteRate caps the sink's store writes in rows/s (0: no cap).
+	SinkMaxWriteRate float64
 }
 
 // Environment variables of the security settings, also read by the external target.
@@ -101,12 +104,16 @@ const (
 	EnvCassandraServerName = "CITYBENCH_CASSANDRA_SERVER_NAME"
 )
 
+// EnvSinkMaxWriteRate is the sink's write-rate cap setting (rows/s).
+const EnvSinkMaxWriteRate = "CITYBENCH_SINK_MAX_WRITE_RATE"
+
 // envVar names one setting: its flag, environment variable and help.
 type envVar struct {
 	flag, env, help string
 	str             *string
 	list            *[]string
 	dur             *time.Duration
+	num             *float64
 	def             string
 }
 
@@ -145,6 +152,7 @@ func (c *Config) vars() []envVar {
 		{flag: "codec", env: "CITYBENCH_CODEC", def: "json", str: &c.Codec, help: "payload codec: " + strings.Join(codec.Names(), ", ")},
 		{flag: "topic-template", env: "CITYBENCH_TOPIC_TEMPLATE", str: &c.TopicTemplate, help: "topic layout: building, hypo_city, testbench or a {var} pattern; empty for none"},
 		{flag: "drain-timeout", env: "CITYBENCH_DRAIN_TIMEOUT", def: "20s", dur: &c.DrainTimeout, help: "how long to finish in-flight work after SIGTERM"},
+		{flag: "max-write-rate", env: EnvSinkMaxWriteRate, def: "0", num: &c.SinkMaxWriteRate, help: "sink: most rows written to the store per second, 0 for no cap"},
 	}
 }
 
@@ -164,6 +172,12 @@ func (c *Config) Bind(fs *pflag.FlagSet, getenv func(string) string) error {
 			fs.StringVar(v.str, v.flag, def, help)
 		case v.list != nil:
 			fs.StringSliceVar(v.list, v.flag, splitList(def), help)
+		case v.num != nil:
+			f, err := strconv.ParseFloat(def, 64)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("$%s: %w", v.env, err))
+			}
+			fs.Float64Var(v.num, v.flag, f, help)
 		case v.dur != nil:
 			d, err := time.ParseDuration(def)
 			if err != nil {
@@ -219,6 +233,7 @@ func (c Config) Validate(component string) error {
 	}
 	need(c.Listen != "", "listen is empty")
 	need(c.DrainTimeout > 0, "drain-timeout must be positive")
+	need(c.SinkMaxWriteRate >= 0, "max-write-rate must be 0 (no cap) or positive")
 	return errors.Join(errs...)
 }
 
@@ -456,6 +471,7 @@ func runSink(ctx context.Context, cfg Config, reg *prometheus.Registry, logger *
 		sink.WithGroup(cfg.KafkaGroup),
 		sink.WithCodec(cd),
 		sink.WithDrainTimeout(cfg.DrainTimeout),
+		sink.WithMaxWriteRate(cfg.SinkMaxWriteRate),
 		sink.WithRegistry(reg),
 		sink.WithLogger(logger),
 	)

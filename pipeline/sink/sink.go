@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 	"golang.org/x/sync/errgroup"
+	"golang.org/x/time/rate"
 
 	"github.com/citybench/citybench/pipeline/bridge"
 	"github.com/citybench/citybench/pipeline/codec"
@@ -53,6 +54,7 @@ type config struct {
 	logger       *slog.Logger
 	dialer       *kafka.Dialer
 	session      time.Duration
+	maxWriteRate float64
 }
 
 // Option configures a Sink.
@@ -98,6 +100,13 @@ func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l }
 // WithDialer sets the Kafka dialer (TLS, SASL, timeouts).
 func WithDialer(d *kafka.Dialer) Option { return func(c *config) { c.dialer = d } }
 
+// WithMaxWriteRate caps the rows written to the store per second (0: no cap), as
+// an operator protecting a shared database would; readings beyond it wait in
+// Kafka. Time spent waiting is counted (Stats.Throttled).
+func WithMaxWriteRate(rowsPerSecond float64) Option {
+	return func(c *config) { c.maxWriteRate = rowsPerSecond }
+}
+
 // Stats are the sink's counters since it started.
 type Stats struct {
 	Consumed     int64
@@ -105,6 +114,8 @@ type Stats struct {
 	DeadLettered int64
 	Errors       int64
 	Committed    int64
+	// Throttled is the time batches waited for the write-rate cap.
+	Throttled time.Duration
 }
 
 // Sink is one Kafka→store consumer instance. Create with New, then Run.
@@ -113,9 +124,10 @@ type Sink struct {
 	store   store.Store
 	dlq     *kafka.Writer
 	metrics *metrics
+	limiter *rate.Limiter // nil: no write-rate cap
 
-	consumed, written, deadLettered, errs, committed atomic.Int64
-	ready                                            atomic.Bool
+	consumed, written, deadLettered, errs, committed, throttledNs atomic.Int64
+	ready                                                         atomic.Bool
 }
 
 // New validates the options; it opens no connection.
@@ -148,6 +160,9 @@ func New(st store.Store, opts ...Option) (*Sink, error) {
 	if cfg.batchSize < 1 {
 		errs = append(errs, errors.New("batch size must be positive"))
 	}
+	if cfg.maxWriteRate < 0 {
+		errs = append(errs, fmt.Errorf("max write rate %g rows/s: must be 0 (no cap) or positive", cfg.maxWriteRate))
+	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("sink config: %w", err)
 	}
@@ -166,10 +181,16 @@ func New(st store.Store, opts ...Option) (*Sink, error) {
 	}
 	transport := &kafka.Transport{DialTimeout: cfg.dialer.Timeout, TLS: cfg.dialer.TLS, SASL: cfg.dialer.SASLMechanism,
 		MetadataTTL: bridge.MetadataTTL}
+	var limiter *rate.Limiter
+	if cfg.maxWriteRate > 0 {
+		// The burst is one whole batch, so a batch is admitted in one piece.
+		limiter = rate.NewLimiter(rate.Limit(cfg.maxWriteRate), cfg.batchSize)
+	}
 	return &Sink{
 		cfg:     cfg,
 		store:   st,
 		metrics: m,
+		limiter: limiter,
 		dlq: &kafka.Writer{
 			Addr:                   kafka.TCP(cfg.brokers...),
 			Topic:                  cfg.dlqTopic,
@@ -197,6 +218,7 @@ func (s *Sink) Stats() Stats {
 		DeadLettered: s.deadLettered.Load(),
 		Errors:       s.errs.Load(),
 		Committed:    s.committed.Load(),
+		Throttled:    time.Duration(s.throttledNs.Load()),
 	}
 }
 
@@ -480,6 +502,9 @@ func (s *Sink) handleBatch(ctx context.Context, batch []kafka.Message) error {
 	if len(rows) == 0 {
 		return nil
 	}
+	if err := s.throttle(ctx, len(rows)); err != nil {
+		return err
+	}
 	ds := make([]store.Device, 0, len(devices))
 	for _, d := range devices {
 		ds = append(ds, d)
@@ -505,6 +530,31 @@ func (s *Sink) handleBatch(ctx context.Context, batch []kafka.Message) error {
 		})
 	})
 	return g.Wait()
+}
+
+// throttle waits until the write-rate cap admits n rows.
+func (s *Sink) throttle(ctx context.Context, n int) error {
+	if s.limiter == nil {
+		return nil
+	}
+	start := time.Now()
+	r := s.limiter.ReserveN(start, n)
+	if !r.OK() { // cannot happen: the burst is a whole batch
+		return fmt.Errorf("sink: %d rows exceed the write-rate burst %d", n, s.limiter.Burst())
+	}
+	if d := r.DelayFrom(start); d > 0 {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-ctx.Done():
+			r.Cancel()
+			return fmt.Errorf("sink: waiting for the write-rate cap: %w", ctx.Err())
+		case <-t.C:
+		}
+		s.throttledNs.Add(int64(d))
+		s.metrics.throttled.Add(d.Seconds())
+	}
+	return nil
 }
 
 func (s *Sink) deadLetter(m kafka.Message, err error) kafka.Message {
@@ -564,6 +614,7 @@ type metrics struct {
 	lag           *prometheus.GaugeVec
 	batchRecords  prometheus.Histogram
 	commitLatency prometheus.Histogram
+	throttled     prometheus.Counter
 }
 
 func newMetrics(reg *prometheus.Registry) (*metrics, error) {
@@ -591,9 +642,11 @@ func newMetrics(reg *prometheus.Registry) (*metrics, error) {
 			Name:    "citybench_sink_commit_seconds",
 			Help:    "Time to commit one partition's offset, retries included.",
 			Buckets: prometheus.ExponentialBuckets(0.0002, 2, 18)}),
+		throttled: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "citybench_sink_throttled_seconds_total", Help: "Time batches waited for the write-rate cap."}),
 	}
 	for _, c := range []prometheus.Collector{m.consumed, m.written, m.deadLettered, m.errors, m.writeLatency,
-		m.lag, m.batchRecords, m.commitLatency} {
+		m.lag, m.batchRecords, m.commitLatency, m.throttled} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("sink metrics: %w", err)
 		}

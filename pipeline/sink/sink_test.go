@@ -31,7 +31,7 @@ type env struct {
 	stop    func()
 }
 
-func setup(t *testing.T) *env {
+func setup(t *testing.T, extra ...sink.Option) *env {
 	t.Helper()
 	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(partitions, topic), kfake.SeedTopics(1, dlq),
 		kfake.GroupMinSessionTimeout(time.Second))
@@ -40,9 +40,10 @@ func setup(t *testing.T) *env {
 	}
 	t.Cleanup(c.Close)
 	e := &env{brokers: c.ListenAddrs(), st: memory.New()}
-	e.s, err = sink.New(e.st, sink.WithKafka(e.brokers...), sink.WithTopic(topic), sink.WithDeadLetterTopic(dlq),
-		sink.WithGroup(group), sink.WithCodec(codec.JSON()), sink.WithSessionTimeout(6*time.Second),
-		sink.WithLogger(slog.New(slog.DiscardHandler)))
+	opts := []sink.Option{sink.WithKafka(e.brokers...), sink.WithTopic(topic), sink.WithDeadLetterTopic(dlq),
+		sink.WithGroup(group), sink.WithCodec(codec.JSON()), sink.WithSessionTimeout(6 * time.Second),
+		sink.WithLogger(slog.New(slog.DiscardHandler))}
+	e.s, err = sink.New(e.st, append(opts, extra...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -223,4 +224,33 @@ func TestSinkCommitsOnlyAfterStoreWrite(t *testing.T) {
 	}
 	waitFor(t, "rows after the stall", func() bool { return e.st.Count() == 3 })
 	waitFor(t, "commit after the stall", func() bool { return committed(t, e.brokers) == 3 })
+}
+
+// TestSinkMaxWriteRate: with a cap, the store sees no more rows per second than
+// allowed (beyond the first batch's burst), and the wait is counted.
+func TestSinkMaxWriteRate(t *testing.T) {
+	const capRate, batch, rows = 500, 50, 1000
+	e := setup(t, sink.WithMaxWriteRate(capRate), sink.WithBatch(batch, 2*time.Millisecond))
+	base := time.Now().UTC().Truncate(time.Second)
+	var msgs []kafka.Message
+	for s := 1; s <= rows; s++ {
+		msgs = append(msgs, reading(t, fmt.Sprintf("r%d", s%7), s, base.Add(time.Duration(s)*time.Millisecond)))
+	}
+	start := time.Now()
+	e.produce(t, msgs...)
+	waitFor(t, "every row", func() bool { return e.st.Count() == rows })
+	elapsed := time.Since(start)
+	// The limiter admits one batch at once, then capRate rows/s.
+	if least := time.Duration(float64(rows-batch) / capRate * float64(time.Second)); elapsed < least*95/100 {
+		t.Errorf("%d rows stored in %s, faster than the cap of %d rows/s allows (%s)", rows, elapsed, capRate, least)
+	}
+	if e.s.Stats().Throttled <= 0 {
+		t.Error("no throttled time counted")
+	}
+}
+
+func TestSinkRejectsNegativeWriteRate(t *testing.T) {
+	if _, err := sink.New(memory.New(), sink.WithKafka("127.0.0.1:1"), sink.WithCodec(codec.JSON()), sink.WithMaxWriteRate(-1)); err == nil {
+		t.Error("a negative write rate was accepted")
+	}
 }

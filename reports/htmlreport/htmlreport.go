@@ -34,7 +34,8 @@ type Page struct {
 //go:embed index.html.tmpl
 var pageTemplate string
 
-var tmpl = template.Must(template.New("index").Funcs(template.FuncMap{
+// funcs are the helpers every page template uses.
+var funcs = template.FuncMap{
 	"us":    result.FormatUs,
 	"value": result.FormatValue,
 	"pct":   func(f float64) string { return fmt.Sprintf("%.3f %%", 100*f) },
@@ -64,7 +65,9 @@ var tmpl = template.Must(template.New("index").Funcs(template.FuncMap{
 	"ints":  func(q []int) string { return strings.Trim(fmt.Sprint(q), "[]") },
 	"float": func(f float64) string { return trimFloat(f) },
 	"sub":   func(a, b float64) float64 { return a - b },
-}).Parse(pageTemplate))
+}
+
+var tmpl = template.Must(template.New("index").Funcs(funcs).Parse(pageTemplate))
 
 type view struct {
 	R          *result.Result

@@ -357,13 +357,9 @@ func (r *Result) Stage(name string) *StageSummary {
 
 // Load reads a result.json.
 func Load(path string) (*Result, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("read result: %w", err)
-	}
 	var r Result
-	if err := json.Unmarshal(b, &r); err != nil {
-		return nil, fmt.Errorf("parse result %s: %w", path, err)
+	if err := loadJSON(path, "result", &r); err != nil {
+		return nil, err
 	}
 	if r.SchemaVersion != SchemaVersion {
 		return nil, fmt.Errorf("result %s has schema version %d, this citybench reads %d", path, r.SchemaVersion, SchemaVersion)
@@ -372,17 +368,33 @@ func Load(path string) (*Result, error) {
 }
 
 // Save writes r as indented JSON to path, atomically.
-func (r *Result) Save(path string) error {
-	b, err := json.MarshalIndent(r, "", "  ")
+func (r *Result) Save(path string) error { return saveJSON(path, "result", r) }
+
+// loadJSON reads path into v; what names the file in errors.
+func loadJSON(path, what string, v any) error {
+	b, err := os.ReadFile(path)
 	if err != nil {
-		return fmt.Errorf("encode result: %w", err)
+		return fmt.Errorf("read %s: %w", what, err)
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("parse %s %s: %w", what, path, err)
+	}
+	return nil
+}
+
+// saveJSON writes v as indented JSON to path through a temporary file, so a
+// reader never sees half a file.
+func saveJSON(path, what string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode %s: %w", what, err)
 	}
 	tmp := path + ".tmp"
 	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
-		return fmt.Errorf("write result: %w", err)
+		return fmt.Errorf("write %s: %w", what, err)
 	}
 	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("write result: %w", err)
+		return fmt.Errorf("write %s: %w", what, err)
 	}
 	return nil
 }

@@ -34,6 +34,7 @@ type Target struct {
 	kafkaTopic   string
 	bridges      int
 	sinks        int
+	sinkCap      float64 // rows/s per sink instance, 0: no cap
 	log          *slog.Logger
 	p            *embedded.Pipeline
 }
@@ -56,6 +57,7 @@ func New(sc *scenarios.Scenario, log *slog.Logger) (*Target, error) {
 		kafkaTopic:   cmp.Or(st.KafkaTopic, embedded.DefaultTopic),
 		bridges:      max(st.BridgeReplicas, 1),
 		sinks:        max(st.SinkReplicas, 1),
+		sinkCap:      st.SinkMaxWriteRate,
 		log:          log,
 	}
 	t.tls = sc.Target.Security == "tls"
@@ -78,6 +80,7 @@ func (t *Target) Start(ctx context.Context) (target.Endpoints, error) {
 	}
 	opts := []embedded.Option{
 		embedded.WithCodec(cd), embedded.WithLogger(t.log), embedded.WithBridges(t.bridges), embedded.WithSinks(t.sinks),
+		embedded.WithSinkMaxWriteRate(t.sinkCap),
 		embedded.WithKafkaBrokers(t.kafkaBrokers), embedded.WithReplicationFactor(t.replication),
 		embedded.WithPartitions(t.partitions), embedded.WithTopic(t.kafkaTopic),
 	}
@@ -113,7 +116,7 @@ func (t *Target) Start(ctx context.Context) (target.Endpoints, error) {
 
 // Describe says what runs.
 func (t *Target) Describe() result.Target {
-	return result.Target{
+	d := result.Target{
 		Kind: "embedded",
 		Note: Note,
 		Topology: map[string]string{
@@ -131,6 +134,10 @@ func (t *Target) Describe() result.Target {
 		},
 		ClockNote: "every stage is timed on one host clock (one process)",
 	}
+	if t.sinkCap > 0 {
+		d.Topology["sink_max_write_rate"] = strconv.FormatFloat(t.sinkCap, 'f', -1, 64)
+	}
+	return d
 }
 
 // Components lists what runs (versions come from the harness's build information).
