@@ -24,13 +24,15 @@ images-rebuild: docker-engine ## rebuild every offline image
 # CI runs this so a missing install step cannot hide behind what an earlier run left behind.
 images-from-nothing: docker-engine ## remove debootstrap and every citybench image, then build them all
 	-DEBIAN_FRONTEND=noninteractive apt-get remove -y -q debootstrap >/dev/null
-	@# Children before parents: an image with dependent children cannot be removed, so repeat.
-	@for pass in 1 2 3; do \
-		ids=$$(docker image ls -q --filter reference='citybench/*' | sort -u); \
+	@# Every image of ours carries the content-hash label, untagged leftovers of earlier
+	@# builds included; children before parents (a parent with children cannot be
+	@# removed), so repeat until none is left.
+	@for pass in 1 2 3 4 5 6 7 8 9 10; do \
+		ids=$$(docker image ls -aq --filter label=org.citybench.content-hash | sort -u); \
 		[ -z "$$ids" ] && break; \
 		docker image rm -f $$ids >/dev/null 2>&1 || true; \
 	done; \
-	left=$$(docker image ls -q --filter reference='citybench/*'); \
+	left=$$(docker image ls -aq --filter label=org.citybench.content-hash; docker image ls -q --filter reference='citybench/*'); \
 	[ -z "$$left" ] || { echo "citybench images still present: $$left"; exit 1; }
 	rm -rf .cache/images
 	@! command -v debootstrap >/dev/null || { echo "debootstrap is still installed"; exit 1; }
