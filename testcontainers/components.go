@@ -400,11 +400,11 @@ func (t *Target) startServices(ctx context.Context, broker brokerInfo) (string, 
 		internalCQL = append(internalCQL, fmt.Sprintf("cassandra-%d:9042", i+1))
 	}
 	common := map[string]string{
-		"CITYBENCH_KAFKA_BROKERS":         strings.Join(internalKafka, ","),
-		"CITYBENCH_KAFKA_TOPIC":           t.top.KafkaTopic,
+		service.EnvKafkaBrokers:           strings.Join(internalKafka, ","),
+		service.EnvKafkaTopic:             t.top.KafkaTopic,
 		"CITYBENCH_STORE":                 "cassandra",
-		"CITYBENCH_CASSANDRA_HOSTS":       strings.Join(internalCQL, ","),
-		"CITYBENCH_CASSANDRA_KEYSPACE":    t.cfg.keyspace,
+		service.EnvCassandraHosts:         strings.Join(internalCQL, ","),
+		service.EnvCassandraKeyspace:      t.cfg.keyspace,
 		"CITYBENCH_CASSANDRA_REPLICATION": t.replication(),
 	}
 	if t.cfg.codec != "" {
@@ -433,7 +433,7 @@ func (t *Target) startServices(ctx context.Context, broker brokerInfo) (string, 
 		}
 		files = func() []tc.ContainerFile { _, f := t.sec.services(broker); return f }
 	}
-	bridgeEnv := map[string]string{"CITYBENCH_MQTT_URL": broker.networkURL}
+	bridgeEnv := map[string]string{service.EnvMQTTURL: broker.networkURL}
 	if err := t.proxyBridge(broker, bridgeEnv); err != nil {
 		return "", err
 	}

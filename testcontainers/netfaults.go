@@ -30,6 +30,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/citybench/citybench/harness/target"
+	"github.com/citybench/citybench/pipeline/service"
 	"github.com/citybench/citybench/scenarios"
 )
 
@@ -295,7 +296,7 @@ func (t *Target) proxyBridge(broker brokerInfo, env map[string]string) error {
 		if err := t.proxies.add(linkBroker, strings.TrimPrefix(broker.hostURL, "tcp://")); err != nil {
 			return err
 		}
-		env["CITYBENCH_MQTT_URL"] = "tcp://" + addr
+		env[service.EnvMQTTURL] = "tcp://" + addr
 	}
 	if t.cfg.proxied[linkKafka] {
 		var addrs []string
@@ -306,7 +307,7 @@ func (t *Target) proxyBridge(broker brokerInfo, env map[string]string) error {
 			t.proxies.mu.Unlock()
 			addrs = append(addrs, net.JoinHostPort(t.proxies.gateway, strconv.Itoa(port)))
 		}
-		env["CITYBENCH_KAFKA_BROKERS"] = strings.Join(addrs, ",")
+		env[service.EnvKafkaBrokers] = strings.Join(addrs, ",")
 	}
 	return nil
 }

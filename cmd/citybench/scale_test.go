@@ -9,10 +9,10 @@ import (
 
 	"github.com/citybench/citybench/harness/limits"
 	"github.com/citybench/citybench/harness/schedule"
+	"github.com/citybench/citybench/pipeline/service"
 	"github.com/citybench/citybench/reports/result"
 	"github.com/citybench/citybench/reports/synth"
 	"github.com/citybench/citybench/scenarios"
-	"github.com/citybench/citybench/testcontainers/external"
 )
 
 // TestScaleFlagsRefuseBadInput checks that every segment, worker and capacity
@@ -40,7 +40,7 @@ fleets:
 	medium := fleet("medium", m.Devices(limits.FilesPerEmbeddedDevice)+1)
 	// More devices than one port range reaches a remote broker with.
 	ports := fleet("ports", m.PortsPerAddr+1)
-	t.Setenv(external.EnvMQTTURL, "tcp://192.0.2.10:1883") // TEST-NET-1: never dialled, the preflight refuses first
+	t.Setenv(service.EnvMQTTURL, "tcp://192.0.2.10:1883") // TEST-NET-1: never dialled, the preflight refuses first
 	smoke := filepath.Join("..", "..", "scenarios", "smoke.yaml")
 	burst := filepath.Join("..", "..", "scenarios", "experiment", "testdata", "tiny", "burst-qos1.yaml")
 	out := filepath.Join(dir, "out")
@@ -51,7 +51,7 @@ fleets:
 	}{
 		{"embedded above its broker's limit", []string{"run", big, "--out", out}, []string{"open-file limit", "--target containers"}},
 		{"validate names the limit", []string{"validate", big}, []string{big, "target embedded on this machine", "open-file limit"}},
-		{"ports to a remote broker", []string{"run", ports, "--target", "external", "--out", out}, []string{"ephemeral ports", external.EnvMQTTURL}},
+		{"ports to a remote broker", []string{"run", ports, "--target", "external", "--out", out}, []string{"ephemeral ports", service.EnvMQTTURL}},
 		{"segment out of range", []string{"run", smoke, "--segment", "3/3", "--out", out}, []string{"--segment", "0 ≤ i < n"}},
 		{"segment not i/n", []string{"run", smoke, "--segment", "half", "--out", out}, []string{"want i/n"}},
 		{"segment and workers", []string{"run", smoke, "--target", "containers", "--segment", "0/2", "--workers", "2", "--out", out}, []string{"give one of them"}},

@@ -21,6 +21,7 @@ import (
 	"github.com/citybench/citybench/harness/merge"
 	"github.com/citybench/citybench/harness/schedule"
 	"github.com/citybench/citybench/harness/target"
+	"github.com/citybench/citybench/pipeline/service"
 	"github.com/citybench/citybench/reports/result"
 	"github.com/citybench/citybench/scenarios"
 	"github.com/citybench/citybench/testcontainers/external"
@@ -57,7 +58,7 @@ func checkCapacity(sc *scenarios.Scenario, seg schedule.Segment, m limits.Machin
 		brokers := external.ConfigFromEnv(os.Getenv).MQTTURLs
 		if can := m.PortDevices(brokers); len(brokers) > 0 && here > can {
 			return fmt.Errorf("%d devices from this machine, but its %d ephemeral ports per source address allow %d connections to %d broker address(es) — give more broker URLs in %s, or run segments (--segment i/n) on more machines",
-				here, m.PortsPerAddr, can, len(brokers), external.EnvMQTTURL)
+				here, m.PortsPerAddr, can, len(brokers), service.EnvMQTTURL)
 		}
 	}
 	if !seg.IsWhole() && !isEmbedded(sc) {

@@ -11,6 +11,7 @@ import (
 	"github.com/citybench/citybench/harness/merge"
 	"github.com/citybench/citybench/pipeline/codec"
 	"github.com/citybench/citybench/pipeline/embedded"
+	"github.com/citybench/citybench/pipeline/service"
 	"github.com/citybench/citybench/reports/result"
 	"github.com/citybench/citybench/testcontainers/external"
 )
@@ -121,8 +122,8 @@ func TestWorkersMatchOneProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer p.Close(context.WithoutCancel(ctx))
-	t.Setenv(external.EnvMQTTURL, p.MQTTURL)
-	t.Setenv(external.EnvKafkaBrokers, strings.Join(p.KafkaBrokers, ","))
+	t.Setenv(service.EnvMQTTURL, p.MQTTURL)
+	t.Setenv(service.EnvKafkaBrokers, strings.Join(p.KafkaBrokers, ","))
 	t.Setenv(external.EnvAPIURL, p.APIURL)
 	t.Setenv(beCitybench, "1")
 	dir, path := writeScenario(t)

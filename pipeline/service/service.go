@@ -88,8 +88,20 @@ type Config struct {
 	SinkMaxWriteRate float64
 }
 
-// Environment variables of the security settings, also read by the external target.
+// Environment variables of the endpoint and security settings, also read by the
+// external target and set by the containers target: each name is defined here only.
 const (
+	EnvMQTTURL           = "CITYBENCH_MQTT_URL"
+	EnvMQTTUsername      = "CITYBENCH_MQTT_USERNAME"
+	EnvMQTTPassword      = "CITYBENCH_MQTT_PASSWORD"
+	EnvMQTTCA            = "CITYBENCH_MQTT_CA"
+	EnvMQTTCert          = "CITYBENCH_MQTT_CERT"
+	EnvMQTTKey           = "CITYBENCH_MQTT_KEY"
+	EnvKafkaBrokers      = "CITYBENCH_KAFKA_BROKERS"
+	EnvKafkaTopic        = "CITYBENCH_KAFKA_TOPIC"
+	EnvCassandraHosts    = "CITYBENCH_CASSANDRA_HOSTS"
+	EnvCassandraKeyspace = "CITYBENCH_CASSANDRA_KEYSPACE"
+
 	EnvKafkaCA             = "CITYBENCH_KAFKA_CA"
 	EnvKafkaCert           = "CITYBENCH_KAFKA_CERT"
 	EnvKafkaKey            = "CITYBENCH_KAFKA_KEY"
@@ -119,17 +131,17 @@ type envVar struct {
 
 func (c *Config) vars() []envVar {
 	return []envVar{
-		{flag: "mqtt-url", env: "CITYBENCH_MQTT_URL", def: "tcp://127.0.0.1:1883", str: &c.MQTTURL, help: "MQTT broker URL (tcp://, ssl://)"},
-		{flag: "mqtt-username", env: "CITYBENCH_MQTT_USERNAME", str: &c.MQTTUsername, help: "MQTT username"},
-		{flag: "mqtt-password", env: "CITYBENCH_MQTT_PASSWORD", str: &c.MQTTPassword, help: "MQTT password"},
-		{flag: "mqtt-ca", env: "CITYBENCH_MQTT_CA", str: &c.MQTTCA, help: "PEM file of CAs to trust for MQTT TLS"},
-		{flag: "mqtt-cert", env: "CITYBENCH_MQTT_CERT", str: &c.MQTTCert, help: "PEM client certificate for MQTT TLS"},
-		{flag: "mqtt-key", env: "CITYBENCH_MQTT_KEY", str: &c.MQTTKey, help: "PEM client key for MQTT TLS"},
+		{flag: "mqtt-url", env: EnvMQTTURL, def: "tcp://127.0.0.1:1883", str: &c.MQTTURL, help: "MQTT broker URL (tcp://, ssl://)"},
+		{flag: "mqtt-username", env: EnvMQTTUsername, str: &c.MQTTUsername, help: "MQTT username"},
+		{flag: "mqtt-password", env: EnvMQTTPassword, str: &c.MQTTPassword, help: "MQTT password"},
+		{flag: "mqtt-ca", env: EnvMQTTCA, str: &c.MQTTCA, help: "PEM file of CAs to trust for MQTT TLS"},
+		{flag: "mqtt-cert", env: EnvMQTTCert, str: &c.MQTTCert, help: "PEM client certificate for MQTT TLS"},
+		{flag: "mqtt-key", env: EnvMQTTKey, str: &c.MQTTKey, help: "PEM client key for MQTT TLS"},
 		{flag: "mqtt-client-id", env: "CITYBENCH_MQTT_CLIENT_ID", str: &c.MQTTClientID, help: "fixed MQTT client id (default citybench-bridge-<hostname>)"},
 		{flag: "mqtt-share-group", env: "CITYBENCH_MQTT_SHARE_GROUP", def: "citybench-bridges", str: &c.MQTTShareGroup, help: "MQTT shared-subscription group; empty for a plain subscription"},
 		{flag: "mqtt-filter", env: "CITYBENCH_MQTT_FILTER", def: "#", str: &c.MQTTFilter, help: "MQTT topic filter to bridge"},
-		{flag: "kafka-brokers", env: "CITYBENCH_KAFKA_BROKERS", def: "127.0.0.1:9092", list: &c.KafkaBrokers, help: "Kafka bootstrap brokers, comma separated"},
-		{flag: "kafka-topic", env: "CITYBENCH_KAFKA_TOPIC", def: "readings", str: &c.KafkaTopic, help: "Kafka topic for readings"},
+		{flag: "kafka-brokers", env: EnvKafkaBrokers, def: "127.0.0.1:9092", list: &c.KafkaBrokers, help: "Kafka bootstrap brokers, comma separated"},
+		{flag: "kafka-topic", env: EnvKafkaTopic, def: "readings", str: &c.KafkaTopic, help: "Kafka topic for readings"},
 		{flag: "kafka-dlq-topic", env: "CITYBENCH_KAFKA_DLQ_TOPIC", def: "readings.dlq", str: &c.KafkaDLQTopic, help: "Kafka dead-letter topic"},
 		{flag: "kafka-group", env: "CITYBENCH_KAFKA_GROUP", def: "citybench-sink", str: &c.KafkaGroup, help: "Kafka consumer group of the sink"},
 		{flag: "kafka-ca", env: EnvKafkaCA, str: &c.KafkaCA, help: "PEM file of CAs to trust for Kafka TLS (TLS is on when this or kafka-cert is set)"},
@@ -139,8 +151,8 @@ func (c *Config) vars() []envVar {
 		{flag: "kafka-username", env: EnvKafkaUsername, str: &c.KafkaUsername, help: "Kafka SASL username"},
 		{flag: "kafka-password", env: EnvKafkaPassword, str: &c.KafkaPassword, help: "Kafka SASL password"},
 		{flag: "store", env: "CITYBENCH_STORE", def: "memory", str: &c.Store, help: "store: memory or cassandra"},
-		{flag: "cassandra-hosts", env: "CITYBENCH_CASSANDRA_HOSTS", def: "127.0.0.1:9042", list: &c.CassandraHosts, help: "Cassandra contact points, comma separated"},
-		{flag: "cassandra-keyspace", env: "CITYBENCH_CASSANDRA_KEYSPACE", def: cassandra.DefaultKeyspace, str: &c.CassandraKeyspace, help: "Cassandra keyspace"},
+		{flag: "cassandra-hosts", env: EnvCassandraHosts, def: "127.0.0.1:9042", list: &c.CassandraHosts, help: "Cassandra contact points, comma separated"},
+		{flag: "cassandra-keyspace", env: EnvCassandraKeyspace, def: cassandra.DefaultKeyspace, str: &c.CassandraKeyspace, help: "Cassandra keyspace"},
 		{flag: "cassandra-replication", env: "CITYBENCH_CASSANDRA_REPLICATION", def: cassandra.DefaultReplication, str: &c.CassandraReplication, help: "Cassandra keyspace replication map (CQL)"},
 		{flag: "cassandra-username", env: EnvCassandraUsername, str: &c.CassandraUsername, help: "Cassandra username (password authentication)"},
 		{flag: "cassandra-password", env: EnvCassandraPassword, str: &c.CassandraPassword, help: "Cassandra password"},

@@ -49,21 +49,9 @@ type Config struct {
 	APIURL                                   string
 }
 
-// The environment variables ConfigFromEnv reads (the pipeline services use the
-// same names); lists are comma separated.
-const (
-	EnvMQTTURL           = "CITYBENCH_MQTT_URL"
-	EnvMQTTUsername      = "CITYBENCH_MQTT_USERNAME"
-	EnvMQTTPassword      = "CITYBENCH_MQTT_PASSWORD"
-	EnvMQTTCA            = "CITYBENCH_MQTT_CA"
-	EnvMQTTCert          = "CITYBENCH_MQTT_CERT"
-	EnvMQTTKey           = "CITYBENCH_MQTT_KEY"
-	EnvKafkaBrokers      = "CITYBENCH_KAFKA_BROKERS"
-	EnvKafkaTopic        = "CITYBENCH_KAFKA_TOPIC"
-	EnvCassandraHosts    = "CITYBENCH_CASSANDRA_HOSTS"
-	EnvCassandraKeyspace = "CITYBENCH_CASSANDRA_KEYSPACE"
-	EnvAPIURL            = "CITYBENCH_API_URL"
-)
+// EnvAPIURL is the web API's base URL, the one endpoint only the harness reads;
+// the others are the pipeline services' own variables (service.Env*).
+const EnvAPIURL = "CITYBENCH_API_URL"
 
 // ConfigFromEnv reads the same CITYBENCH_* variables the pipeline services use,
 // plus CITYBENCH_API_URL; lists are comma separated.
@@ -78,22 +66,22 @@ func ConfigFromEnv(getenv func(string) string) Config {
 		return out
 	}
 	return Config{
-		MQTTURLs:            list(EnvMQTTURL),
-		MQTTUsername:        getenv(EnvMQTTUsername),
-		MQTTPassword:        getenv(EnvMQTTPassword),
-		MQTTCA:              getenv(EnvMQTTCA),
-		MQTTCert:            getenv(EnvMQTTCert),
-		MQTTKey:             getenv(EnvMQTTKey),
-		KafkaBrokers:        list(EnvKafkaBrokers),
-		KafkaTopic:          getenv(EnvKafkaTopic),
+		MQTTURLs:            list(service.EnvMQTTURL),
+		MQTTUsername:        getenv(service.EnvMQTTUsername),
+		MQTTPassword:        getenv(service.EnvMQTTPassword),
+		MQTTCA:              getenv(service.EnvMQTTCA),
+		MQTTCert:            getenv(service.EnvMQTTCert),
+		MQTTKey:             getenv(service.EnvMQTTKey),
+		KafkaBrokers:        list(service.EnvKafkaBrokers),
+		KafkaTopic:          getenv(service.EnvKafkaTopic),
 		KafkaCA:             getenv(service.EnvKafkaCA),
 		KafkaCert:           getenv(service.EnvKafkaCert),
 		KafkaKey:            getenv(service.EnvKafkaKey),
 		KafkaSASLMechanism:  getenv(service.EnvKafkaSASLMechanism),
 		KafkaUsername:       getenv(service.EnvKafkaUsername),
 		KafkaPassword:       getenv(service.EnvKafkaPassword),
-		CassandraHosts:      list(EnvCassandraHosts),
-		CassandraKeyspace:   getenv(EnvCassandraKeyspace),
+		CassandraHosts:      list(service.EnvCassandraHosts),
+		CassandraKeyspace:   getenv(service.EnvCassandraKeyspace),
 		CassandraUsername:   getenv(service.EnvCassandraUsername),
 		CassandraPassword:   getenv(service.EnvCassandraPassword),
 		CassandraCA:         getenv(service.EnvCassandraCA),
@@ -114,22 +102,22 @@ func (c Config) Env() []string {
 			out = append(out, k+"="+v)
 		}
 	}
-	add(EnvMQTTURL, strings.Join(c.MQTTURLs, ","))
-	add(EnvMQTTUsername, c.MQTTUsername)
-	add(EnvMQTTPassword, c.MQTTPassword)
-	add(EnvMQTTCA, c.MQTTCA)
-	add(EnvMQTTCert, c.MQTTCert)
-	add(EnvMQTTKey, c.MQTTKey)
-	add(EnvKafkaBrokers, strings.Join(c.KafkaBrokers, ","))
-	add(EnvKafkaTopic, c.KafkaTopic)
+	add(service.EnvMQTTURL, strings.Join(c.MQTTURLs, ","))
+	add(service.EnvMQTTUsername, c.MQTTUsername)
+	add(service.EnvMQTTPassword, c.MQTTPassword)
+	add(service.EnvMQTTCA, c.MQTTCA)
+	add(service.EnvMQTTCert, c.MQTTCert)
+	add(service.EnvMQTTKey, c.MQTTKey)
+	add(service.EnvKafkaBrokers, strings.Join(c.KafkaBrokers, ","))
+	add(service.EnvKafkaTopic, c.KafkaTopic)
 	add(service.EnvKafkaCA, c.KafkaCA)
 	add(service.EnvKafkaCert, c.KafkaCert)
 	add(service.EnvKafkaKey, c.KafkaKey)
 	add(service.EnvKafkaSASLMechanism, c.KafkaSASLMechanism)
 	add(service.EnvKafkaUsername, c.KafkaUsername)
 	add(service.EnvKafkaPassword, c.KafkaPassword)
-	add(EnvCassandraHosts, strings.Join(c.CassandraHosts, ","))
-	add(EnvCassandraKeyspace, c.CassandraKeyspace)
+	add(service.EnvCassandraHosts, strings.Join(c.CassandraHosts, ","))
+	add(service.EnvCassandraKeyspace, c.CassandraKeyspace)
 	add(service.EnvCassandraUsername, c.CassandraUsername)
 	add(service.EnvCassandraPassword, c.CassandraPassword)
 	add(service.EnvCassandraCA, c.CassandraCA)
