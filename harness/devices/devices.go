@@ -271,7 +271,7 @@ func (s *Simulator) sendOnTime(ctx context.Context, d *schedule.Device, until ti
 			continue
 		}
 		s.ledger.Observe(ledger.Sent, d.Index, m.Seq, time.Now().UnixNano())
-		s.ledger.AddBytes(ledger.Sent, len(payload))
+		s.ledger.AddBytes(ledger.Sent, d.Index, len(payload))
 		tok := c.Publish(m.Topic, qos, d.Fleet.Retain, payload)
 		if qos == 0 {
 			continue
@@ -329,7 +329,7 @@ func (s *Simulator) sendBurst(ctx context.Context, d *schedule.Device, until tim
 			return // every later message would fail alike
 		}
 		s.ledger.Observe(ledger.Sent, d.Index, m.Seq, time.Now().UnixNano())
-		s.ledger.AddBytes(ledger.Sent, len(payload))
+		s.ledger.AddBytes(ledger.Sent, d.Index, len(payload))
 		tok := c.Publish(m.Topic, byte(d.Fleet.QoS), d.Fleet.Retain, payload)
 		select {
 		case acks <- pending{seq: m.Seq, token: tok}:
@@ -387,7 +387,7 @@ func (s *Simulator) sendOnce(ctx context.Context, d *schedule.Device, m *schedul
 		s.conns.Add(-1)
 	}()
 	s.ledger.Observe(ledger.Sent, d.Index, m.Seq, time.Now().UnixNano())
-	s.ledger.AddBytes(ledger.Sent, len(payload))
+	s.ledger.AddBytes(ledger.Sent, d.Index, len(payload))
 	tok := c.Publish(m.Topic, byte(d.Fleet.QoS), d.Fleet.Retain, payload)
 	if err := waitToken(ctx, tok); err != nil {
 		s.ledger.Error(time.Now().UnixNano())

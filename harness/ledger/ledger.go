@@ -56,8 +56,6 @@ type Ledger struct {
 
 	delivered [NumStages]atomic.Int64 // first observations, for live progress
 	unknown   [NumStages]atomic.Int64 // observations of messages not in the plan
-	bytes     [NumStages]atomic.Int64 // payload (sent) or stored value (store) bytes of first sightings
-	sized     [NumStages]atomic.Int64 // messages counted in bytes
 	errors    atomic.Int64
 	errorsAt  sync.Map            // second index → *atomic.Int64
 	dupsAt    [NumStages]sync.Map // second index → *atomic.Int64: when duplicates arrived
@@ -66,6 +64,10 @@ type Ledger struct {
 
 type deviceLog struct {
 	obs [NumStages][]int64 // unix ns of first observation, 0 = never
+	// bytes and sized sum the payload (sent) or stored value (store) bytes of
+	// first sightings and how many messages they cover: per device, so the
+	// publish path adds to memory only its own goroutine writes.
+	bytes, sized [NumStages]int64
 	// intended holds the run-time intended send times (unix ns, 0 = not yet
 	// due) of a closed-loop burst device, whose messages become due when an
 	// in-flight slot frees; nil for devices that follow the plan's clock.
@@ -257,20 +259,29 @@ func countAt(m *sync.Map, sec int64) {
 	v.(*atomic.Int64).Add(1)
 }
 
-// AddBytes adds the size of a message a stage saw: the payload a device sent,
-// the column values the store holds. Call it once per first sighting.
-func (l *Ledger) AddBytes(stage Stage, n int) {
-	l.bytes[stage].Add(int64(n))
-	l.sized[stage].Add(1)
+// AddBytes adds the size of a message stage saw of device dev: the payload it
+// sent, or the value bytes the store holds. The ledger's one-goroutine rule holds:
+// calls for one (stage, device) come from the goroutine that observes it.
+func (l *Ledger) AddBytes(stage Stage, dev, n int) {
+	if dev < 0 || dev >= len(l.logs) {
+		return
+	}
+	l.logs[dev].bytes[stage] += int64(n)
+	l.logs[dev].sized[stage]++
 }
 
 // BytesPerMessage is the mean size AddBytes recorded for stage (0: none) and
-// how many messages it averages over.
+// how many messages it averages over; call it once recording has stopped.
 func (l *Ledger) BytesPerMessage(stage Stage) (mean float64, messages int64) {
-	if n := l.sized[stage].Load(); n > 0 {
-		return float64(l.bytes[stage].Load()) / float64(n), n
+	var total int64
+	for i := range l.logs {
+		total += l.logs[i].bytes[stage]
+		messages += l.logs[i].sized[stage]
 	}
-	return 0, 0
+	if messages == 0 {
+		return 0, 0
+	}
+	return float64(total) / float64(messages), messages
 }
 
 // Errors is the number of errors so far.

@@ -192,6 +192,6 @@ func (s *Store) record(dev int, r store.Row, countUnknown bool) {
 		return
 	}
 	if !s.env.Rec.Seen(ledger.Store, dev, r.Seq) && s.env.Rec.Observe(ledger.Store, dev, r.Seq, r.WriteTime.UnixNano()) {
-		s.env.Rec.AddBytes(ledger.Store, r.ValueBytes())
+		s.env.Rec.AddBytes(ledger.Store, dev, r.ValueBytes())
 	}
 }

@@ -30,9 +30,9 @@ type Recorder interface {
 	// reports whether it was the first sighting. Pairs outside the plan are counted
 	// as unknown.
 	Observe(stage ledger.Stage, dev int, seq uint64, at int64) bool
-	// AddBytes adds the size of a message stage saw for the first time (the
+	// AddBytes adds the size of a message of device dev that stage saw for the first time (the
 	// store read-back: the stored row's column values).
-	AddBytes(stage ledger.Stage, n int)
+	AddBytes(stage ledger.Stage, dev, n int)
 	Progress
 }
 
