@@ -53,43 +53,62 @@ type Config struct {
 // the others are the pipeline services' own variables (service.Env*).
 const EnvAPIURL = "CITYBENCH_API_URL"
 
+// envFields pairs every variable the external target reads with its field, so
+// reading the environment (ConfigFromEnv) and writing it (Env) cannot drift.
+// Exactly one of str and list is set; lists are comma separated.
+func (c *Config) envFields() []struct {
+	name string
+	str  *string
+	list *[]string
+} {
+	type field = struct {
+		name string
+		str  *string
+		list *[]string
+	}
+	return []field{
+		{name: service.EnvMQTTURL, list: &c.MQTTURLs},
+		{name: service.EnvMQTTUsername, str: &c.MQTTUsername},
+		{name: service.EnvMQTTPassword, str: &c.MQTTPassword},
+		{name: service.EnvMQTTCA, str: &c.MQTTCA},
+		{name: service.EnvMQTTCert, str: &c.MQTTCert},
+		{name: service.EnvMQTTKey, str: &c.MQTTKey},
+		{name: service.EnvKafkaBrokers, list: &c.KafkaBrokers},
+		{name: service.EnvKafkaTopic, str: &c.KafkaTopic},
+		{name: service.EnvKafkaCA, str: &c.KafkaCA},
+		{name: service.EnvKafkaCert, str: &c.KafkaCert},
+		{name: service.EnvKafkaKey, str: &c.KafkaKey},
+		{name: service.EnvKafkaSASLMechanism, str: &c.KafkaSASLMechanism},
+		{name: service.EnvKafkaUsername, str: &c.KafkaUsername},
+		{name: service.EnvKafkaPassword, str: &c.KafkaPassword},
+		{name: service.EnvCassandraHosts, list: &c.CassandraHosts},
+		{name: service.EnvCassandraKeyspace, str: &c.CassandraKeyspace},
+		{name: service.EnvCassandraUsername, str: &c.CassandraUsername},
+		{name: service.EnvCassandraPassword, str: &c.CassandraPassword},
+		{name: service.EnvCassandraCA, str: &c.CassandraCA},
+		{name: service.EnvCassandraCert, str: &c.CassandraCert},
+		{name: service.EnvCassandraKey, str: &c.CassandraKey},
+		{name: service.EnvCassandraServerName, str: &c.CassandraServerName},
+		{name: EnvAPIURL, str: &c.APIURL},
+	}
+}
+
 // ConfigFromEnv reads the same CITYBENCH_* variables the pipeline services use,
 // plus CITYBENCH_API_URL; lists are comma separated.
 func ConfigFromEnv(getenv func(string) string) Config {
-	list := func(k string) []string {
-		var out []string
-		for _, s := range strings.Split(getenv(k), ",") {
+	var c Config
+	for _, f := range c.envFields() {
+		if f.str != nil {
+			*f.str = getenv(f.name)
+			continue
+		}
+		for _, s := range strings.Split(getenv(f.name), ",") {
 			if s = strings.TrimSpace(s); s != "" {
-				out = append(out, s)
+				*f.list = append(*f.list, s)
 			}
 		}
-		return out
 	}
-	return Config{
-		MQTTURLs:            list(service.EnvMQTTURL),
-		MQTTUsername:        getenv(service.EnvMQTTUsername),
-		MQTTPassword:        getenv(service.EnvMQTTPassword),
-		MQTTCA:              getenv(service.EnvMQTTCA),
-		MQTTCert:            getenv(service.EnvMQTTCert),
-		MQTTKey:             getenv(service.EnvMQTTKey),
-		KafkaBrokers:        list(service.EnvKafkaBrokers),
-		KafkaTopic:          getenv(service.EnvKafkaTopic),
-		KafkaCA:             getenv(service.EnvKafkaCA),
-		KafkaCert:           getenv(service.EnvKafkaCert),
-		KafkaKey:            getenv(service.EnvKafkaKey),
-		KafkaSASLMechanism:  getenv(service.EnvKafkaSASLMechanism),
-		KafkaUsername:       getenv(service.EnvKafkaUsername),
-		KafkaPassword:       getenv(service.EnvKafkaPassword),
-		CassandraHosts:      list(service.EnvCassandraHosts),
-		CassandraKeyspace:   getenv(service.EnvCassandraKeyspace),
-		CassandraUsername:   getenv(service.EnvCassandraUsername),
-		CassandraPassword:   getenv(service.EnvCassandraPassword),
-		CassandraCA:         getenv(service.EnvCassandraCA),
-		CassandraCert:       getenv(service.EnvCassandraCert),
-		CassandraKey:        getenv(service.EnvCassandraKey),
-		CassandraServerName: getenv(service.EnvCassandraServerName),
-		APIURL:              getenv(EnvAPIURL),
-	}
+	return c
 }
 
 // Env is c as the environment ConfigFromEnv reads ("NAME=value" entries, unset
@@ -97,34 +116,17 @@ func ConfigFromEnv(getenv func(string) string) Config {
 // process started.
 func (c Config) Env() []string {
 	var out []string
-	add := func(k, v string) {
+	for _, f := range c.envFields() {
+		v := ""
+		if f.str != nil {
+			v = *f.str
+		} else {
+			v = strings.Join(*f.list, ",")
+		}
 		if v != "" {
-			out = append(out, k+"="+v)
+			out = append(out, f.name+"="+v)
 		}
 	}
-	add(service.EnvMQTTURL, strings.Join(c.MQTTURLs, ","))
-	add(service.EnvMQTTUsername, c.MQTTUsername)
-	add(service.EnvMQTTPassword, c.MQTTPassword)
-	add(service.EnvMQTTCA, c.MQTTCA)
-	add(service.EnvMQTTCert, c.MQTTCert)
-	add(service.EnvMQTTKey, c.MQTTKey)
-	add(service.EnvKafkaBrokers, strings.Join(c.KafkaBrokers, ","))
-	add(service.EnvKafkaTopic, c.KafkaTopic)
-	add(service.EnvKafkaCA, c.KafkaCA)
-	add(service.EnvKafkaCert, c.KafkaCert)
-	add(service.EnvKafkaKey, c.KafkaKey)
-	add(service.EnvKafkaSASLMechanism, c.KafkaSASLMechanism)
-	add(service.EnvKafkaUsername, c.KafkaUsername)
-	add(service.EnvKafkaPassword, c.KafkaPassword)
-	add(service.EnvCassandraHosts, strings.Join(c.CassandraHosts, ","))
-	add(service.EnvCassandraKeyspace, c.CassandraKeyspace)
-	add(service.EnvCassandraUsername, c.CassandraUsername)
-	add(service.EnvCassandraPassword, c.CassandraPassword)
-	add(service.EnvCassandraCA, c.CassandraCA)
-	add(service.EnvCassandraCert, c.CassandraCert)
-	add(service.EnvCassandraKey, c.CassandraKey)
-	add(service.EnvCassandraServerName, c.CassandraServerName)
-	add(EnvAPIURL, c.APIURL)
 	return out
 }
 

@@ -125,3 +125,29 @@ func TestConfigFromEnv(t *testing.T) {
 		t.Errorf("security settings\n got %+v\nwant %+v", got, want)
 	}
 }
+
+// TestEnvRoundTrip: every field Env writes, ConfigFromEnv reads back — a worker
+// process pointed at a pipeline sees exactly the coordinator's configuration.
+func TestEnvRoundTrip(t *testing.T) {
+	var want Config
+	v := reflect.ValueOf(&want).Elem()
+	for i := range v.NumField() {
+		f := v.Field(i)
+		switch f.Kind() {
+		case reflect.String:
+			f.SetString(v.Type().Field(i).Name + "-value")
+		case reflect.Slice:
+			f.Set(reflect.ValueOf([]string{v.Type().Field(i).Name + "-a", v.Type().Field(i).Name + "-b"}))
+		default:
+			t.Fatalf("field %s: kind %s not covered by this test", v.Type().Field(i).Name, f.Kind())
+		}
+	}
+	env := map[string]string{}
+	for _, kv := range want.Env() {
+		k, val, _ := strings.Cut(kv, "=")
+		env[k] = val
+	}
+	if got := ConfigFromEnv(func(k string) string { return env[k] }); !reflect.DeepEqual(got, want) {
+		t.Errorf("round trip lost fields:\n got %+v\nwant %+v", got, want)
+	}
+}
