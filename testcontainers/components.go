@@ -19,6 +19,7 @@ import (
 
 	"github.com/citybench/citybench/pipeline/kafkasec"
 	"github.com/citybench/citybench/pipeline/service"
+	"github.com/citybench/citybench/pipeline/sink"
 )
 
 // brokerInfo is how to reach the MQTT broker from the host and from the network.
@@ -402,6 +403,7 @@ func (t *Target) startServices(ctx context.Context, broker brokerInfo) (string, 
 	common := map[string]string{
 		service.EnvKafkaBrokers:           strings.Join(internalKafka, ","),
 		service.EnvKafkaTopic:             t.top.KafkaTopic,
+		service.EnvKafkaGroup:             sink.DefaultGroup,
 		"CITYBENCH_STORE":                 "cassandra",
 		service.EnvCassandraHosts:         strings.Join(internalCQL, ","),
 		service.EnvCassandraKeyspace:      t.cfg.keyspace,

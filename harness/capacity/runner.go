@@ -15,7 +15,6 @@ import (
 
 	"github.com/citybench/citybench/harness"
 	"github.com/citybench/citybench/harness/schedule"
-	"github.com/citybench/citybench/pipeline/sink"
 	"github.com/citybench/citybench/pipeline/store"
 	"github.com/citybench/citybench/reports/result"
 	"github.com/citybench/citybench/scenarios"
@@ -149,13 +148,13 @@ func hostLoad() float64 {
 // lag first seen (-1 when it could not be read).
 func (rn *Runner) settle(ctx context.Context) (int64, error) {
 	eps, ok := rn.Target.Endpoints()
-	if !ok || len(eps.KafkaBrokers) == 0 {
+	if !ok || len(eps.KafkaBrokers) == 0 || eps.SinkGroup == "" {
 		return -1, nil
 	}
 	first := int64(-1)
 	deadline := time.Now().Add(settleLimit)
 	for {
-		lag, err := SinkLag(ctx, eps.KafkaBrokers, eps.KafkaTopic, sink.DefaultGroup)
+		lag, err := SinkLag(ctx, eps.KafkaBrokers, eps.KafkaTopic, eps.SinkGroup)
 		if err != nil {
 			return first, err
 		}

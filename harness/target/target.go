@@ -31,6 +31,9 @@ type Endpoints struct {
 	// KafkaBrokers are bootstrap addresses; KafkaTopic is where the bridge writes readings.
 	KafkaBrokers []string
 	KafkaTopic   string
+	// SinkGroup is the Kafka consumer group the pipeline's sink reads with: its
+	// lag is the sink's backlog (empty when not known).
+	SinkGroup string
 	// KafkaSecurity is how the harness's Kafka clients encrypt and authenticate
 	// (zero: plaintext, anonymous).
 	KafkaSecurity kafkasec.Config
