@@ -49,6 +49,9 @@ func Bottleneck(out Outcome, c Criteria) result.Bottleneck {
 	if fail == nil {
 		return result.Bottleneck{Component: "none found", Evidence: []string{"no step failed: raise --max-rate to find the limit"}}
 	}
+	if fail.GeneratorSaturated && len(behind(*fail, c)) == 0 {
+		return hostCPU(*fail)
+	}
 	stage, ev := firstGrowth(pass, fail, c)
 	b := result.Bottleneck{Stage: stage, Evidence: ev}
 	h, ok := hops[stage]
@@ -159,7 +162,7 @@ func firstGrowth(pass, fail *result.StepEntry, c Criteria) (string, []string) {
 func stepAt(steps []result.StepEntry, rate float64, pass bool) *result.StepEntry {
 	var found *result.StepEntry
 	for i := range steps {
-		if steps[i].Rate == rate && steps[i].Pass == pass {
+		if !steps[i].Repeated && steps[i].Rate == rate && steps[i].Pass == pass {
 			found = &steps[i] // the latest (the confirming hold when there is one)
 		}
 	}
@@ -172,7 +175,7 @@ func lowestFail(steps []result.StepEntry, above float64, c Criteria) *result.Ste
 	var found *result.StepEntry
 	for i := range steps {
 		s := &steps[i]
-		if s.GeneratorSaturated && len(behind(*s, c)) == 0 {
+		if s.Repeated || s.GeneratorSaturated && len(behind(*s, c)) == 0 && !starved(*s) {
 			continue
 		}
 		if !s.Pass && s.Rate > above && (found == nil || s.Rate < found.Rate) {
@@ -180,6 +183,21 @@ func lowestFail(steps []result.StepEntry, above float64, c Criteria) *result.Ste
 		}
 	}
 	return found
+}
+
+// hostCPU is the bottleneck of a step whose generator was starved by a full
+// host while no stage fell behind what was sent: the CPUs the harness and the
+// pipeline share, with what each took.
+func hostCPU(fail result.StepEntry) result.Bottleneck {
+	b := result.Bottleneck{Component: "host CPU (harness and pipeline share it)", Evidence: []string{
+		fmt.Sprintf("at %.0f msgs/s the generator could not keep its schedule while the host's CPUs were %.0f %% of %.0f %% busy (other processes %.0f %%)", fail.OfferedRate, fail.HostCPU, capacityOf(fail), fail.OtherCPU),
+	}}
+	use := slices.Clone(fail.Resources)
+	slices.SortFunc(use, func(a, b result.ComponentUse) int { return cmpFloat(b.CPUMean, a.CPUMean) })
+	for _, u := range use {
+		b.Evidence = append(b.Evidence, cpuLine(u))
+	}
+	return b
 }
 
 func busyHost(e result.StepEntry) bool { return e.HostCores > 0 && e.HostLoad > float64(e.HostCores) }

@@ -66,7 +66,9 @@ func (rn *Runner) RunStep(ctx context.Context, st Step) (result.StepEntry, error
 	if rn.Progress != nil {
 		fmt.Fprintf(rn.Progress, "step %d (%s): %.0f msgs/s for %s after a %s warm-up…\n", st.Index, st.Kind, st.Rate, st.Hold, sc.Warmup.D())
 	}
+	host := startHostSampler(ctx)
 	res, runErr := harness.Run(ctx, sc, harness.Options{Target: rn.Target, Logger: log})
+	ticks := host.finish()
 	if res == nil {
 		return result.StepEntry{}, runErr
 	}
@@ -81,6 +83,7 @@ func (rn *Runner) RunStep(ctx context.Context, st Step) (result.StepEntry, error
 	e := Measure(res, rn.cpuLimits(ctx))
 	e.Counters = rn.stepCounters(res.Counters, rn.Target.Counters(context.WithoutCancel(ctx)))
 	e.HostLoad, e.HostCores = hostLoad(), runtime.NumCPU()
+	hostShare(&e, res, ticks)
 	e.ResultFile = filepath.Join(rel, "result.json")
 	if runErr != nil {
 		return e, runErr

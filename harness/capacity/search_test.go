@@ -18,9 +18,13 @@ import (
 type sim struct {
 	knee       func(step int, rate float64) float64
 	saturateAt float64
-	steps      []capacity.Step
-	cancelAt   int
-	cancel     context.CancelFunc
+	// host, when set, says how busy a two-core host was during a step: all
+	// processes, the part the harness and the target did not account for, and
+	// the harness alone (percent, 100 = one core).
+	host     func(step int, rate float64) (all, other, harness float64)
+	steps    []capacity.Step
+	cancelAt int
+	cancel   context.CancelFunc
 }
 
 func (s *sim) RunStep(ctx context.Context, st capacity.Step) (result.StepEntry, error) {
@@ -34,7 +38,7 @@ func (s *sim) RunStep(ctx context.Context, st capacity.Step) (result.StepEntry, 
 	if st.Rate > k {
 		slope = st.Rate - k
 	}
-	return result.StepEntry{
+	e := result.StepEntry{
 		OfferedRate: st.Rate, DeliveredRate: min(st.Rate, k),
 		Stages: []result.StepStage{
 			{Stage: result.StageSent, DeliveredPct: 100},
@@ -42,7 +46,13 @@ func (s *sim) RunStep(ctx context.Context, st capacity.Step) (result.StepEntry, 
 			{Stage: result.StageStore, DeliveredPct: 100, BacklogSlope: slope, P99Us: 20000 + int64(slope*1000)},
 		},
 		GeneratorSaturated: s.saturateAt > 0 && st.Rate >= s.saturateAt,
-	}, nil
+	}
+	if s.host != nil {
+		all, other, h := s.host(st.Index, st.Rate)
+		e.HostCores, e.HostCPU, e.OtherCPU = 2, all, other
+		e.Resources = []result.ComponentUse{{Component: "harness", CPUMean: h, CPULimit: 200}, {Component: "cassandra-1", CPUMean: all - other - h, CPULimit: 200}}
+	}
+	return e, nil
 }
 
 func fixedKnee(k float64) func(int, float64) float64 { return func(int, float64) float64 { return k } }
@@ -299,5 +309,144 @@ func TestBottleneckAfterGeneratorStop(t *testing.T) {
 	b := capacity.Bottleneck(out, capacity.Criteria{})
 	if b.Component != "sink" || b.Stage != "store" || !strings.Contains(strings.Join(b.Evidence, "\n"), "stopped early, on the generator") {
 		t.Errorf("bottleneck %+v, want the sink at the store stage, with the early stop said", b)
+	}
+}
+
+// quietHost is a two-core host where only the harness (10 %) and the pipeline
+// (120 %) run.
+func quietHost(int, float64) (float64, float64, float64) { return 130, 0, 10 }
+
+// TestSearchRepeatsStepsOnABusyHost: steps that fail while other processes
+// hold the host's CPUs are inconclusive and run again; a system that is stable
+// when the host is quiet gets a confirmed, monotonic answer.
+func TestSearchRepeatsStepsOnABusyHost(t *testing.T) {
+	busy := map[int]bool{4: true, 9: true, 10: true}
+	s := &sim{knee: func(step int, _ float64) float64 {
+		if busy[step] {
+			return 300 // starved by other work: everything above it fails
+		}
+		return 1000
+	}, host: func(step int, _ float64) (float64, float64, float64) {
+		if busy[step] {
+			return 198, 90, 10
+		}
+		return 130, 0, 10
+	}}
+	out, err := capacity.Search(t.Context(), s, config(100))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.Stopped != capacity.StopConverged || !out.Confirmed || out.NonMonotonic || out.Max < 950 || out.Max > 1020 {
+		t.Fatalf("%+v, want a confirmed, monotonic answer near 1000 despite the busy steps", out)
+	}
+	repeated := 0
+	for _, e := range out.Steps {
+		if e.Repeated {
+			repeated++
+			if e.Pass || !busy[e.Index] {
+				t.Errorf("step %d repeated (pass %v): only the busy, failing steps should be", e.Index, e.Pass)
+			}
+		}
+	}
+	if repeated != len(busy) || !strings.Contains(strings.Join(out.Notes, "\n"), "other processes took 90 %") {
+		t.Errorf("%d steps repeated, notes %q: want the %d busy ones, said", repeated, out.Notes, len(busy))
+	}
+}
+
+// TestSearchKeepsABusyHostsFailureAfterRepeats: a host that stays busy does
+// not make the search run forever; the failure counts and is said to be the
+// busy host's, possibly.
+func TestSearchKeepsABusyHostsFailureAfterRepeats(t *testing.T) {
+	s := &sim{knee: fixedKnee(1000), host: func(_ int, rate float64) (float64, float64, float64) {
+		if rate > 1000 {
+			return 198, 90, 10
+		}
+		return 130, 0, 10
+	}}
+	out, err := capacity.Search(t.Context(), s, config(100))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.Stopped != capacity.StopConverged || out.Max < 950 || out.Max > 1020 {
+		t.Fatalf("%+v, want convergence near 1000", out)
+	}
+	type step struct {
+		kind string
+		rate float64
+	}
+	per := map[step]int{}
+	for _, e := range out.Steps {
+		k := step{e.Kind, e.Rate}
+		if per[k]++; per[k] > 3 {
+			t.Fatalf("%s at %.0f msgs/s ran %d times: at most 2 repeats", e.Kind, e.Rate, per[k])
+		}
+	}
+	if !strings.Contains(strings.Join(out.Notes, "\n"), "may be the busy host's") {
+		t.Errorf("notes %q do not say the kept failures were taken on a busy host", out.Notes)
+	}
+}
+
+// TestSearchReportsNonMonotonicOnAQuietHost: with the host's CPU measured and
+// quiet, a system that degrades is still called non-monotonic — the repeats
+// are for busy hosts only.
+func TestSearchReportsNonMonotonicOnAQuietHost(t *testing.T) {
+	s := &sim{knee: func(step int, _ float64) float64 {
+		if step > 6 {
+			return 500
+		}
+		return 1000
+	}, host: quietHost}
+	out, err := capacity.Search(t.Context(), s, config(100))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !out.NonMonotonic {
+		t.Fatalf("non-monotonic system on a quiet host not flagged: %+v", out)
+	}
+	for _, e := range out.Steps {
+		if e.Repeated {
+			t.Errorf("step %d repeated on a quiet host", e.Index)
+		}
+	}
+}
+
+// TestSearchCountsAGeneratorStarvedByTheHost: on one machine the pipeline's
+// containers can fill the CPUs the generator needs. Its lag then is that
+// host's failure, not a reason to stop: the search goes on and names the
+// host's CPU. A generator that is itself most of a full host still stops it.
+func TestSearchCountsAGeneratorStarvedByTheHost(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		harness float64
+		stopped string
+	}{
+		{"pipeline fills the host", 20, capacity.StopConverged},
+		{"generator fills the host", 150, capacity.StopGenerator},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := &sim{knee: fixedKnee(5000), saturateAt: 1500, host: func(_ int, rate float64) (float64, float64, float64) {
+				if rate >= 1500 {
+					return 196, 10, tc.harness
+				}
+				return 120, 0, 10
+			}}
+			out, err := capacity.Search(t.Context(), s, config(200))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if out.Stopped != tc.stopped {
+				t.Fatalf("stopped %q, want %q: %+v", out.Stopped, tc.stopped, out)
+			}
+			if tc.stopped != capacity.StopConverged {
+				return
+			}
+			if !out.Confirmed || out.Max < 1400 || out.Max >= 1500 {
+				t.Errorf("max %.0f confirmed %v, want a confirmed answer just below 1500", out.Max, out.Confirmed)
+			}
+			b := capacity.Bottleneck(out, capacity.Criteria{})
+			if !strings.HasPrefix(b.Component, "host CPU") || !strings.Contains(strings.Join(b.Evidence, "\n"), "196 % of 200 % busy") {
+				t.Errorf("bottleneck %+v, want the host's CPU with its figures", b)
+			}
+		})
 	}
 }

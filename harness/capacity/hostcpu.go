@@ -1,0 +1,136 @@
+package capacity
+
+import (
+	"bufio"
+	"context"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/citybench/citybench/reports/result"
+)
+
+// hostTick is one reading of the host's CPU time counters (/proc/stat, in
+// clock ticks summed over every CPU): busy is everything but idle and iowait.
+type hostTick struct {
+	at          time.Time
+	busy, total uint64
+	cpus        int
+}
+
+// readHostTick reads the host's CPU counters (false where /proc/stat is missing).
+func readHostTick(now time.Time) (hostTick, bool) {
+	f, err := os.Open("/proc/stat")
+	if err != nil {
+		return hostTick{}, false
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	if !sc.Scan() {
+		return hostTick{}, false
+	}
+	fields := strings.Fields(sc.Text())
+	if len(fields) < 5 || fields[0] != "cpu" {
+		return hostTick{}, false
+	}
+	t := hostTick{at: now}
+	for i, s := range fields[1:] {
+		v, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			return hostTick{}, false
+		}
+		t.total += v
+		if i != 3 && i != 4 { // idle, iowait
+			t.busy += v
+		}
+	}
+	for sc.Scan() {
+		if l := sc.Text(); strings.HasPrefix(l, "cpu") && len(l) > 3 && l[3] >= '0' && l[3] <= '9' {
+			t.cpus++
+		}
+	}
+	return t, t.cpus > 0
+}
+
+// hostSampler reads the host's CPU counters once a second while a step runs,
+// so the step can tell its own components' CPU from other work on the host.
+type hostSampler struct {
+	mu    sync.Mutex
+	ticks []hostTick
+	stop  context.CancelFunc
+	done  chan struct{}
+}
+
+func startHostSampler(ctx context.Context) *hostSampler {
+	ctx, cancel := context.WithCancel(ctx)
+	h := &hostSampler{stop: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(h.done)
+		tick := time.NewTicker(time.Second)
+		defer tick.Stop()
+		for {
+			if t, ok := readHostTick(time.Now()); ok {
+				h.mu.Lock()
+				h.ticks = append(h.ticks, t)
+				h.mu.Unlock()
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	return h
+}
+
+// finish stops sampling and returns the readings.
+func (h *hostSampler) finish() []hostTick {
+	h.stop()
+	<-h.done
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.ticks
+}
+
+// hostBusy is the host's CPU use between from and until in percent of one core
+// (100 = one core), from the readings nearest inside the window; false when
+// fewer than two fall in it.
+func hostBusy(ticks []hostTick, from, until time.Time) (float64, bool) {
+	var first, last *hostTick
+	for i := range ticks {
+		t := &ticks[i]
+		if t.at.Before(from) || t.at.After(until) {
+			continue
+		}
+		if first == nil {
+			first = t
+		}
+		last = t
+	}
+	if first == nil || last == first || last.total <= first.total {
+		return 0, false
+	}
+	return 100 * float64(last.cpus) * float64(last.busy-first.busy) / float64(last.total-first.total), true
+}
+
+// hostShare sets the step's host CPU and the part of it no measured component
+// (the harness, the target's containers) accounts for.
+func hostShare(e *result.StepEntry, r *result.Result, ticks []hostTick) {
+	from, until := measuredSeconds(r)
+	zero := r.Meta.OffsetZero
+	if zero.IsZero() || until <= from {
+		return
+	}
+	busy, ok := hostBusy(ticks, zero.Add(time.Duration(from)*time.Second), zero.Add(time.Duration(until)*time.Second))
+	if !ok {
+		return
+	}
+	ours := 0.0
+	for _, u := range e.Resources {
+		ours += u.CPUMean
+	}
+	e.HostCPU, e.OtherCPU = busy, max(0, busy-ours)
+}
