@@ -260,11 +260,11 @@ func printCapacity(w io.Writer, c *result.Capacity, took time.Duration) {
 		}
 	}
 	if s := c.Storage; s != nil {
-		label := "measured"
+		method := s.Method // says "measured: …" or "estimate: …" itself
 		if s.Estimate {
-			label = "ESTIMATE"
+			method = "ESTIMATE — " + method
 		}
-		fmt.Fprintf(w, "Storage: %.1f B per reading (%s: %s), replication %d\n", s.BytesPerReading, label, s.Method, s.ReplicationFactor)
+		fmt.Fprintf(w, "Storage: %.1f B per reading (%s), replication %d\n", s.BytesPerReading, method, s.ReplicationFactor)
 		fmt.Fprintf(w, "  at %.0f msgs/s: %s/day, %s/year; at the scenario's %.0f msgs/s: %s/day, %s/year\n", s.Rate,
 			htmlreport.HumanBytes(s.PerDayBytes), htmlreport.HumanBytes(s.PerYearBytes), c.BaseRate,
 			htmlreport.HumanBytes(s.ScenarioPerDayBytes), htmlreport.HumanBytes(s.ScenarioPerYearBytes))

@@ -256,7 +256,7 @@ func (s *searcher) explain(e result.StepEntry) {
 		// The pipeline fell behind even what the lagging generator did send.
 		s.note("at %.0f msgs/s the generator lagged too, but the pipeline fell behind what was sent: counted as the pipeline's failure", e.OfferedRate)
 	case e.GeneratorSaturated:
-		s.note("at %.0f msgs/s the generator lagged while the host's CPUs were %.0f %% of %.0f %% busy, mostly with the pipeline's components: counted as this host's failure (harness and pipeline share it)", e.OfferedRate, e.HostCPU, capacityOf(e))
+		s.note("at %.0f msgs/s the generator lagged while the host's CPUs were %.0f %% of %.0f %% busy, %.0f %% of it the harness and the pipeline's components: counted as this host's failure (harness and pipeline share it)", e.OfferedRate, e.HostCPU, capacityOf(e), e.HostCPU-e.OtherCPU)
 	}
 	if !e.Pass && s.cfg.Criteria.disturbed(e) {
 		s.note("at %.0f msgs/s other processes still took %.0f %% of the host's CPU after %d repeats: this failure may be the busy host's", e.OfferedRate, e.OtherCPU, maxRepeats)
