@@ -49,9 +49,40 @@ func Bottleneck(out Outcome, c Criteria) result.Bottleneck {
 	if fail == nil {
 		return result.Bottleneck{Component: "none found", Evidence: []string{"no step failed: raise --max-rate to find the limit"}}
 	}
+	var starvedAt *result.StepEntry
 	if fail.GeneratorSaturated && len(behind(*fail, c)) == 0 {
-		return hostCPU(*fail)
+		// The answer's bracket was set by a generator starved of the host's
+		// CPU; the pipeline's own limit is the lowest step above where a stage
+		// fell behind what was sent, when there is one.
+		starvedAt, fail = fail, lowestBehind(out.Steps, out.Max, c)
+		if fail == nil {
+			return hostCPU(*starvedAt)
+		}
 	}
+	b := pipelineBottleneck(out, pass, fail, c)
+	if starvedAt != nil {
+		b.Evidence = append(b.Evidence, fmt.Sprintf("the bracket's failing end, %.0f msgs/s, was set lower by the host's CPU: the generator could not keep its schedule while the host's CPUs were %.0f %% of %.0f %% busy (other processes %.0f %%); the pipeline itself fell behind at %.0f msgs/s", starvedAt.OfferedRate, starvedAt.HostCPU, capacityOf(*starvedAt), starvedAt.OtherCPU, fail.OfferedRate))
+	}
+	return b
+}
+
+// lowestBehind is the lowest-rate step above the answer where a stage lost
+// messages or fell behind what was sent. Runs that were run again count: their
+// verdict was inconclusive, but which stage fell behind is still what they saw.
+func lowestBehind(steps []result.StepEntry, above float64, c Criteria) *result.StepEntry {
+	var found *result.StepEntry
+	for i := range steps {
+		s := &steps[i]
+		if s.Rate > above && len(behind(*s, c)) > 0 && (found == nil || s.Rate < found.Rate) {
+			found = s
+		}
+	}
+	return found
+}
+
+// pipelineBottleneck names the component behind the first stage that grew in
+// the failing step fail, against the passing step pass.
+func pipelineBottleneck(out Outcome, pass, fail *result.StepEntry, c Criteria) result.Bottleneck {
 	stage, ev := firstGrowth(pass, fail, c)
 	b := result.Bottleneck{Stage: stage, Evidence: ev}
 	h, ok := hops[stage]

@@ -450,3 +450,26 @@ func TestSearchCountsAGeneratorStarvedByTheHost(t *testing.T) {
 		})
 	}
 }
+
+// TestBottleneckBehindAHostStarvedStep: the lowest failing step above the
+// answer failed only on a generator starved by a full host; a higher one saw
+// the store fall behind with Cassandra at its container limit. The component
+// named is Cassandra, and the evidence says the host set the bracket lower.
+func TestBottleneckBehindAHostStarvedStep(t *testing.T) {
+	use := func(cassandra float64) []result.ComponentUse {
+		return []result.ComponentUse{{Component: "harness", CPUMean: 10, CPULimit: 200}, {Component: "cassandra-1", CPUMean: cassandra, CPULimit: 25}, {Component: "sink-1", CPUMean: 8, CPULimit: 200}}
+	}
+	stages := func(backlog float64) []result.StepStage {
+		return []result.StepStage{{Stage: "kafka", DeliveredPct: 100, P99Us: 5000}, {Stage: "store", DeliveredPct: 100, BacklogSlope: backlog, P99Us: 40000}}
+	}
+	out := capacity.Outcome{Max: 351, Steps: []result.StepEntry{
+		{Rate: 401, OfferedRate: 401, HoldS: 8, Stages: stages(75), Resources: use(24.5), HostCores: 2, HostCPU: 198, OtherCPU: 80, Repeated: true},
+		{Rate: 351, OfferedRate: 351, HoldS: 8, Pass: true, Stages: stages(0), Resources: use(21), HostCores: 2, HostCPU: 150},
+		{Rate: 376, OfferedRate: 376, HoldS: 8, GeneratorSaturated: true, Stages: stages(2), Resources: use(22), HostCores: 2, HostCPU: 197, OtherCPU: 20},
+	}}
+	b := capacity.Bottleneck(out, capacity.Criteria{})
+	ev := strings.Join(b.Evidence, "\n")
+	if b.Component != "cassandra-1" || b.Stage != "store" || !strings.Contains(ev, "CPU 24 % of its 25 % allowance") || !strings.Contains(ev, "set lower by the host's CPU") {
+		t.Errorf("bottleneck %+v, want cassandra-1 at the store stage, its share of its limit, and the host's part said", b)
+	}
+}
