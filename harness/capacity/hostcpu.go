@@ -3,12 +3,15 @@ package capacity
 import (
 	"bufio"
 	"context"
+	"errors"
 	"os"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
+	"github.com/citybench/citybench/harness/target"
 	"github.com/citybench/citybench/reports/result"
 )
 
@@ -133,4 +136,79 @@ func hostShare(e *result.StepEntry, r *result.Result, ticks []hostTick) {
 		ours += u.CPUMean
 	}
 	e.HostCPU, e.OtherCPU = busy, max(0, busy-ours)
+}
+
+// Quieter is a StepRunner that can wait for other work on the host to
+// subside before a step is run again.
+type Quieter interface {
+	// WaitQuiet waits, at most limit, until processes other than the harness
+	// and the target's components use less than share of the host's CPUs,
+	// and returns the share they used last.
+	WaitQuiet(ctx context.Context, share float64, limit time.Duration) (float64, error)
+}
+
+// quietWindow is how long one look at the host's CPU lasts.
+const quietWindow = 3 * time.Second
+
+// WaitQuiet implements Quieter: it looks at the host's CPU for quietWindow at
+// a time, subtracting this process's CPU and the target's components' (when
+// the target samples them), until the rest is below share or limit passes.
+func (rn *Runner) WaitQuiet(ctx context.Context, share float64, limit time.Duration) (float64, error) {
+	deadline := time.Now().Add(limit)
+	for {
+		other, err := rn.otherShare(ctx)
+		if err != nil || other < share || !time.Now().Add(quietWindow).Before(deadline) {
+			return other, err
+		}
+	}
+}
+
+// otherShare is the share of the host's CPUs that neither this process nor
+// the target's components used over one quietWindow.
+func (rn *Runner) otherShare(ctx context.Context) (float64, error) {
+	ctx, cancel := context.WithTimeout(ctx, quietWindow)
+	defer cancel()
+	var samples <-chan result.ResourceSample
+	if rs, ok := rn.Target.(target.ResourceSampler); ok {
+		samples, _ = rs.SampleResources(ctx, time.Now()) // without it, the target's CPU counts as other work: waiting longer, never wrongly
+	}
+	first, ok := readHostTick(time.Now())
+	self0 := selfCPU()
+	ours := map[string][]float64{}
+	for samples != nil {
+		s, more := <-samples
+		if !more {
+			break
+		}
+		ours[s.Component] = append(ours[s.Component], s.CPUPercent)
+	}
+	<-ctx.Done()
+	if err := context.Cause(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		return 0, err
+	}
+	last, ok2 := readHostTick(time.Now())
+	if !ok || !ok2 || last.total <= first.total {
+		return 0, nil // no /proc/stat: nothing to wait for
+	}
+	wall := last.at.Sub(first.at)
+	used := 100 * float64(selfCPU()-self0) / float64(wall)
+	for _, v := range ours {
+		sum := 0.0
+		for _, p := range v {
+			sum += p
+		}
+		used += sum / float64(len(v))
+	}
+	capacity := 100 * float64(last.cpus)
+	busy := capacity * float64(last.busy-first.busy) / float64(last.total-first.total)
+	return max(0, busy-used) / capacity, nil
+}
+
+// selfCPU is this process's CPU time so far.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -97,6 +97,9 @@ fleets:
 			t.Logf("step %d did not pass on this host: %v", i+1, why)
 		}
 	}
+	if other, err := rn.WaitQuiet(t.Context(), 1, 10*time.Second); err != nil || other < 0 || other > 1 {
+		t.Errorf("other work's share of the host %.2f (%v), want a share between 0 and 1", other, err)
+	}
 	if n := ct.starts.Load(); n != 1 {
 		t.Errorf("target started %d times, want once for every step", n)
 	}

@@ -219,6 +219,9 @@ func (s *searcher) try(ctx context.Context, kind string, rate float64, hold time
 		}
 		if !e.Pass && s.cfg.Criteria.disturbed(e) && attempt < maxRepeats {
 			s.repeat(fmt.Sprintf("at %.0f msgs/s other processes took %.0f %% of the host's %.0f %% CPU: the failure is inconclusive, the step is run again", e.OfferedRate, e.OtherCPU, capacityOf(e)))
+			if err := s.waitQuiet(ctx); err != nil {
+				return false, err
+			}
 			continue
 		}
 		if e.GeneratorSaturated && len(behind(e, s.cfg.Criteria)) == 0 && !starved(e) {
@@ -238,6 +241,28 @@ func (s *searcher) try(ctx context.Context, kind string, rate float64, hold time
 		}
 		return e.Pass, nil
 	}
+}
+
+// quietLimit bounds the wait for other work on the host to subside before a repeat.
+const quietLimit = time.Minute
+
+// waitQuiet gives other work on the host up to quietLimit to subside before
+// an inconclusive step is run again, when the runner can tell.
+func (s *searcher) waitQuiet(ctx context.Context) error {
+	q, ok := s.r.(Quieter)
+	if !ok {
+		return nil
+	}
+	start := time.Now()
+	other, err := q.WaitQuiet(ctx, s.cfg.Criteria.withDefaults().BusyHostShare, quietLimit)
+	if err != nil {
+		if ctx.Err() != nil {
+			s.out.Stopped = StopInterrupted
+		}
+		return err
+	}
+	s.note("waited %s for other work on the host to subside before the repeat (it then took %.0f %% of the CPUs)", time.Since(start).Round(time.Second), 100*other)
+	return nil
 }
 
 // repeat marks the last step as superseded by the run about to start.

@@ -332,12 +332,16 @@ func TestSearchRepeatsStepsOnABusyHost(t *testing.T) {
 		}
 		return 130, 0, 10
 	}}
-	out, err := capacity.Search(t.Context(), s, config(100))
+	q := &quietSim{sim: s}
+	out, err := capacity.Search(t.Context(), q, config(100))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if out.Stopped != capacity.StopConverged || !out.Confirmed || out.NonMonotonic || out.Max < 950 || out.Max > 1020 {
 		t.Fatalf("%+v, want a confirmed, monotonic answer near 1000 despite the busy steps", out)
+	}
+	if q.waits != len(busy) {
+		t.Errorf("waited for a quiet host %d times, want before each of the %d repeats", q.waits, len(busy))
 	}
 	repeated := 0
 	for _, e := range out.Steps {
@@ -472,4 +476,15 @@ func TestBottleneckBehindAHostStarvedStep(t *testing.T) {
 	if b.Component != "cassandra-1" || b.Stage != "store" || !strings.Contains(ev, "CPU 24 % of its 25 % allowance") || !strings.Contains(ev, "set lower by the host's CPU") {
 		t.Errorf("bottleneck %+v, want cassandra-1 at the store stage, its share of its limit, and the host's part said", b)
 	}
+}
+
+// quietSim is a sim that can wait for a quiet host (it is quiet at once).
+type quietSim struct {
+	*sim
+	waits int
+}
+
+func (q *quietSim) WaitQuiet(context.Context, float64, time.Duration) (float64, error) {
+	q.waits++
+	return 0, nil
 }
