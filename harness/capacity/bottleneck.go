@@ -56,7 +56,7 @@ func Bottleneck(out Outcome, c Criteria) result.Bottleneck {
 		// fell behind what was sent, when there is one.
 		starvedAt, fail = fail, lowestBehind(out.Steps, out.Max, c)
 		if fail == nil {
-			return hostCPU(*starvedAt)
+			return hostCPU(*starvedAt, c)
 		}
 	}
 	b := pipelineBottleneck(out, pass, fail, c)
@@ -219,8 +219,12 @@ func lowestFail(steps []result.StepEntry, above float64, c Criteria) *result.Ste
 // hostCPU is the bottleneck of a step whose generator was starved by a full
 // host while no stage fell behind what was sent: the CPUs the harness and the
 // pipeline share, with what each took.
-func hostCPU(fail result.StepEntry) result.Bottleneck {
-	b := result.Bottleneck{Component: "host CPU (harness and pipeline share it)", Evidence: []string{
+func hostCPU(fail result.StepEntry, c Criteria) result.Bottleneck {
+	name := "host CPU (harness and pipeline share it)"
+	if c.disturbed(fail) {
+		name = "host CPU (other processes on the host took it)"
+	}
+	b := result.Bottleneck{Component: name, Evidence: []string{
 		fmt.Sprintf("at %.0f msgs/s the generator could not keep its schedule while the host's CPUs were %.0f %% of %.0f %% busy (other processes %.0f %%)", fail.OfferedRate, fail.HostCPU, capacityOf(fail), fail.OtherCPU),
 	}}
 	use := slices.Clone(fail.Resources)

@@ -488,3 +488,26 @@ func (q *quietSim) WaitQuiet(context.Context, float64, time.Duration) (float64, 
 	q.waits++
 	return 0, nil
 }
+
+// TestBottleneckOnAHostOthersTook: when the failure that set the answer was
+// taken while other processes held the CPUs (after every repeat), the host's
+// CPU is named as theirs, not the pipeline's.
+func TestBottleneckOnAHostOthersTook(t *testing.T) {
+	stages := []result.StepStage{{Stage: "store", DeliveredPct: 100, P99Us: 40000}}
+	for _, tc := range []struct {
+		other float64
+		want  string
+	}{
+		{151, "host CPU (other processes on the host took it)"},
+		{10, "host CPU (harness and pipeline share it)"},
+	} {
+		out := capacity.Outcome{Max: 1554, Steps: []result.StepEntry{
+			{Rate: 1554, OfferedRate: 1550, Pass: true, Stages: stages, HostCores: 2, HostCPU: 80},
+			{Rate: 1604, OfferedRate: 1601, HoldS: 10, GeneratorSaturated: true, Stages: stages, HostCores: 2, HostCPU: 196, OtherCPU: tc.other,
+				Resources: []result.ComponentUse{{Component: "harness + embedded pipeline (one process)", CPUMean: 196 - tc.other, CPULimit: 200}}},
+		}}
+		if b := capacity.Bottleneck(out, capacity.Criteria{}); b.Component != tc.want {
+			t.Errorf("others at %.0f %%: bottleneck %q, want %q", tc.other, b.Component, tc.want)
+		}
+	}
+}
