@@ -23,8 +23,14 @@ var hops = map[string]hop{
 	result.StageAPI:    {"api", []string{"api", "cassandra"}},
 }
 
-// saturated is the share of its CPU allowance at which a component counts as saturated.
-const saturated = 0.8
+// saturated is the share of its CPU allowance at which a component counts as
+// saturated; throttled the share of its CPU periods its container limit must
+// have held it back in for the same (a quota is spent in bursts, so the mean
+// of a throttled container can sit well below its limit).
+const (
+	saturated = 0.8
+	throttled = 25.0
+)
 
 // Bottleneck names the component that gave out first: the stage whose backlog
 // (or latency) first grew between the highest passing step and the lowest
@@ -237,9 +243,14 @@ func hostCPU(fail result.StepEntry, c Criteria) result.Bottleneck {
 
 func busyHost(e result.StepEntry) bool { return e.HostCores > 0 && e.HostLoad > float64(e.HostCores) }
 
+// utilisation is how near a component was to its CPU allowance: its mean CPU
+// over its limit, or saturated when its limit throttled it often.
 func utilisation(u result.ComponentUse) float64 {
 	if u.CPULimit <= 0 {
 		return 0
+	}
+	if u.ThrottledPct >= throttled {
+		return max(saturated, u.CPUMean/u.CPULimit)
 	}
 	return u.CPUMean / u.CPULimit
 }
@@ -254,7 +265,11 @@ func oneProcessSaturated(us []result.ComponentUse) bool {
 }
 
 func cpuLine(u result.ComponentUse) string {
-	return fmt.Sprintf("%s: CPU %.0f %% of its %.0f %% allowance (mean; max %.0f %%), memory peak %.0f MiB", u.Component, u.CPUMean, u.CPULimit, u.CPUMax, float64(u.MemoryPeak)/(1<<20))
+	line := fmt.Sprintf("%s: CPU %.0f %% of its %.0f %% allowance (mean; max %.0f %%), memory peak %.0f MiB", u.Component, u.CPUMean, u.CPULimit, u.CPUMax, float64(u.MemoryPeak)/(1<<20))
+	if u.ThrottledPct > 0 {
+		line += fmt.Sprintf(", throttled by its CPU limit in %.0f %% of its CPU periods", u.ThrottledPct)
+	}
+	return line
 }
 
 func msText(us int64) string { return fmt.Sprintf("%.1f ms", float64(us)/1000) }

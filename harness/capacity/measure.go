@@ -139,12 +139,14 @@ func componentUse(samples []result.ResourceSample, from, until float64, cpuLimit
 		}
 		u := &out[i]
 		u.CPUMean += s.CPUPercent
+		u.ThrottledPct += s.CPUThrottledPct
 		u.CPUMax = max(u.CPUMax, s.CPUPercent)
 		u.MemoryPeak = max(u.MemoryPeak, s.MemoryBytes)
 		counts[s.Component]++
 	}
 	for i := range out {
 		out[i].CPUMean /= float64(counts[out[i].Component])
+		out[i].ThrottledPct /= float64(counts[out[i].Component])
 	}
 	return out
 }

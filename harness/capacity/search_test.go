@@ -259,6 +259,7 @@ func TestBottleneckNamesSaturatedComponent(t *testing.T) {
 		evidence string
 	}{
 		{"cassandra at its limit", containers(49), nil, "cassandra-1", "cassandra-1: CPU 49 % of its 50 % allowance"},
+		{"cassandra throttled by its limit, its mean below it", throttledAt(containers(20), 60), nil, "cassandra-1", "throttled by its CPU limit in 60 % of its CPU periods"},
 		{"a cap inside the sink", containers(15), map[string]int64{"sink_throttled_ms": 9000}, "sink", "sink_throttled_ms during the step at 2000 msgs/s: 9000"},
 		{"a cap inside the embedded sink", embedded(40), map[string]int64{"sink_throttled_ms": 9000}, "sink", "sink_throttled_ms"},
 		{"the embedded process out of CPU", embedded(190), nil, "host CPU (one process: harness and embedded pipeline)", "CPU 190 % of its 200 %"},
@@ -510,4 +511,14 @@ func TestBottleneckOnAHostOthersTook(t *testing.T) {
 			t.Errorf("others at %.0f %%: bottleneck %q, want %q", tc.other, b.Component, tc.want)
 		}
 	}
+}
+
+// throttledAt marks cassandra-1 as held back by its CPU limit in pct % of its periods.
+func throttledAt(use []result.ComponentUse, pct float64) []result.ComponentUse {
+	for i := range use {
+		if use[i].Component == "cassandra-1" {
+			use[i].ThrottledPct = pct
+		}
+	}
+	return use
 }

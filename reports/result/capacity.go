@@ -100,6 +100,9 @@ type ComponentUse struct {
 	// CPULimit is the component's CPU allowance in percent (100 = one core): its container limit or the host's cores.
 	CPULimit   float64 `json:"cpu_limit_percent"`
 	MemoryPeak int64   `json:"memory_peak_bytes"`
+	// ThrottledPct is the mean share of CPU periods in which its limit held the
+	// component back: a component at its quota, even when its mean CPU is below it.
+	ThrottledPct float64 `json:"cpu_throttled_pct,omitempty"`
 }
 
 // CityFleet sizes one fleet at the knee.
