@@ -23,6 +23,15 @@ var hops = map[string]hop{
 	result.StageAPI:    {"api", []string{"api", "cassandra"}},
 }
 
+// upstream is the stage each stage receives from (acked and broker both from
+// sent: the publisher's ack and the broker's delivery to subscribers).
+var upstream = map[string]string{
+	result.StageAcked:  result.StageSent,
+	result.StageBroker: result.StageSent,
+	result.StageKafka:  result.StageBroker,
+	result.StageStore:  result.StageKafka,
+}
+
 // saturated is the share of its CPU allowance at which a component counts as
 // saturated; throttled the share of its CPU periods its container limit must
 // have held it back in for the same (a quota is spent in bursts, so the mean
@@ -144,7 +153,7 @@ func pipelineBottleneck(out Outcome, pass, fail *result.StepEntry, c Criteria) r
 	return b
 }
 
-// firstGrowth is the first stage, in pipeline order, whose backlog grew in the
+// firstGrowth is the stage that added the most backlog of its own in the
 // failing step (else whose p99 grew most, else that lost messages), with the figures.
 func firstGrowth(pass, fail *result.StepEntry, c Criteria) (string, []string) {
 	stage := func(e *result.StepEntry, name string) *result.StepStage {
@@ -170,10 +179,24 @@ func firstGrowth(pass, fail *result.StepEntry, c Criteria) (string, []string) {
 		}
 		return []string{line, lat}
 	}
+	// A stage's backlog includes every backlog upstream of it: the stage that
+	// fell behind is the one adding the most of its own.
+	own, most := "", 0.0
 	for _, name := range order {
-		if f := stage(fail, name); f != nil && f.BacklogSlope > lim {
-			return name, describe(name)
+		f := stage(fail, name)
+		if f == nil || f.BacklogSlope <= lim {
+			continue
 		}
+		added := f.BacklogSlope
+		if up := stage(fail, upstream[name]); up != nil {
+			added -= max(0, up.BacklogSlope)
+		}
+		if own == "" || added > most {
+			own, most = name, added
+		}
+	}
+	if own != "" {
+		return own, describe(own)
 	}
 	best, growth := "", 0.0
 	for _, name := range order {

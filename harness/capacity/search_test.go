@@ -522,3 +522,23 @@ func throttledAt(use []result.ComponentUse, pct float64) []result.ComponentUse {
 	}
 	return use
 }
+
+// TestBottleneckIsTheStageAddingTheBacklog: every stage's backlog includes
+// what is queued upstream of it. With the broker a little behind and the store
+// far behind, the store is where the pipeline gave out (figures from a capped
+// Cassandra at 12,830 msgs/s on this box).
+func TestBottleneckIsTheStageAddingTheBacklog(t *testing.T) {
+	slopes := func(acked, broker, kafka, store float64) []result.StepStage {
+		return []result.StepStage{{Stage: "sent", DeliveredPct: 100}, {Stage: "acked", DeliveredPct: 100, BacklogSlope: acked}, {Stage: "broker", DeliveredPct: 100, BacklogSlope: broker},
+			{Stage: "kafka", DeliveredPct: 100, BacklogSlope: kafka}, {Stage: "store", DeliveredPct: 100, BacklogSlope: store}}
+	}
+	use := []result.ComponentUse{{Component: "mqtt", CPUMean: 20, CPULimit: 200}, {Component: "cassandra-1", CPUMean: 24, CPULimit: 25, ThrottledPct: 92}, {Component: "sink-1", CPUMean: 10, CPULimit: 200}}
+	out := capacity.Outcome{Max: 6415, Steps: []result.StepEntry{
+		{Rate: 6415, OfferedRate: 6403, Pass: true, Stages: slopes(0, 0, 0, 18)},
+		{Rate: 12830, OfferedRate: 12804, HoldS: 8, Stages: slopes(828, 859, 959, 2841), Resources: use},
+	}}
+	b := capacity.Bottleneck(out, capacity.Criteria{})
+	if b.Component != "cassandra-1" || b.Stage != "store" {
+		t.Errorf("bottleneck %s at %q, want cassandra-1 at the store stage: %q", b.Component, b.Stage, b.Evidence)
+	}
+}
