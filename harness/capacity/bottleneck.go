@@ -129,6 +129,11 @@ func pipelineBottleneck(out Outcome, pass, fail *result.StepEntry, c Criteria) r
 		for _, u := range fail.Resources {
 			b.Evidence = append(b.Evidence, cpuLine(u))
 		}
+	case len(serving) > 0 && fullHostStep(*fail) && fail.Counters["sink_throttled_ms"] == 0: // a sink cap that held rows back is the sink's own limit
+		// No component reached its own allowance, but together they (and the
+		// harness) filled the host: its cores are what ran out.
+		b.Component = hostName(*fail, c)
+		b.Evidence = append(b.Evidence, fmt.Sprintf("no component serving the %s stage was near its own CPU allowance, but the host's CPUs were %.0f %% of %.0f %% busy (other processes %.0f %%): the cores the components share ran out", stage, fail.HostCPU, capacityOf(*fail), fail.OtherCPU))
 	default:
 		b.Component = h.owner
 		if len(serving) > 0 {
@@ -249,11 +254,7 @@ func lowestFail(steps []result.StepEntry, above float64, c Criteria) *result.Ste
 // host while no stage fell behind what was sent: the CPUs the harness and the
 // pipeline share, with what each took.
 func hostCPU(fail result.StepEntry, c Criteria) result.Bottleneck {
-	name := "host CPU (harness and pipeline share it)"
-	if c.disturbed(fail) {
-		name = "host CPU (other processes on the host took it)"
-	}
-	b := result.Bottleneck{Component: name, Evidence: []string{
+	b := result.Bottleneck{Component: hostName(fail, c), Evidence: []string{
 		fmt.Sprintf("at %.0f msgs/s the generator could not keep its schedule while the host's CPUs were %.0f %% of %.0f %% busy (other processes %.0f %%)", fail.OfferedRate, fail.HostCPU, capacityOf(fail), fail.OtherCPU),
 	}}
 	use := slices.Clone(fail.Resources)
@@ -262,6 +263,20 @@ func hostCPU(fail result.StepEntry, c Criteria) result.Bottleneck {
 		b.Evidence = append(b.Evidence, cpuLine(u))
 	}
 	return b
+}
+
+// hostName names the host's CPU as a bottleneck: the harness and pipeline's,
+// or other processes' when they took a disturbing share.
+func hostName(e result.StepEntry, c Criteria) string {
+	if c.disturbed(e) {
+		return "host CPU (other processes on the host took it)"
+	}
+	return "host CPU (harness and pipeline share it)"
+}
+
+// fullHostStep reports whether the host's CPUs were full during the step.
+func fullHostStep(e result.StepEntry) bool {
+	return e.HostCPU > 0 && capacityOf(e) > 0 && e.HostCPU >= fullHost*capacityOf(e)
 }
 
 func busyHost(e result.StepEntry) bool { return e.HostCores > 0 && e.HostLoad > float64(e.HostCores) }

@@ -80,7 +80,7 @@ func (c Criteria) disturbed(e result.StepEntry) bool {
 // The embedded target's one process is harness and pipeline together, so it
 // never counts as the generator alone.
 func starved(e result.StepEntry) bool {
-	if e.HostCPU <= 0 || capacityOf(e) <= 0 || e.HostCPU < fullHost*capacityOf(e) {
+	if !fullHostStep(e) {
 		return false
 	}
 	for _, u := range e.Resources {

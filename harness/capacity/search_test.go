@@ -542,3 +542,25 @@ func TestBottleneckIsTheStageAddingTheBacklog(t *testing.T) {
 		t.Errorf("bottleneck %s at %q, want cassandra-1 at the store stage: %q", b.Component, b.Stage, b.Evidence)
 	}
 }
+
+// TestBottleneckOnAFullHost: the store fell behind, no component was near its
+// own allowance, but together they filled the host (district on this box):
+// the host's cores are named, not a limit inside the sink.
+func TestBottleneckOnAFullHost(t *testing.T) {
+	stages := func(store float64) []result.StepStage {
+		return []result.StepStage{{Stage: "sent", DeliveredPct: 100}, {Stage: "kafka", DeliveredPct: 100}, {Stage: "store", DeliveredPct: 100, BacklogSlope: store, P99Us: 5e6}}
+	}
+	use := []result.ComponentUse{{Component: "cassandra-1", CPUMean: 57, CPULimit: 200}, {Component: "sink-1", CPUMean: 7, CPULimit: 200}, {Component: "kafka-1", CPUMean: 40, CPULimit: 200}}
+	for _, tc := range []struct {
+		host float64
+		want string
+	}{{199, "host CPU (harness and pipeline share it)"}, {120, "sink"}} {
+		out := capacity.Outcome{Max: 3296, Steps: []result.StepEntry{
+			{Rate: 3296, OfferedRate: 3217, Pass: true, Stages: stages(-4)},
+			{Rate: 5022, OfferedRate: 4985, HoldS: 10, Stages: stages(2817), Resources: use, HostCores: 2, HostCPU: tc.host, OtherCPU: 19},
+		}}
+		if b := capacity.Bottleneck(out, capacity.Criteria{}); b.Component != tc.want || b.Stage != "store" {
+			t.Errorf("host at %.0f %%: bottleneck %s at %q, want %s at the store stage", tc.host, b.Component, b.Stage, tc.want)
+		}
+	}
+}
