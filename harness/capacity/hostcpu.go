@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"strconv"
 	"strings"
@@ -155,10 +156,13 @@ const quietWindow = 3 * time.Second
 // the target samples them), until the rest is below share or limit passes.
 func (rn *Runner) WaitQuiet(ctx context.Context, share float64, limit time.Duration) (float64, error) {
 	deadline := time.Now().Add(limit)
-	for {
+	for said := false; ; said = true {
 		other, err := rn.otherShare(ctx)
 		if err != nil || other < share || !time.Now().Add(quietWindow).Before(deadline) {
 			return other, err
+		}
+		if !said && rn.Progress != nil {
+			fmt.Fprintf(rn.Progress, "waiting up to %s for other work on the host to subside (it takes %.0f %% of the CPUs)…\n", limit, 100*other)
 		}
 	}
 }
