@@ -19,12 +19,14 @@ import (
 	"github.com/citybench/citybench/testcontainers"
 )
 
-// TestCassandraCappedFromOutside caps Cassandra's container to a quarter of a
-// CPU the way a user would (`docker update --cpus 0.25`, here through the
+// TestCassandraCappedFromOutside caps Cassandra's container to a tenth of a
+// CPU the way a user would (`docker update --cpus 0.1`, here through the
 // Docker API) once the topology is up, then searches the smoke scenario's
 // capacity on it. The search must name cassandra-1 at the store stage, with
-// its CPU as a share of the 25 % limit read back from Docker — not of the
-// host's cores — and the store's backlog as evidence.
+// its CPU as a share of the 10 % limit read back from Docker — not of the
+// host's cores — and the store's backlog as evidence. (A quarter of a CPU is
+// not enough here: Cassandra then keeps up to ≈ 6,800 msgs/s, past where a
+// two-core host running harness and pipeline gives out.)
 func TestCassandraCappedFromOutside(t *testing.T) {
 	sc, err := scenarios.Load("../../scenarios/smoke.yaml")
 	if err != nil {
@@ -55,8 +57,8 @@ func TestCassandraCappedFromOutside(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer dc.Close()
-	if _, err := dc.ContainerUpdate(ctx, id, client.ContainerUpdateOptions{Resources: &container.Resources{NanoCPUs: 250_000_000}}); err != nil {
-		t.Fatalf("docker update --cpus 0.25 cassandra-1: %v", err)
+	if _, err := dc.ContainerUpdate(ctx, id, client.ContainerUpdateOptions{Resources: &container.Resources{NanoCPUs: 100_000_000}}); err != nil {
+		t.Fatalf("docker update --cpus 0.1 cassandra-1: %v", err)
 	}
 
 	base, _, err := capacity.BaseLoad(sc)
@@ -82,13 +84,13 @@ func TestCassandraCappedFromOutside(t *testing.T) {
 	if b.Component != "cassandra-1" || b.Stage != result.StageStore {
 		t.Errorf("bottleneck %s at the %q stage, want cassandra-1 at the store stage", b.Component, b.Stage)
 	}
-	if !strings.Contains(ev, "of its 25 % allowance") || !strings.Contains(ev, "store backlog") {
-		t.Errorf("evidence lacks Cassandra's share of its 25 %% limit or the store's backlog")
+	if !strings.Contains(ev, "of its 10 % allowance") || !strings.Contains(ev, "store backlog") {
+		t.Errorf("evidence lacks Cassandra's share of its 10 %% limit or the store's backlog")
 	}
 	for _, e := range out.Steps {
 		for _, u := range e.Resources {
-			if u.Component == "cassandra-1" && u.CPULimit != 25 {
-				t.Errorf("step %d read cassandra-1's CPU limit as %.0f %%, want 25 %% (NanoCpus)", e.Index, u.CPULimit)
+			if u.Component == "cassandra-1" && u.CPULimit != 10 {
+				t.Errorf("step %d read cassandra-1's CPU limit as %.0f %%, want 10 %% (NanoCpus)", e.Index, u.CPULimit)
 			}
 		}
 	}
