@@ -103,14 +103,15 @@ func (t *Target) Start(ctx context.Context) (target.Endpoints, error) {
 	}
 	t.p = p
 	return target.Endpoints{
-		MQTTURLs:     []string{p.MQTTURL},
-		KafkaBrokers: p.KafkaBrokers,
-		KafkaTopic:   p.Topic,
-		Store:        p.Store,
-		APIURL:       p.APIURL,
-		TLS:          p.ClientTLS,
-		MQTTUsername: p.MQTTUsername,
-		MQTTPassword: p.MQTTPassword,
+		MQTTURLs:             []string{p.MQTTURL},
+		KafkaBrokers:         p.KafkaBrokers,
+		KafkaTopic:           p.Topic,
+		KafkaDeadLetterTopic: p.DeadLetterTopic,
+		Store:                p.Store,
+		APIURL:               p.APIURL,
+		TLS:                  p.ClientTLS,
+		MQTTUsername:         p.MQTTUsername,
+		MQTTPassword:         p.MQTTPassword,
 	}, nil
 }
 
