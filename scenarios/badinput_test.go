@@ -44,26 +44,14 @@ func TestMalformedAndReplayValidation(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := Parse("testdata-dir/../f.yaml", []byte(badInputFleet+tt.fields+tt.extra))
+			_, err := Parse("f.yaml", []byte(badInputFleet+tt.fields+tt.extra))
 			if tt.wantErr == "" {
 				if err != nil {
 					t.Fatalf("Parse: %v", err)
 				}
 				return
 			}
-			var verrs ValidationErrors
-			if !errors.As(err, &verrs) {
-				t.Fatalf("got %v, want ValidationErrors containing %q", err, tt.wantErr)
-			}
-			for _, e := range verrs {
-				if strings.Contains(e.Error(), tt.wantErr) {
-					if e.Line != tt.line {
-						t.Errorf("%q names line %d, want %d", e, e.Line, tt.line)
-					}
-					return
-				}
-			}
-			t.Fatalf("errors %v do not contain %q", err, tt.wantErr)
+			wantFieldError(t, err, tt.wantErr, "f.yaml", tt.line)
 		})
 	}
 }
@@ -74,4 +62,23 @@ func TestReplayMoreDevicesThanSites(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "f.yaml:5: fleets[0].devices: 4 devices but data/epa-sample.csv has 3 sites") {
 		t.Fatalf("err = %v, want the devices line to say the file has 3 sites", err)
 	}
+}
+
+// wantFieldError fails t unless err is ValidationErrors with one containing want
+// at file:line.
+func wantFieldError(t *testing.T, err error, want, file string, line int) {
+	t.Helper()
+	var verrs ValidationErrors
+	if !errors.As(err, &verrs) {
+		t.Fatalf("got %v, want ValidationErrors containing %q", err, want)
+	}
+	for _, e := range verrs {
+		if strings.Contains(e.Error(), want) {
+			if e.Line != line || e.File != file {
+				t.Errorf("%q names %s:%d, want %s:%d", e, e.File, e.Line, file, line)
+			}
+			return
+		}
+	}
+	t.Fatalf("errors %v do not contain %q", err, want)
 }

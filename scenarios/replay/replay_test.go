@@ -43,7 +43,7 @@ func TestReadCountsGapsAndEmptyCells(t *testing.T) {
 
 func TestReadNamesLineAndColumn(t *testing.T) {
 	for _, tc := range []struct {
-		name, csv string
+		name, csv  string
 		pollutants []string
 		want       string
 	}{
