@@ -18,6 +18,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/citybench/citybench/harness/target"
+	"github.com/citybench/citybench/pipeline/bridge"
 	"github.com/citybench/citybench/pipeline/service"
 	"github.com/citybench/citybench/pipeline/store/cassandra"
 	"github.com/citybench/citybench/reports/result"
@@ -34,7 +35,7 @@ type Config struct {
 	MQTTCA, MQTTCert, MQTTKey string
 	KafkaBrokers              []string
 	KafkaTopic                string // default readings
-	KafkaDLQTopic             string // default readings.dlq, the pipeline services' default
+	KafkaDLQTopic             string // default bridge.DefaultDLQTopic (readings.dlq), the services' default
 	// Kafka TLS (PEM files; on when a CA or certificate is given) and SASL
 	// (SCRAM-SHA-512, SCRAM-SHA-256 or PLAIN).
 	KafkaCA, KafkaCert, KafkaKey string
@@ -215,7 +216,7 @@ var _ target.Target = (*Target)(nil)
 // New returns an external target for cfg.
 func New(cfg Config, opts ...Option) *Target {
 	cfg.KafkaTopic = cmp.Or(cfg.KafkaTopic, "readings")
-	cfg.KafkaDLQTopic = cmp.Or(cfg.KafkaDLQTopic, "readings.dlq")
+	cfg.KafkaDLQTopic = cmp.Or(cfg.KafkaDLQTopic, bridge.DefaultDLQTopic)
 	cfg.CassandraKeyspace = cmp.Or(cfg.CassandraKeyspace, cassandra.DefaultKeyspace)
 	t := &Target{cfg: cfg, log: slog.Default(), checkTimeout: 5 * time.Second}
 	for _, o := range opts {
