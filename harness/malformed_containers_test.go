@@ -57,3 +57,14 @@ func TestMalformedOnContainers(t *testing.T) {
 		t.Logf("warning: %s", w)
 	}
 }
+
+// TestReplayOnContainers replays the committed EPA sample through the real
+// pipeline and reads Cassandra back: the stored values equal the CSV's.
+func TestReplayOnContainers(t *testing.T) {
+	sc, err := scenarios.Load("../scenarios/epa-replay.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	checkReplayStored(t, sc, testcontainers.NewTarget(sc.Target, testcontainers.WithLogger(log), testcontainers.WithPayloads(sc.Payloads())))
+}

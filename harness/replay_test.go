@@ -59,13 +59,20 @@ func TestReplayStoresTheRecordedValues(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := csvSites(t, "../scenarios/data/epa-sample.csv", []string{"Ozone", "SO2"})
 	emb, err := embedded.New(sc, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tgt := &keepRows{Target: emb, devices: []string{"epa-00000", "epa-00001", "epa-00002"}}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	checkReplayStored(t, sc, emb)
+}
+
+// checkReplayStored runs the epa-replay scenario sc on tg and compares the store
+// with the CSV.
+func checkReplayStored(t *testing.T, sc *scenarios.Scenario, tg target.Target) {
+	t.Helper()
+	want := csvSites(t, "../scenarios/data/epa-sample.csv", []string{"Ozone", "SO2"})
+	tgt := &keepRows{Target: tg, devices: []string{"epa-00000", "epa-00001", "epa-00002"}}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	res, err := harness.Run(ctx, sc, harness.Options{Target: tgt})
 	if err != nil {
