@@ -53,3 +53,11 @@ func (f *Fleet) MalformedMix() []string {
 	}
 	return MalformedKinds
 }
+
+// MalformedError is a problem with fleet i's malformed field found outside
+// validation (a run mode that cannot count malformed messages), naming its file
+// and line.
+func (s *Scenario) MalformedError(i int, format string, args ...any) *FieldError {
+	path := fmt.Sprintf("fleets[%d].malformed", i)
+	return &FieldError{File: s.File, Line: s.lineOf(path), Path: path, Msg: fmt.Sprintf(format, args...)}
+}

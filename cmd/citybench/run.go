@@ -138,7 +138,7 @@ func runScenario(cmd *cobra.Command, path string, f runFlags) error {
 	if i := slices.IndexFunc(sc.Fleets, func(f scenarios.Fleet) bool { return f.Malformed > 0 }); i >= 0 && (workers > 1 || !seg.IsWhole()) {
 		// Each worker's dead-letter tap would see every worker's dead letters and
 		// the merge has no malformed accounting yet.
-		return withCode(exitInvalid, fmt.Errorf("%s: fleets[%d].malformed is not supported with worker processes or --segment yet (%d workers, segment %s): run it in one process", path, i, workers, seg))
+		return withCode(exitInvalid, sc.MalformedError(i, "not supported with worker processes or --segment yet (%d workers, segment %s): run it in one process", workers, seg))
 	}
 	if sc.ClosedLoop() && (workers > 1 || !seg.IsWhole()) {
 		// A burst's rates and intended times live in one process's ledger; the
