@@ -243,13 +243,13 @@ func (t *Target) startParts(ctx context.Context) (ep target.Endpoints, err error
 	}
 
 	ep = target.Endpoints{
-		MQTTURLs:             []string{broker.hostURL},
-		MQTTUsername:         broker.user,
-		MQTTPassword:         broker.pass,
-		KafkaBrokers:         kafkaEP,
-		KafkaTopic:           t.top.KafkaTopic,
-		KafkaDeadLetterTopic: t.dlqTopic(),
+		MQTTURLs:     []string{broker.hostURL},
+		MQTTUsername: broker.user,
+		MQTTPassword: broker.pass,
+		KafkaBrokers: kafkaEP,
+		KafkaTopic:   t.top.KafkaTopic,
 	}
+	ep.KafkaDeadLetterTopic = t.dlqTopic()
 	if ep.TLS, err = t.clientTLS(); err != nil {
 		return ep, err
 	}

@@ -55,7 +55,7 @@ type Ledger struct {
 	byID  map[string]int
 
 	delivered [NumStages]atomic.Int64 // first observations, for live progress
-	refused   atomic.Int64            // malformed messages sent, which no stage past the broker should see
+	refused   atomic.Int64            // malformed messages sent: a correct pipeline passes none of them on
 	unknown   [NumStages]atomic.Int64 // observations of messages not in the plan
 	errors    atomic.Int64
 	errorsAt  sync.Map            // second index → *atomic.Int64

@@ -347,16 +347,16 @@ func (t *Target) Start(ctx context.Context) (target.Endpoints, error) {
 		return target.Endpoints{}, err
 	}
 	ep := target.Endpoints{
-		KafkaSecurity:        kafkaSec,
-		MQTTURLs:             t.cfg.MQTTURLs,
-		MQTTUsername:         t.cfg.MQTTUsername,
-		MQTTPassword:         t.cfg.MQTTPassword,
-		TLS:                  tlsCfg,
-		KafkaBrokers:         t.cfg.KafkaBrokers,
-		KafkaTopic:           t.cfg.KafkaTopic,
-		KafkaDeadLetterTopic: t.cfg.KafkaDLQTopic,
-		APIURL:               t.cfg.APIURL,
+		KafkaSecurity: kafkaSec,
+		MQTTURLs:      t.cfg.MQTTURLs,
+		MQTTUsername:  t.cfg.MQTTUsername,
+		MQTTPassword:  t.cfg.MQTTPassword,
+		TLS:           tlsCfg,
+		KafkaBrokers:  t.cfg.KafkaBrokers,
+		KafkaTopic:    t.cfg.KafkaTopic,
+		APIURL:        t.cfg.APIURL,
 	}
+	ep.KafkaDeadLetterTopic = t.cfg.KafkaDLQTopic
 	if len(t.cfg.KafkaBrokers) == 0 {
 		ep.KafkaTopic, ep.KafkaDeadLetterTopic = "", ""
 	}

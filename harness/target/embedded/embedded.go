@@ -102,17 +102,18 @@ func (t *Target) Start(ctx context.Context) (target.Endpoints, error) {
 		return target.Endpoints{}, fmt.Errorf("start embedded pipeline: %w", err)
 	}
 	t.p = p
-	return target.Endpoints{
-		MQTTURLs:             []string{p.MQTTURL},
-		KafkaBrokers:         p.KafkaBrokers,
-		KafkaTopic:           p.Topic,
-		KafkaDeadLetterTopic: p.DeadLetterTopic,
-		Store:                p.Store,
-		APIURL:               p.APIURL,
-		TLS:                  p.ClientTLS,
-		MQTTUsername:         p.MQTTUsername,
-		MQTTPassword:         p.MQTTPassword,
-	}, nil
+	eps := target.Endpoints{
+		MQTTURLs:     []string{p.MQTTURL},
+		KafkaBrokers: p.KafkaBrokers,
+		KafkaTopic:   p.Topic,
+		Store:        p.Store,
+		APIURL:       p.APIURL,
+		TLS:          p.ClientTLS,
+		MQTTUsername: p.MQTTUsername,
+		MQTTPassword: p.MQTTPassword,
+	}
+	eps.KafkaDeadLetterTopic = p.DeadLetterTopic
+	return eps, nil
 }
 
 // Describe says what runs.
