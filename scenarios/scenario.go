@@ -80,6 +80,14 @@ type Fleet struct {
 	Sensors    []Sensor  `yaml:"sensors"`
 	Arrival    Arrival   `yaml:"arrival"`
 	Severity   *Severity `yaml:"severity,omitempty"`
+	// Replay, when set, takes the fleet's values and send times from a recorded
+	// file instead of its sensors' distributions and its arrival (see replay.go).
+	Replay *Replay `yaml:"replay,omitempty"`
+	// Malformed is the fraction of the fleet's messages sent deliberately
+	// malformed, of the kinds in MalformedKinds (default: every kind), to
+	// measure what the pipeline does with bad input (see malformed.go).
+	Malformed      float64  `yaml:"malformed,omitempty"`
+	MalformedKinds []string `yaml:"malformed_kinds,omitempty"`
 }
 
 // Will is an MQTT last will.

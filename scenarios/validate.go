@@ -164,6 +164,11 @@ func (v *validator) fleet(p string, f *Fleet) {
 		}
 	}
 	metrics := v.sensors(p, f.Sensors)
+	v.malformed(p, f)
+	if f.Replay != nil {
+		v.replayFleet(p, f)
+		return
+	}
 	v.arrival(p+".arrival", f.Arrival, f.Severity != nil)
 	if f.Arrival.Burst() {
 		v.burstFleet(p, f)
@@ -427,6 +432,11 @@ func (v *validator) slos() {
 		}
 		if slo.Stage == StageAcked && !anyQoS && len(v.s.Fleets) > 0 {
 			v.add(p, "%q: no fleet uses qos 1 or 2, so nothing is ever acked", expr)
+		}
+		if slo.Stage == SubjectMalformed && !slices.ContainsFunc(v.s.Fleets, func(f Fleet) bool {
+			return f.Malformed > 0 && (slo.Kind == "" || slices.Contains(f.MalformedMix(), slo.Kind))
+		}) {
+			v.add(p, "%q: no fleet sends malformed messages of that kind: set malformed (and malformed_kinds) on a fleet", expr)
 		}
 	}
 }

@@ -402,6 +402,7 @@ func (t *Target) startServices(ctx context.Context, broker brokerInfo) (string, 
 	common := map[string]string{
 		service.EnvKafkaBrokers:           strings.Join(internalKafka, ","),
 		service.EnvKafkaTopic:             t.top.KafkaTopic,
+		service.EnvKafkaDLQTopic:          t.dlqTopic(),
 		"CITYBENCH_STORE":                 "cassandra",
 		service.EnvCassandraHosts:         strings.Join(internalCQL, ","),
 		service.EnvCassandraKeyspace:      t.cfg.keyspace,

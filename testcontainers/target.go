@@ -249,6 +249,7 @@ func (t *Target) startParts(ctx context.Context) (ep target.Endpoints, err error
 		KafkaBrokers: kafkaEP,
 		KafkaTopic:   t.top.KafkaTopic,
 	}
+	ep.KafkaDeadLetterTopic = t.dlqTopic()
 	if ep.TLS, err = t.clientTLS(); err != nil {
 		return ep, err
 	}
