@@ -400,17 +400,18 @@ func (v *validator) target() {
 // container of its own to one machine.
 const MaxBrokers = 32
 
-// brokers checks target.brokers: a count the containers target can start, and
-// only there (the embedded target runs one in-process broker; an external
-// pipeline's brokers are the URLs it is given).
+// brokers checks target.brokers: a count the containers target can start. The
+// embedded target runs one in-process broker and refuses it; an external
+// pipeline's brokers are the URLs it is given (CITYBENCH_MQTT_URL), which is
+// how the worker processes of a containers run reach its tier.
 func (v *validator) brokers() {
 	t := v.s.Target
 	if !v.s.has("target.brokers") {
 		return
 	}
 	switch {
-	case t.Kind != TargetContainers:
-		v.add("target.brokers", "only the containers target runs several brokers (the embedded target runs one in process; an external pipeline's brokers are the URLs in CITYBENCH_MQTT_URL) — remove it or use kind: containers")
+	case t.Kind == TargetEmbedded:
+		v.add("target.brokers", "the embedded target runs one broker, in process — remove it or use kind: containers")
 	case t.Brokers < 1 || t.Brokers > MaxBrokers:
 		v.add("target.brokers", "must be between 1 and %d, got %d (leave it out to size the broker tier by the devices)", MaxBrokers, t.Brokers)
 	}
