@@ -178,7 +178,7 @@ func (r *run) connectDevices(ctx context.Context, eps target.Endpoints) error {
 // target may leave a stage unmeasured (an external pipeline whose Kafka or store
 // the harness cannot reach); that stage then expects nothing.
 func (r *run) taps(eps target.Endpoints) ([]taps.Tap, error) {
-	out := []taps.Tap{taps.NewBroker(taps.BrokerConfig{URL: eps.MQTTURLs[0], Username: eps.MQTTUsername, Password: eps.MQTTPassword, TLS: eps.TLS, QoS: maxQoS(r.sc)})}
+	out := []taps.Tap{r.brokerTap(eps)}
 	if len(eps.KafkaBrokers) > 0 {
 		cfg, err := kafkaTapConfig(eps)
 		if err != nil {

@@ -379,6 +379,7 @@ func (v *validator) target() {
 			v.add("target."+c.field, "must be at least 1, got %d", c.n)
 		}
 	}
+	v.brokers()
 	if t.SinkMaxWriteRate < 0 {
 		v.add("target.sink_max_write_rate", "must be 0 (no cap) or a positive rows/s, got %g", t.SinkMaxWriteRate)
 	}
@@ -397,6 +398,27 @@ func (v *validator) target() {
 	}
 	if t.Kind == TargetEmbedded {
 		v.embeddedTarget()
+	}
+}
+
+// MaxBrokers bounds target.brokers: every broker brings a broker and a bridge
+// container of its own to one machine.
+const MaxBrokers = 32
+
+// brokers checks target.brokers: a count the containers target can start. The
+// embedded target runs one in-process broker and refuses it; an external
+// pipeline's brokers are the URLs it is given (CITYBENCH_MQTT_URL), which is
+// how the worker processes of a containers run reach its tier.
+func (v *validator) brokers() {
+	t := v.s.Target
+	if !v.s.has("target.brokers") {
+		return
+	}
+	switch {
+	case t.Kind == TargetEmbedded:
+		v.add("target.brokers", "the embedded target runs one broker, in process — remove it or use kind: containers")
+	case t.Brokers < 1 || t.Brokers > MaxBrokers:
+		v.add("target.brokers", "must be between 1 and %d, got %d (leave it out to size the broker tier by the devices)", MaxBrokers, t.Brokers)
 	}
 }
 

@@ -311,7 +311,7 @@ func newTarget(sc *scenarios.Scenario, out string, pipelineLog, runLog *slog.Log
 	case "", "embedded":
 		return embedded.New(sc, log)
 	case "containers":
-		opts := []testcontainers.Option{testcontainers.WithRunDir(out), testcontainers.WithNetworkFaults(sc.Faults), testcontainers.WithPayloads(sc.Payloads())}
+		opts := []testcontainers.Option{testcontainers.WithRunDir(out), testcontainers.WithNetworkFaults(sc.Faults), testcontainers.WithPayloads(sc.Payloads()), testcontainers.WithDevices(sc.Devices())}
 		if log != nil {
 			opts = append(opts, testcontainers.WithLogger(log))
 		}

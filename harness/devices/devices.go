@@ -28,7 +28,7 @@ import (
 
 // Broker is where devices connect.
 type Broker struct {
-	URLs     []string // devices are spread over them round-robin
+	URLs     []string // devices are spread over them by location (harness/domains)
 	Username string   // used when a fleet sets none
 	Password string
 	TLS      *tls.Config
@@ -99,7 +99,7 @@ func (s *Simulator) Connections() int64 { return s.conns.Load() }
 
 func (s *Simulator) clientOptions(d *schedule.Device) *mqtt.ClientOptions {
 	f := d.Fleet
-	brokerURL := s.broker.URLs[d.Global%len(s.broker.URLs)]
+	brokerURL := s.brokerURL(d)
 	o := mqtt.NewClientOptions()
 	if s.sourceAddrs > 1 && limits.IsLoopback(brokerURL) {
 		// Before SetConnectTimeout, which sets the dialer's timeout.
@@ -162,7 +162,7 @@ func (s *Simulator) Connect(ctx context.Context) error {
 			if err := waitToken(ctx, c.Connect()); err != nil {
 				failed.Add(1)
 				once.Do(func() {
-					firstErr = fmt.Errorf("connect device %s to %s: %w", d.ID, s.broker.URLs[d.Global%len(s.broker.URLs)], err)
+					firstErr = fmt.Errorf("connect device %s to %s: %w", d.ID, s.brokerURL(d), err)
 				})
 				return
 			}
