@@ -100,6 +100,8 @@ func (s *Scenario) setDefaults() {
 		defDuration(s, &f.KeepAlive, p+".keep_alive", DefaultKeepAlive)
 		defString(s, &f.Connection, p+".connection", DefaultConnection)
 		defString(s, &f.Arrival.Kind, p+".arrival.kind", DefaultArrival)
+		defString(s, &f.Protocol, p+".protocol", DefaultProtocol)
+		s.reconnectDefaults(p, f.Reconnect)
 		if f.Arrival.Burst() {
 			defInt(s, &f.Arrival.Inflight, p+".arrival.inflight", DefaultInflight)
 		}

@@ -39,8 +39,9 @@ type Simulator struct {
 	plan    *schedule.Plan
 	codecs  map[string]codec.Codec // by fleet name
 	log     *slog.Logger
-	clients []mqtt.Client // persistent devices; nil for connect-send-disconnect
+	clients []client // persistent devices; nil for connect-send-disconnect
 	conns   atomic.Int64
+	reconnecting
 
 	// connectParallelism bounds simultaneous CONNECTs: brokers have small listen
 	// backlogs (Mosquitto's is 100), so a thousand devices connect in waves.
@@ -83,7 +84,8 @@ func New(b Broker, l *ledger.Ledger, opts ...Option) (*Simulator, error) {
 		}
 		s.codecs[d.Fleet.Name] = c
 	}
-	s.clients = make([]mqtt.Client, len(s.plan.Devices))
+	s.clients = make([]client, len(s.plan.Devices))
+	s.storms = newStorms(s.plan)
 	return s, nil
 }
 
@@ -151,8 +153,8 @@ func (s *Simulator) Connect(ctx context.Context) error {
 		go func(d *schedule.Device) {
 			defer wg.Done()
 			defer func() { <-sem }()
-			c := mqtt.NewClient(s.clientOptions(d))
-			if err := waitToken(ctx, c.Connect()); err != nil {
+			c := s.newClient(d)
+			if _, err := c.Connect(ctx); err != nil {
 				failed.Add(1)
 				once.Do(func() {
 					firstErr = fmt.Errorf("connect device %s to %s: %w", d.ID, s.broker.URLs[d.Global%len(s.broker.URLs)], err)
@@ -169,7 +171,7 @@ func (s *Simulator) Connect(ctx context.Context) error {
 	return nil
 }
 
-func waitToken(ctx context.Context, t mqtt.Token) error {
+func waitToken(ctx context.Context, t token) error {
 	select {
 	case <-t.Done():
 		return t.Error()
@@ -183,6 +185,7 @@ func waitToken(ctx context.Context, t mqtt.Token) error {
 // (or ackWait passed after the last send, or ctx ended). Offsets are from the
 // ledger's start.
 func (s *Simulator) Run(ctx context.Context, until time.Duration, ackWait time.Duration) {
+	defer s.startStorms(ctx)()
 	var wg sync.WaitGroup
 	for _, d := range s.plan.Devices {
 		if len(d.Messages) == 0 {
@@ -199,7 +202,7 @@ func (s *Simulator) Run(ctx context.Context, until time.Duration, ackWait time.D
 
 type pending struct {
 	seq   uint64
-	token mqtt.Token
+	token token
 }
 
 func (s *Simulator) runDevice(ctx context.Context, d *schedule.Device, until, ackWait time.Duration) {
@@ -272,7 +275,7 @@ func (s *Simulator) sendOnTime(ctx context.Context, d *schedule.Device, until ti
 		}
 		s.ledger.Observe(ledger.Sent, d.Index, m.Seq, time.Now().UnixNano())
 		s.ledger.AddBytes(ledger.Sent, d.Index, len(payload))
-		tok := c.Publish(m.Topic, qos, d.Fleet.Retain, payload)
+		tok := c.Publish(publication{Topic: m.Topic, QoS: qos, Retain: d.Fleet.Retain, Payload: payload, DeviceID: d.ID, Seq: m.Seq, Intended: start.Add(m.At).UnixNano()})
 		if qos == 0 {
 			continue
 		}
@@ -330,7 +333,7 @@ func (s *Simulator) sendBurst(ctx context.Context, d *schedule.Device, until tim
 		}
 		s.ledger.Observe(ledger.Sent, d.Index, m.Seq, time.Now().UnixNano())
 		s.ledger.AddBytes(ledger.Sent, d.Index, len(payload))
-		tok := c.Publish(m.Topic, byte(d.Fleet.QoS), d.Fleet.Retain, payload)
+		tok := c.Publish(publication{Topic: m.Topic, QoS: byte(d.Fleet.QoS), Retain: d.Fleet.Retain, Payload: payload, DeviceID: d.ID, Seq: m.Seq, Intended: due})
 		select {
 		case acks <- pending{seq: m.Seq, token: tok}:
 		case <-ctx.Done():
@@ -364,7 +367,7 @@ func (s *Simulator) recordAcks(ctx context.Context, d *schedule.Device, acks <-c
 	}
 }
 
-func tokenDone(t mqtt.Token) bool {
+func tokenDone(t token) bool {
 	select {
 	case <-t.Done():
 		return true
@@ -376,8 +379,8 @@ func tokenDone(t mqtt.Token) bool {
 // sendOnce is the alert-based testbench's node: connect, publish, wait for the
 // acknowledgement, disconnect.
 func (s *Simulator) sendOnce(ctx context.Context, d *schedule.Device, m *schedule.Message, payload []byte) {
-	c := mqtt.NewClient(s.clientOptions(d))
-	if err := waitToken(ctx, c.Connect()); err != nil {
+	c := s.newClient(d)
+	if _, err := c.Connect(ctx); err != nil {
 		s.ledger.Error(time.Now().UnixNano())
 		s.log.Warn("connect-send-disconnect: connect", "device", d.ID, "err", err)
 		return
@@ -388,7 +391,7 @@ func (s *Simulator) sendOnce(ctx context.Context, d *schedule.Device, m *schedul
 	}()
 	s.ledger.Observe(ledger.Sent, d.Index, m.Seq, time.Now().UnixNano())
 	s.ledger.AddBytes(ledger.Sent, d.Index, len(payload))
-	tok := c.Publish(m.Topic, byte(d.Fleet.QoS), d.Fleet.Retain, payload)
+	tok := c.Publish(publication{Topic: m.Topic, QoS: byte(d.Fleet.QoS), Retain: d.Fleet.Retain, Payload: payload, DeviceID: d.ID, Seq: m.Seq, Intended: s.ledger.Start().Add(m.At).UnixNano()})
 	if err := waitToken(ctx, tok); err != nil {
 		s.ledger.Error(time.Now().UnixNano())
 		return
@@ -424,7 +427,7 @@ func (s *Simulator) Disconnect(quiesce time.Duration) {
 			if c.IsConnected() {
 				s.conns.Add(-1)
 			}
-			c.Disconnect(uint(quiesce / time.Millisecond))
+			c.Disconnect(quiesce)
 		}()
 		s.clients[i] = nil
 	}

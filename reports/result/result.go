@@ -57,6 +57,11 @@ type Result struct {
 	// stage (a Kafka broker it reads from was down, API polls failed): the
 	// harness's trouble, never counted as the pipeline's loss.
 	TapOutages []TapOutage `json:"tap_outages,omitempty"`
+	// Reconnects are the fleets' reconnect storms (see ReconnectStorm).
+	Reconnects []ReconnectStorm `json:"reconnects,omitempty"`
+	// MQTT5ReasonCodes counts the reason codes MQTT 5 brokers answered, per
+	// packet kind ("connack", "puback", …) and code ("0x00 success").
+	MQTT5ReasonCodes map[string]map[string]int64 `json:"mqtt5_reason_codes,omitempty"`
 }
 
 // Worker is one segment of a merged run, as its own process saw it.

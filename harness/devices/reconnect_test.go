@@ -1,0 +1,107 @@
+package devices
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/citybench/citybench/harness/ledger"
+	"github.com/citybench/citybench/harness/schedule"
+	"github.com/citybench/citybench/harness/target"
+	"github.com/citybench/citybench/harness/target/embedded"
+	"github.com/citybench/citybench/scenarios"
+)
+
+// stormScenario is two fleets of n devices, one per protocol, whose every
+// connection drops at 2 s.
+func stormScenario(t *testing.T, n int, cleanSession bool) *scenarios.Scenario {
+	t.Helper()
+	fleet := func(name, protocol, extra string) string {
+		return fmt.Sprintf(`
+  - name: %s
+    devices: %d
+    protocol: %s
+    clean_session: %v%s
+    topic: city/{device}
+    codec: json
+    qos: 1
+    sensors: [{metric: t, mean: 1, stddev: 1}]
+    arrival: {kind: fixed, interval: 200ms}
+    reconnect: {at: 2s, backoff: {initial: 100ms, max: 1s, jitter: 0.5}}`, name, n, protocol, cleanSession, extra)
+	}
+	sc, err := scenarios.Parse("storm.yaml", []byte("name: storm\nduration: 5s\nfleets:"+
+		fleet("v311", "3.1.1", "")+fleet("v5", "5", "\n    mqtt5: {session_expiry: 1m, topic_aliases: true}")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sc
+}
+
+// TestReconnectStorm drops every device's connection in the middle of its
+// sends: each must reconnect and find its session if it kept one. With a kept
+// session every message is acknowledged — those due while disconnected too;
+// without one, what was in flight at the drop may fail, but only as an error.
+func TestReconnectStorm(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		clean   bool
+		resumed int
+	}{{"persistent", false, 20}, {"clean", true, 0}} {
+		t.Run(tt.name, func(t *testing.T) { testStorm(t, tt.clean, tt.resumed) })
+	}
+}
+
+func testStorm(t *testing.T, clean bool, resumed int) {
+	sc := stormScenario(t, 20, clean)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	ep := startEmbedded(ctx, t, sc)
+	plan, err := schedule.Build(sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	led := ledger.New(plan)
+	sim, err := New(Broker{URLs: ep.MQTTURLs}, led)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sim.Connect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer sim.Disconnect(0)
+	led.SetStart(time.Now())
+	sim.Run(ctx, plan.End, 10*time.Second)
+
+	for _, st := range sim.Reconnects() {
+		if st.Dropped != 20 || st.Reconnected != 20 || st.SessionResumed != resumed {
+			t.Errorf("fleet %s: dropped %d, reconnected %d, resumed %d; want 20, 20, %d", st.Fleet, st.Dropped, st.Reconnected, st.SessionResumed, resumed)
+		}
+		if st.ConnectLatency.Count != 20 || st.EndS <= st.AtS {
+			t.Errorf("fleet %s: %d connect latencies, storm %.2f–%.2f s", st.Fleet, st.ConnectLatency.Count, st.AtS, st.EndS)
+		}
+	}
+	sent, acked, errs := led.Delivered(ledger.Sent), led.Delivered(ledger.Acked), led.Errors()
+	if sent != int64(plan.Count()) || acked+errs != sent || (!clean && errs != 0) {
+		t.Errorf("planned %d, sent %d, acked %d, errors %d: want all sent, each acknowledged or an error (none with a kept session)", plan.Count(), sent, acked, errs)
+	}
+	t.Logf("sent %d, acked %d, errors %d, queued while disconnected %d", sent, acked, errs, sim.queued.Load())
+	if sim.queued.Load() == 0 {
+		t.Error("no reading waited for a connection: the storm missed the sends")
+	}
+}
+
+// startEmbedded starts the embedded pipeline for sc until the test ends.
+func startEmbedded(ctx context.Context, t *testing.T, sc *scenarios.Scenario) target.Endpoints {
+	t.Helper()
+	tgt, err := embedded.New(sc, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ep, err := tgt.Start(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = tgt.Stop(context.Background()) })
+	return ep
+}
