@@ -2,12 +2,10 @@ package harness
 
 import (
 	"fmt"
-	"slices"
 	"sort"
 
 	"github.com/citybench/citybench/harness/devices"
 	"github.com/citybench/citybench/reports/result"
-	"github.com/citybench/citybench/scenarios"
 )
 
 // FaultReconnectStorm is the fault kind that marks a fleet's reconnect storm on
@@ -35,9 +33,4 @@ func addDeviceReports(res *result.Result, sim *devices.Simulator) {
 		res.Faults = append(res.Faults, ev)
 	}
 	sort.SliceStable(res.Faults, func(i, j int) bool { return res.Faults[i].AtS < res.Faults[j].AtS })
-}
-
-// hasReconnect reports whether any fleet plays a reconnect storm.
-func hasReconnect(sc *scenarios.Scenario) bool {
-	return slices.ContainsFunc(sc.Fleets, func(f scenarios.Fleet) bool { return f.Reconnect != nil })
 }

@@ -301,7 +301,7 @@ func (r *run) result(ctx context.Context, eps target.Endpoints, ld *load, report
 	tapLate := r.led.Settle()
 	sum, err := r.led.Summarise(ledger.Window{From: r.plan.Warmup, Until: ld.until, Deadline: r.sc.AvailabilityDeadline.D(),
 		Expect: expectFunc(r.plan, r.sampled, eps), Connections: conns, Unverified: unverifiedFunc(reports),
-		SeriesUntil: seriesUntil(len(r.opts.Faults) > 0 || hasReconnect(r.sc), time.Since(r.led.Start())), ClosedLoop: r.plan.ClosedLoop()})
+		SeriesUntil: seriesUntil(len(r.opts.Faults) > 0 || r.sc.HasReconnect(), time.Since(r.led.Start())), ClosedLoop: r.plan.ClosedLoop()})
 	if err != nil {
 		return nil, err
 	}

@@ -2,6 +2,7 @@ package scenarios
 
 import (
 	"math"
+	"slices"
 	"time"
 )
 
@@ -71,6 +72,11 @@ func (f *Fleet) KeepsSession() bool {
 		return f.MQTT5 != nil && f.MQTT5.SessionExpiry > 0
 	}
 	return true
+}
+
+// HasReconnect reports whether any fleet plays a reconnect storm.
+func (s *Scenario) HasReconnect() bool {
+	return slices.ContainsFunc(s.Fleets, func(f Fleet) bool { return f.Reconnect != nil })
 }
 
 func (s *Scenario) reconnectDefaults(p string, r *Reconnect) {
