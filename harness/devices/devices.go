@@ -1,5 +1,6 @@
 // Package devices plays the plan's simulated devices against an MQTT broker:
-// one paho client per device, open-loop — every message goes out at its intended
+// one MQTT client per device (paho.mqtt.golang for 3.1.1, paho.golang for 5; see
+// client.go), open-loop — every message goes out at its intended
 // time whether or not earlier ones were acknowledged — recording sent and acked
 // times in the ledger. Burst devices are the one closed-loop exception: they send
 // back to back with at most their fleet's in-flight bound unacknowledged.
@@ -386,7 +387,7 @@ func (s *Simulator) sendOnce(ctx context.Context, d *schedule.Device, m *schedul
 		return
 	}
 	defer func() {
-		c.Disconnect(100)
+		c.Disconnect(100 * time.Millisecond)
 		s.conns.Add(-1)
 	}()
 	s.ledger.Observe(ledger.Sent, d.Index, m.Seq, time.Now().UnixNano())

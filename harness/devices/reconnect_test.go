@@ -53,25 +53,8 @@ func TestReconnectStorm(t *testing.T) {
 }
 
 func testStorm(t *testing.T, clean bool, resumed int) {
-	sc := stormScenario(t, 20, clean)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	ep := startEmbedded(ctx, t, sc)
-	plan, err := schedule.Build(sc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	led := ledger.New(plan)
-	sim, err := New(Broker{URLs: ep.MQTTURLs}, led)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := sim.Connect(ctx); err != nil {
-		t.Fatal(err)
-	}
+	sim, plan, led := playEmbedded(t, stormScenario(t, 20, clean))
 	defer sim.Disconnect(0)
-	led.SetStart(time.Now())
-	sim.Run(ctx, plan.End, 10*time.Second)
 
 	for _, st := range sim.Reconnects() {
 		if st.Dropped != 20 || st.Reconnected != 20 || st.SessionResumed != resumed {
@@ -104,4 +87,58 @@ func startEmbedded(ctx context.Context, t *testing.T, sc *scenarios.Scenario) ta
 	}
 	t.Cleanup(func() { _ = tgt.Stop(context.Background()) })
 	return ep
+}
+
+// TestMQTT5Connections: MQTT 5 devices, kept or connect-send-disconnect, have
+// every message acknowledged and leave the connection count at zero.
+func TestMQTT5Connections(t *testing.T) {
+	for _, connection := range []string{scenarios.ConnectionPersistent, scenarios.ConnectionConnectSendDisconnect} {
+		t.Run(connection, func(t *testing.T) {
+			sc, err := scenarios.Parse("v5.yaml", []byte(fmt.Sprintf(`
+name: v5
+duration: 2s
+fleets:
+  - {name: v5, devices: 5, protocol: 5, connection: %s, topic: "c/{device}", codec: json, qos: 2, mqtt5: {topic_aliases: true, message_expiry: 60s},
+     sensors: [{metric: t, mean: 1, stddev: 1}], arrival: {kind: fixed, interval: 200ms}}
+`, connection)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			sim, plan, led := playEmbedded(t, sc)
+			sim.Disconnect(time.Second)
+			if sent, acked := led.Delivered(ledger.Sent), led.Delivered(ledger.Acked); sent != int64(plan.Count()) || acked != sent || led.Errors() != 0 {
+				t.Errorf("planned %d, sent %d, acked %d, errors %d", plan.Count(), sent, acked, led.Errors())
+			}
+			if n := sim.Connections(); n != 0 {
+				t.Errorf("%d connections counted after Disconnect", n)
+			}
+			if codes := sim.ReasonCodes(); codes["pubcomp"]["0x00 success"] != int64(plan.Count()) {
+				t.Errorf("reason codes %v, want %d successful PUBCOMPs", codes, plan.Count())
+			}
+		})
+	}
+}
+
+// playEmbedded connects sc's devices to a fresh embedded pipeline and plays
+// the whole plan; the caller disconnects.
+func playEmbedded(t *testing.T, sc *scenarios.Scenario) (*Simulator, *schedule.Plan, *ledger.Ledger) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	ep := startEmbedded(ctx, t, sc)
+	plan, err := schedule.Build(sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	led := ledger.New(plan)
+	sim, err := New(Broker{URLs: ep.MQTTURLs}, led)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sim.Connect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	led.SetStart(time.Now())
+	sim.Run(ctx, plan.End, 10*time.Second)
+	return sim, plan, led
 }
