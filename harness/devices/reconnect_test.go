@@ -3,8 +3,14 @@ package devices
 import (
 	"context"
 	"fmt"
+	"log/slog"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	mochi "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/listeners"
+	mochipackets "github.com/mochi-mqtt/server/v2/packets"
 
 	"github.com/citybench/citybench/harness/ledger"
 	"github.com/citybench/citybench/harness/schedule"
@@ -141,4 +147,80 @@ func playEmbedded(t *testing.T, sc *scenarios.Scenario) (*Simulator, *schedule.P
 	led.SetStart(time.Now())
 	sim.Run(ctx, plan.End, 10*time.Second)
 	return sim, plan, led
+}
+
+// refusingAuth lets every client in until armed, then refuses the next
+// `refuse` connection attempts.
+type refusingAuth struct {
+	mochi.HookBase
+	armed  atomic.Bool
+	refuse atomic.Int64
+}
+
+func (h *refusingAuth) ID() string { return "refusing-auth" }
+
+func (h *refusingAuth) Provides(b byte) bool {
+	return b == mochi.OnConnectAuthenticate || b == mochi.OnACLCheck
+}
+
+func (h *refusingAuth) OnConnectAuthenticate(*mochi.Client, mochipackets.Packet) bool {
+	return !h.armed.Load() || h.refuse.Add(-1) < 0
+}
+
+func (h *refusingAuth) OnACLCheck(*mochi.Client, string, bool) bool { return true }
+
+// TestReconnectStormCountsRefusedConnacks: a broker that refuses the first
+// reconnect attempts shows in the storm's CONNACK failures, by code, and the
+// devices still come back.
+func TestReconnectStormCountsRefusedConnacks(t *testing.T) {
+	const refused = 8
+	auth := &refusingAuth{}
+	b := mochi.New(&mochi.Options{Logger: slog.New(slog.DiscardHandler)})
+	if err := b.AddHook(auth, nil); err != nil {
+		t.Fatal(err)
+	}
+	ln := listeners.NewTCP(listeners.Config{ID: "tcp", Address: "127.0.0.1:0"})
+	if err := b.AddListener(ln); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Serve(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = b.Close() })
+	sc := stormScenario(t, 10, false)
+	plan, err := schedule.Build(sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	led := ledger.New(plan)
+	sim, err := New(Broker{URLs: []string{"tcp://" + ln.Address()}}, led)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := sim.Connect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer sim.Disconnect(0)
+	auth.refuse.Store(refused)
+	auth.armed.Store(true)
+	led.SetStart(time.Now())
+	sim.Run(ctx, plan.End, 10*time.Second)
+
+	var failures, attempts, reconnected int64
+	for _, st := range sim.Reconnects() {
+		for code, n := range st.ConnackFailures {
+			t.Logf("fleet %s: CONNACK %s × %d", st.Fleet, code, n)
+			failures += n
+		}
+		attempts += st.Attempts
+		reconnected += int64(st.Reconnected)
+		if st.NetworkFailures != 0 {
+			t.Errorf("fleet %s: %d network failures, want only refusals", st.Fleet, st.NetworkFailures)
+		}
+	}
+	if failures != refused || reconnected != 20 || attempts != reconnected+refused {
+		t.Errorf("%d CONNACK failures, %d attempts, %d reconnected; want %d, %d, 20", failures, attempts, reconnected, refused, 20+refused)
+	}
 }
