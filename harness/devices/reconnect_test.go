@@ -175,25 +175,14 @@ func (h *refusingAuth) OnACLCheck(*mochi.Client, string, bool) bool { return tru
 func TestReconnectStormCountsRefusedConnacks(t *testing.T) {
 	const refused = 8
 	auth := &refusingAuth{}
-	b := mochi.New(&mochi.Options{Logger: slog.New(slog.DiscardHandler)})
-	if err := b.AddHook(auth, nil); err != nil {
-		t.Fatal(err)
-	}
-	ln := listeners.NewTCP(listeners.Config{ID: "tcp", Address: "127.0.0.1:0"})
-	if err := b.AddListener(ln); err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Serve(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = b.Close() })
+	_, url := ServeMochi(t, auth)
 	sc := stormScenario(t, 10, false)
 	plan, err := schedule.Build(sc)
 	if err != nil {
 		t.Fatal(err)
 	}
 	led := ledger.New(plan)
-	sim, err := New(Broker{URLs: []string{"tcp://" + ln.Address()}}, led)
+	sim, err := New(Broker{URLs: []string{url}}, led)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -223,4 +212,24 @@ func TestReconnectStormCountsRefusedConnacks(t *testing.T) {
 	if failures != refused || reconnected != 20 || attempts != reconnected+refused {
 		t.Errorf("%d CONNACK failures, %d attempts, %d reconnected; want %d, %d, 20", failures, attempts, reconnected, refused, 20+refused)
 	}
+}
+
+// ServeMochi serves a bare mochi-mqtt broker with hook on a loopback port
+// until the test ends and returns it with its URL (exported for the
+// package's external tests).
+func ServeMochi(t testing.TB, hook mochi.Hook) (*mochi.Server, string) {
+	t.Helper()
+	b := mochi.New(&mochi.Options{Logger: slog.New(slog.DiscardHandler)})
+	if err := b.AddHook(hook, nil); err != nil {
+		t.Fatal(err)
+	}
+	ln := listeners.NewTCP(listeners.Config{ID: "tcp", Address: "127.0.0.1:0"})
+	if err := b.AddListener(ln); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Serve(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = b.Close() })
+	return b, "tcp://" + ln.Address()
 }
