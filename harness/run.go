@@ -79,6 +79,10 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (*result.Res
 		return nil, err
 	}
 	defer r.sim.Disconnect(250 * time.Millisecond)
+	defer r.stopCommander()
+	if err := r.startCommander(ctx, eps); err != nil {
+		return nil, err
+	}
 	tapSet, err := r.taps(eps)
 	if err != nil {
 		return nil, err
@@ -91,6 +95,7 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (*result.Res
 	}
 	load := r.playLoad(ctx)
 	reports := drainTaps(context.WithoutCancel(ctx), tapSet, load.until, r.sc.Drain.D())
+	r.drainCommands(ctx)
 	res, err := r.result(ctx, eps, load, reports)
 	if err != nil {
 		return nil, err
@@ -111,6 +116,7 @@ type run struct {
 	led     *ledger.Ledger
 	sampled []int // devices the API tap polls
 	sim     *devices.Simulator
+	dl      *downlinkRun // commands (downlinkrun.go); nil when no device listens
 	started time.Time
 }
 
@@ -127,7 +133,9 @@ func newRun(sc *scenarios.Scenario, opts Options) (*run, error) {
 	if err != nil {
 		return nil, fmt.Errorf("plan: %w", err)
 	}
-	return &run{sc: sc, opts: opts, seg: seg, log: log, plan: plan, led: ledger.New(plan), sampled: apiSample(plan, sc.APISample), started: time.Now()}, nil
+	r := &run{sc: sc, opts: opts, seg: seg, log: log, plan: plan, led: ledger.New(plan), sampled: apiSample(plan, sc.APISample), started: time.Now()}
+	r.planDownlink()
+	return r, nil
 }
 
 func (r *run) startTarget(ctx context.Context) (target.Endpoints, error) {
@@ -153,8 +161,11 @@ func (r *run) connectDevices(ctx context.Context, eps target.Endpoints) error {
 	if err != nil {
 		return err
 	}
-	sim, err := devices.New(devices.Broker{URLs: eps.MQTTURLs, Username: eps.MQTTUsername, Password: eps.MQTTPassword, TLS: eps.TLS}, r.led,
-		devices.WithLogger(r.log), devices.WithSourceAddrs(machine.SourceAddrs(len(r.plan.Devices))))
+	opts := []devices.Option{devices.WithLogger(r.log), devices.WithSourceAddrs(machine.SourceAddrs(len(r.plan.Devices)))}
+	if r.dl != nil {
+		opts = append(opts, devices.WithDownlink(r.dl.rec))
+	}
+	sim, err := devices.New(devices.Broker{URLs: eps.MQTTURLs, Username: eps.MQTTUsername, Password: eps.MQTTPassword, TLS: eps.TLS}, r.led, opts...)
 	if err != nil {
 		return err
 	}
@@ -252,7 +263,9 @@ func (r *run) playLoad(ctx context.Context) *load {
 	faultEvents, stopFaults := runFaults(ctx, r.led, r.opts.Faults, r.log)
 
 	out := &load{until: r.plan.End}
+	r.sendCommands(ctx)
 	r.sim.Run(ctx, r.plan.End, r.sc.Drain.D())
+	r.commandsSent()
 	if ctx.Err() != nil {
 		out.interrupted = true
 		out.until = min(time.Since(r.led.Start()), r.plan.End)
@@ -327,6 +340,9 @@ func (r *run) result(ctx context.Context, eps target.Endpoints, ld *load, report
 		}
 	}
 	res.Counters["errors"] = r.led.Errors()
+	if err := r.addDownlink(res, ld.until); err != nil {
+		return nil, err
+	}
 	addTapReports(res, reports)
 	if api := res.Stage(result.StageAPI); api != nil {
 		api.Note = fmt.Sprintf("%d sampled devices polled every %s: latency includes up to one polling interval", len(r.sampled), apiPollInterval)

@@ -3,6 +3,7 @@ package scenarios
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -162,7 +163,7 @@ func (s *SLO) parseSubject(lhs string) error {
 	}
 	stage, rest, _ := strings.Cut(lhs, ".")
 	if !isStage(stage) {
-		return fmt.Errorf("unknown stage %q (want %s or generator_lag)", stage, strings.Join(result.Stages, ", "))
+		return fmt.Errorf("unknown stage %q (want %s, %s or generator_lag)", stage, strings.Join(result.Stages, ", "), strings.Join(result.CommandStages, ", "))
 	}
 	s.Stage = stage
 	metric, stat, hasStat := strings.Cut(rest, ".")
@@ -205,12 +206,7 @@ func (s *SLO) parseStat(rest string) error {
 }
 
 func isStage(name string) bool {
-	for _, st := range result.Stages {
-		if st == name {
-			return true
-		}
-	}
-	return false
+	return slices.Contains(result.Stages, name) || slices.Contains(result.CommandStages, name)
 }
 
 func (s *SLO) parseThreshold(rhs string) error {

@@ -31,6 +31,7 @@ func (s *Scenario) Validate() error {
 	v.target()
 	v.slos()
 	v.faults()
+	v.commands()
 	if len(v.errs) == 0 {
 		return nil
 	}
@@ -171,6 +172,7 @@ func (v *validator) fleet(p string, f *Fleet) {
 	if f.Severity != nil {
 		v.severity(p+".severity", f.Severity, metrics)
 	}
+	v.fleetDownlink(p, f)
 }
 
 // mustPlaceholders returns the placeholders of a template, or none if it is

@@ -139,6 +139,10 @@ func runScenario(cmd *cobra.Command, path string, f runFlags) error {
 		// merge of segments refuses them (merge.ErrClosedLoop).
 		return withCode(exitInvalid, fmt.Errorf("%s: arrival kind burst is not supported with worker processes or --segment (%d workers, segment %s): its rates need one process's first send and last observation — run the burst scenario in one process", path, workers, seg))
 	}
+	if len(sc.Commands) > 0 && (workers > 1 || !seg.IsWhole()) {
+		// The merge of segment results does not combine their downlink sections yet.
+		return withCode(exitInvalid, fmt.Errorf("%s: commands: are not supported with worker processes or --segment yet (%d workers, segment %s): run the downlink scenario in one process", path, workers, seg))
+	}
 	if err := makeOut(out); err != nil {
 		return err
 	}
@@ -361,14 +365,7 @@ func printSummary(w io.Writer, r *result.Result) {
 	for _, warn := range r.Warnings {
 		fmt.Fprintf(w, "WARNING: %s\n", warn)
 	}
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "stage\texpected\tdelivered\tlost\tunverified\tdup\treorder\tp50\tp99\tp99.9\tmax\tsvc p99\t")
-	for _, s := range r.Stages {
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t\n", s.Stage, s.Delivery.Expected, s.Delivery.Delivered,
-			s.Delivery.Lost, s.Delivery.Unverified, s.Delivery.Duplicated, s.Delivery.Reordered,
-			result.FormatUs(s.Latency.P50Us), result.FormatUs(s.Latency.P99Us), result.FormatUs(s.Latency.P999Us), result.FormatUs(s.Latency.MaxUs), result.FormatUs(s.ServiceTime.P99Us))
-	}
-	tw.Flush()
+	printStages(w, r.Stages)
 	for _, o := range r.TapOutages {
 		still := ""
 		if o.Open {
@@ -379,6 +376,7 @@ func printSummary(w io.Writer, r *result.Result) {
 	printRates(w, r)
 	fmt.Fprintf(w, "generator lag p99 %s (max %s)\n", result.FormatUs(r.GeneratorLag.P99Us), result.FormatUs(r.GeneratorLag.MaxUs))
 	printFaults(w, r)
+	printDownlink(w, r.Downlink)
 	for _, v := range r.SLOs {
 		verdict := "PASS"
 		if !v.Pass {
@@ -390,6 +388,18 @@ func printSummary(w io.Writer, r *result.Result) {
 		}
 		fmt.Fprintf(w, "SLO %s  %s (observed %s)%s\n", verdict, v.Expr, result.FormatValue(v.Observed, v.Unit), note)
 	}
+}
+
+// printStages is the stage table: accounting and latency percentiles per stage.
+func printStages(w io.Writer, stages []result.StageSummary) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "stage\texpected\tdelivered\tlost\tunverified\tdup\treorder\tp50\tp99\tp99.9\tmax\tsvc p99\t")
+	for _, s := range stages {
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t\n", s.Stage, s.Delivery.Expected, s.Delivery.Delivered,
+			s.Delivery.Lost, s.Delivery.Unverified, s.Delivery.Duplicated, s.Delivery.Reordered,
+			result.FormatUs(s.Latency.P50Us), result.FormatUs(s.Latency.P99Us), result.FormatUs(s.Latency.P999Us), result.FormatUs(s.Latency.MaxUs), result.FormatUs(s.ServiceTime.P99Us))
+	}
+	tw.Flush()
 }
 
 // printFaults is the fault table: per fault and stage, recovery, unavailability

@@ -57,6 +57,8 @@ type Result struct {
 	// stage (a Kafka broker it reads from was down, API polls failed): the
 	// harness's trouble, never counted as the pipeline's loss.
 	TapOutages []TapOutage `json:"tap_outages,omitempty"`
+	// Downlink is the commands sent to devices and their round trips (nil: none sent).
+	Downlink *Downlink `json:"downlink,omitempty"`
 }
 
 // Worker is one segment of a merged run, as its own process saw it.
@@ -345,12 +347,15 @@ func (r *Result) HasFlag(flag string) bool {
 	return false
 }
 
-// Stage returns the summary of the named stage, or nil.
+// Stage returns the summary of the named stage (an uplink or a command stage), or nil.
 func (r *Result) Stage(name string) *StageSummary {
 	for i := range r.Stages {
 		if r.Stages[i].Stage == name {
 			return &r.Stages[i]
 		}
+	}
+	if r.Downlink != nil {
+		return r.Downlink.Stage(name)
 	}
 	return nil
 }
