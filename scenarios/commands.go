@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 	"slices"
+
+	"github.com/citybench/citybench/pipeline/topics"
 )
 
 // Command sends downlink commands to a fleet, or a fraction of it, from the
@@ -144,4 +146,23 @@ func (v *validator) commandTimes(p string, c Command) {
 			}
 		}
 	}
+}
+
+// ControlFilters are the MQTT filters covering every fleet's control and ack
+// topics, sorted: the device control plane, which a pipeline's bridge leaves
+// to others rather than treating as readings. Call it on a validated scenario.
+func (s *Scenario) ControlFilters() []string {
+	var out []string
+	for _, f := range s.Fleets {
+		if f.ControlTopic == "" {
+			continue
+		}
+		for _, t := range []string{f.ControlTopic, f.AckTopic} {
+			if tpl, err := topics.Parse(t); err == nil && !slices.Contains(out, tpl.Filter()) {
+				out = append(out, tpl.Filter())
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
 }

@@ -434,6 +434,9 @@ func (t *Target) startServices(ctx context.Context, broker brokerInfo) (string, 
 		files = func() []tc.ContainerFile { _, f := t.sec.services(broker); return f }
 	}
 	bridgeEnv := map[string]string{service.EnvMQTTURL: broker.networkURL}
+	if len(t.cfg.control) > 0 {
+		bridgeEnv[service.EnvMQTTIgnore] = strings.Join(t.cfg.control, ",")
+	}
 	if err := t.proxyBridge(broker, bridgeEnv); err != nil {
 		return "", err
 	}

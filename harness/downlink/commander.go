@@ -6,13 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"regexp"
 	"sync"
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/citybench/citybench/harness/schedule"
+	"github.com/citybench/citybench/pipeline/topics"
 )
 
 // Broker is where the commander connects: the devices' brokers, each command
@@ -100,18 +100,13 @@ func (c *Commander) filters() map[string]byte {
 		if f.ControlTopic == "" {
 			continue
 		}
-		out[Filter(f.AckTopic)] = qos
+		out[topics.MustParse(f.AckTopic).Filter()] = qos
 		if f.Severity != nil {
-			out[Filter(f.ControlTopic)] = max(qos, byte(f.QoS))
+			out[topics.MustParse(f.ControlTopic).Filter()] = max(qos, byte(f.QoS))
 		}
 	}
 	return out
 }
-
-var level = regexp.MustCompile(`[^/]*\{[^/]*`)
-
-// Filter is the MQTT filter matching every topic a template expands to.
-func Filter(template string) string { return level.ReplaceAllString(template, "+") }
 
 func (c *Commander) handle(_ mqtt.Client, m mqtt.Message) {
 	now := time.Now().UnixNano()
