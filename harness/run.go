@@ -50,6 +50,8 @@ type Options struct {
 	// ProgressJSON writes the live progress as one JSON object a second
 	// (cumulative counts), for a coordinator to add up.
 	ProgressJSON bool
+	// Live, when set, receives the live progress once a second (the metrics endpoint).
+	Live LiveSink
 }
 
 // apiPollInterval is how often the API tap polls each sampled device; the api
@@ -258,7 +260,7 @@ func (r *run) fixStart(ctx context.Context) error {
 // load has ended (or ctx did). A closed-loop run's load ends when its last burst
 // finished, not at the scenario's bound.
 func (r *run) playLoad(ctx context.Context) *load {
-	mon := startMonitor(r.led, r.sim, r.plan, r.opts.Progress, r.opts.ProgressJSON)
+	mon := startMonitor(r.led, r.sim, r.plan, r.opts.Progress, r.opts.ProgressJSON, r.publisher())
 	resources := sampleResources(ctx, r.opts.Target, r.led.Start(), r.log)
 	faultEvents, stopFaults := runFaults(ctx, r.led, r.opts.Faults, r.log)
 
