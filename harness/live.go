@@ -32,10 +32,18 @@ func (r *run) publisher() func(liveSecond) {
 	if sink == nil {
 		return nil
 	}
+	// Running latency totals per stage, for the summaries' _count and _sum; the
+	// monitor calls one second at a time, so they need no lock.
+	var count [ledger.NumStages]int64
+	var sumS [ledger.NumStages]float64
 	return func(ls liveSecond) {
 		s := metrics.Snapshot{ElapsedS: ls.elapsed.Seconds(), PlannedS: r.plan.End.Seconds(), Offered: ls.offered, Connections: ls.conns, Errors: ls.errors}
 		for st := range ledger.NumStages {
-			s.Stages = append(s.Stages, metrics.Stage{Name: st.String(), Delivered: ls.delivered[st], LastSecond: ls.last[st], Sampled: st == ledger.API})
+			q := ls.last[st]
+			count[st] += q.Count
+			sumS[st] += q.MeanUs * float64(q.Count) / 1e6
+			s.Stages = append(s.Stages, metrics.Stage{Name: st.String(), Delivered: ls.delivered[st], LastSecond: q, Sampled: st == ledger.API,
+				LatencyCount: count[st], LatencySumS: sumS[st]})
 		}
 		if r.dl != nil {
 			p := r.dl.rec.Progress()

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -79,7 +81,8 @@ commands:
 	}()
 
 	series := []string{`citybench_messages_offered_total`, `citybench_stage_messages_total{stage="sent"}`,
-		`citybench_stage_messages_total{stage="broker"}`, `citybench_stage_messages_total{stage="store"}`, `citybench_commands_total{stage="command_acked"}`}
+		`citybench_stage_messages_total{stage="broker"}`, `citybench_stage_messages_total{stage="store"}`, `citybench_commands_total{stage="command_acked"}`,
+		`citybench_stage_latency_seconds_count{stage="broker"}`}
 	first := waitFor(t, ctx, sink, exp.Addr(), func(v map[string]float64) bool {
 		return v[`citybench_commands_total{stage="command_acked"}`] > 0 && v[`citybench_connections`] == 50
 	})
@@ -130,28 +133,39 @@ func scrape(t *testing.T, addr string) map[string]float64 {
 	}
 	out := map[string]float64{}
 	for name, f := range fams {
-		if len(name) > 6 && name[len(name)-6:] == "_total" && f.GetType() != dto.MetricType_COUNTER {
+		if strings.HasSuffix(name, "_total") && f.GetType() != dto.MetricType_COUNTER {
 			t.Errorf("%s is a %s, want a counter", name, f.GetType())
 		}
 		for _, m := range f.Metric {
-			key := name
-			if len(m.Label) > 0 {
-				key += "{"
-				for i, l := range m.Label {
-					if i > 0 {
-						key += ","
-					}
-					key += fmt.Sprintf("%s=%q", l.GetName(), l.GetValue())
-				}
-				key += "}"
-			}
 			switch {
 			case m.Counter != nil:
-				out[key] = m.Counter.GetValue()
+				out[seriesKey(name, m.Label, "")] = m.Counter.GetValue()
 			case m.Gauge != nil:
-				out[key] = m.Gauge.GetValue()
+				out[seriesKey(name, m.Label, "")] = m.Gauge.GetValue()
+			case m.Summary != nil:
+				out[seriesKey(name+"_count", m.Label, "")] = float64(m.Summary.GetSampleCount())
+				for _, q := range m.Summary.Quantile {
+					out[seriesKey(name, m.Label, fmt.Sprint(q.GetQuantile()))] = q.GetValue()
+				}
 			}
 		}
 	}
 	return out
+}
+
+// seriesKey is name{labels} with the labels in name order (a quantile, when
+// given, among them), as Prometheus prints a series.
+func seriesKey(name string, labels []*dto.LabelPair, quantile string) string {
+	pairs := []string{}
+	if quantile != "" {
+		pairs = append(pairs, fmt.Sprintf("quantile=%q", quantile))
+	}
+	for _, l := range labels {
+		pairs = append(pairs, fmt.Sprintf("%s=%q", l.GetName(), l.GetValue()))
+	}
+	if len(pairs) == 0 {
+		return name
+	}
+	slices.Sort(pairs)
+	return name + "{" + strings.Join(pairs, ",") + "}"
 }

@@ -14,8 +14,7 @@ var (
 	planned     = prometheus.NewDesc("citybench_run_planned_seconds", "The run's planned load time, warm-up included.", nil, nil)
 	offered     = prometheus.NewDesc("citybench_messages_offered_total", "Messages whose intended send time has passed.", nil, nil)
 	delivered   = prometheus.NewDesc("citybench_stage_messages_total", "Distinct messages each stage has seen (sent: handed to the MQTT client; acked: PUBACK/PUBCOMP received; broker, kafka, store, api: seen by that stage's tap).", []string{"stage"}, nil)
-	latency     = prometheus.NewDesc("citybench_stage_latency_seconds", "Latency (observed − intended send time) of what each stage saw in the last second, by quantile (1 = max); absent for a second without deliveries.", []string{"stage", "quantile"}, nil)
-	lastCount   = prometheus.NewDesc("citybench_stage_latency_samples", "How many messages the last second's latency quantiles cover.", []string{"stage"}, nil)
+	latency     = prometheus.NewDesc("citybench_stage_latency_seconds", "Latency (observed − intended send time) per stage: quantiles (1 = max) over the last second, none in a second without deliveries; _sum and _count over the run so far.", []string{"stage"}, nil)
 	backlog     = prometheus.NewDesc("citybench_generator_backlog_messages", "Messages due but not yet sent: a growing value means the generator is falling behind.", nil, nil)
 	stageLag    = prometheus.NewDesc("citybench_stage_lag_messages", "Messages sent but not yet seen by the stage: the pipeline's backlog up to it.", []string{"stage"}, nil)
 	connections = prometheus.NewDesc("citybench_connections", "Device MQTT connections open.", nil, nil)
@@ -25,21 +24,20 @@ var (
 	cmdErrors   = prometheus.NewDesc("citybench_command_errors_total", "Failed command or acknowledgement publishes.", nil, nil)
 )
 
-var quantiles = []struct {
-	label string
-	value func(result.Quantiles) int64
-}{
-	{"0.5", func(q result.Quantiles) int64 { return q.P50Us }},
-	{"0.9", func(q result.Quantiles) int64 { return q.P90Us }},
-	{"0.99", func(q result.Quantiles) int64 { return q.P99Us }},
-	{"1", func(q result.Quantiles) int64 { return q.MaxUs }},
+// quantiles are the last second's latency quantiles in seconds, none for a
+// second without deliveries.
+func quantiles(q result.Quantiles) map[float64]float64 {
+	if q.Count == 0 {
+		return nil
+	}
+	return map[float64]float64{0.5: float64(q.P50Us) / 1e6, 0.9: float64(q.P90Us) / 1e6, 0.99: float64(q.P99Us) / 1e6, 1: float64(q.MaxUs) / 1e6}
 }
 
 // collector turns the exporter's latest snapshot into const metrics at scrape time.
 type collector struct{ e *Exporter }
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{runInfo, elapsed, planned, offered, delivered, latency, lastCount, backlog, stageLag, connections, errs, commands, cmdPlanned, cmdErrors} {
+	for _, d := range []*prometheus.Desc{runInfo, elapsed, planned, offered, delivered, latency, backlog, stageLag, connections, errs, commands, cmdPlanned, cmdErrors} {
 		ch <- d
 	}
 }
@@ -70,12 +68,8 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		} else if !st.Sampled {
 			gauge(stageLag, float64(max(sent-st.Delivered, 0)), st.Name)
 		}
-		gauge(lastCount, float64(st.LastSecond.Count), st.Name)
-		if st.LastSecond.Count == 0 {
-			continue
-		}
-		for _, q := range quantiles {
-			gauge(latency, float64(q.value(st.LastSecond))/1e6, st.Name, q.label)
+		if st.Name != result.StageSent { // sent records no latency: its lag stays off the publish path
+			ch <- prometheus.MustNewConstSummary(latency, uint64(st.LatencyCount), st.LatencySumS, quantiles(st.LastSecond), st.Name)
 		}
 	}
 	if cm := s.Commands; cm != nil {

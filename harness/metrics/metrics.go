@@ -46,6 +46,10 @@ type Stage struct {
 	// LastSecond is the latency (observed − intended) of what the stage saw in
 	// the last second; Count 0 when it saw nothing.
 	LastSecond result.Quantiles
+	// LatencyCount and LatencySumS add up every second's latencies so far: the
+	// summary's _count and _sum.
+	LatencyCount int64
+	LatencySumS  float64
 }
 
 // Commands is the downlink's progress (nil: the run sends none).
