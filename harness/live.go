@@ -34,6 +34,10 @@ func (r *run) publisher() func(liveSecond) {
 	}
 	// Running latency totals per stage, for the summaries' _count and _sum; the
 	// monitor calls one second at a time, so they need no lock.
+	partial := [ledger.NumStages]bool{ledger.API: true}
+	for _, f := range r.sc.Fleets {
+		partial[ledger.Acked] = partial[ledger.Acked] || f.QoS == 0 // QoS 0 is never acknowledged
+	}
 	var count [ledger.NumStages]int64
 	var sumS [ledger.NumStages]float64
 	return func(ls liveSecond) {
@@ -42,7 +46,7 @@ func (r *run) publisher() func(liveSecond) {
 			q := ls.last[st]
 			count[st] += q.Count
 			sumS[st] += q.MeanUs * float64(q.Count) / 1e6
-			s.Stages = append(s.Stages, metrics.Stage{Name: st.String(), Delivered: ls.delivered[st], LastSecond: q, Sampled: st == ledger.API,
+			s.Stages = append(s.Stages, metrics.Stage{Name: st.String(), Delivered: ls.delivered[st], LastSecond: q, Partial: partial[st],
 				LatencyCount: count[st], LatencySumS: sumS[st]})
 		}
 		if r.dl != nil {

@@ -65,7 +65,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		if st.Name == result.StageSent {
 			sent = st.Delivered
 			gauge(backlog, float64(max(s.Offered-sent, 0)))
-		} else if !st.Sampled {
+		} else if !st.Partial {
 			gauge(stageLag, float64(max(sent-st.Delivered, 0)), st.Name)
 		}
 		if st.Name != result.StageSent { // sent records no latency: its lag stays off the publish path

@@ -40,9 +40,9 @@ type Snapshot struct {
 type Stage struct {
 	Name      string
 	Delivered int64 // distinct messages seen so far
-	// Sampled stages see only some devices' messages (the API poll), so their
-	// lag behind sent is not shown.
-	Sampled bool
+	// Partial stages see only some of what was sent (the sampled API poll;
+	// acks, when some fleet publishes at QoS 0), so their lag behind sent is not shown.
+	Partial bool
 	// LastSecond is the latency (observed − intended) of what the stage saw in
 	// the last second; Count 0 when it saw nothing.
 	LastSecond result.Quantiles

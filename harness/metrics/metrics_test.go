@@ -23,7 +23,7 @@ func TestSeriesFollowConventions(t *testing.T) {
 			{Name: result.StageSent, Delivered: 100},
 			{Name: result.StageBroker, Delivered: 90, LastSecond: result.Quantiles{Count: 40, P50Us: 1500, P90Us: 2000, P99Us: 4000, MaxUs: 9000},
 				LatencyCount: 90, LatencySumS: 0.25},
-			{Name: result.StageAPI, Delivered: 2, Sampled: true},
+			{Name: result.StageAPI, Delivered: 2, Partial: true},
 		},
 		Commands: &Commands{Planned: 50, Sent: 10, Delivered: 9, Acked: 8}})
 	problems, err := testutil.CollectAndLint(c)
