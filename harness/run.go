@@ -51,6 +51,8 @@ type Options struct {
 	// ProgressJSON writes the live progress as one JSON object a second
 	// (cumulative counts), for a coordinator to add up.
 	ProgressJSON bool
+	// Live, when set, receives the live progress once a second (the metrics endpoint).
+	Live LiveSink
 }
 
 // apiPollInterval is how often the API tap polls each sampled device; the api
@@ -80,6 +82,10 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (*result.Res
 		return nil, err
 	}
 	defer r.sim.Disconnect(250 * time.Millisecond)
+	defer r.stopCommander()
+	if err := r.startCommander(ctx, eps); err != nil {
+		return nil, err
+	}
 	tapSet, err := r.taps(eps)
 	if err != nil {
 		return nil, err
@@ -92,6 +98,7 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (*result.Res
 	}
 	load := r.playLoad(ctx)
 	reports := drainTaps(context.WithoutCancel(ctx), tapSet, load.until, r.sc.Drain.D())
+	r.drainCommands(ctx)
 	res, err := r.result(ctx, eps, load, reports)
 	if err != nil {
 		return nil, err
@@ -112,6 +119,7 @@ type run struct {
 	led     *ledger.Ledger
 	sampled []int // devices the API tap polls
 	sim     *devices.Simulator
+	dl      *downlinkRun // commands (downlinkrun.go); nil when no device listens
 	started time.Time
 	// book records the malformed messages sent and their dead letters (nil: the plan sends none).
 	book *malformed.Book
@@ -134,6 +142,7 @@ func newRun(sc *scenarios.Scenario, opts Options) (*run, error) {
 	if plan.MalformedCount() > 0 {
 		r.book = malformed.NewBook()
 	}
+	r.planDownlink()
 	return r, nil
 }
 
@@ -160,8 +169,11 @@ func (r *run) connectDevices(ctx context.Context, eps target.Endpoints) error {
 	if err != nil {
 		return err
 	}
-	sim, err := devices.New(devices.Broker{URLs: eps.MQTTURLs, Username: eps.MQTTUsername, Password: eps.MQTTPassword, TLS: eps.TLS}, r.led,
-		devices.WithLogger(r.log), devices.WithSourceAddrs(machine.SourceAddrs(len(r.plan.Devices))), devices.WithMalformedBook(r.book))
+	opts := []devices.Option{devices.WithLogger(r.log), devices.WithSourceAddrs(machine.SourceAddrs(len(r.plan.Devices))), devices.WithMalformedBook(r.book)}
+	if r.dl != nil {
+		opts = append(opts, devices.WithDownlink(r.dl.rec))
+	}
+	sim, err := devices.New(devices.Broker{URLs: eps.MQTTURLs, Username: eps.MQTTUsername, Password: eps.MQTTPassword, TLS: eps.TLS}, r.led, opts...)
 	if err != nil {
 		return err
 	}
@@ -258,12 +270,14 @@ func (r *run) fixStart(ctx context.Context) error {
 // load has ended (or ctx did). A closed-loop run's load ends when its last burst
 // finished, not at the scenario's bound.
 func (r *run) playLoad(ctx context.Context) *load {
-	mon := startMonitor(r.led, r.sim, r.plan, r.opts.Progress, r.opts.ProgressJSON)
+	mon := startMonitor(r.led, r.sim, r.plan, r.opts.Progress, r.opts.ProgressJSON, r.publisher())
 	resources := sampleResources(ctx, r.opts.Target, r.led.Start(), r.log)
 	faultEvents, stopFaults := runFaults(ctx, r.led, r.opts.Faults, r.log)
 
 	out := &load{until: r.plan.End}
+	r.sendCommands(ctx)
 	r.sim.Run(ctx, r.plan.End, r.sc.Drain.D())
+	r.commandsSent()
 	if ctx.Err() != nil {
 		out.interrupted = true
 		out.until = min(time.Since(r.led.Start()), r.plan.End)
@@ -341,6 +355,9 @@ func (r *run) result(ctx context.Context, eps target.Endpoints, ld *load, report
 		}
 	}
 	res.Counters["errors"] = r.led.Errors()
+	if err := r.addDownlink(res, ld.until); err != nil {
+		return nil, err
+	}
 	addTapReports(res, reports)
 	r.badInput(res, eps)
 	addDeviceReports(res, r.sim)

@@ -115,6 +115,8 @@ func (s *Scenario) setDefaults() {
 		}
 	}
 
+	s.setCommandDefaults()
+
 	t := &s.Target
 	defString(s, &t.Kind, "target.kind", DefaultTargetKind)
 	defInt(s, &t.KafkaBrokers, "target.kafka_brokers", DefaultKafkaBrokers)

@@ -32,6 +32,8 @@ type Scenario struct {
 	APISample float64 `yaml:"api_sample,omitempty"` // default 0.02
 	// Faults are timed actions on the system under test (see faults.go).
 	Faults []Fault `yaml:"faults,omitempty"`
+	// Commands are downlink commands the harness sends to devices (see commands.go).
+	Commands []Command `yaml:"commands,omitempty"`
 
 	// File and Hash are set by the loader (path and sha256 of the bytes read).
 	File string `yaml:"-"`
@@ -94,6 +96,11 @@ type Fleet struct {
 	MQTT5 *MQTT5 `yaml:"mqtt5,omitempty"`
 	// Reconnect drops the fleet's connections at a moment and reconnects them.
 	Reconnect *Reconnect `yaml:"reconnect,omitempty"`
+	// ControlTopic, a template like Topic, is where each device listens for
+	// commands (and reports severity-mode changes); AckTopic is where it answers
+	// (default: ControlTopic + "/ack"). Empty: the devices never subscribe.
+	ControlTopic string `yaml:"control_topic,omitempty"`
+	AckTopic     string `yaml:"ack_topic,omitempty"`
 }
 
 // Will is an MQTT last will.

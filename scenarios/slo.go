@@ -178,7 +178,7 @@ func (s *SLO) parseSubject(lhs string) error {
 	}
 	stage, rest, _ := strings.Cut(lhs, ".")
 	if !isStage(stage) {
-		return fmt.Errorf("unknown stage %q (want %s, generator_lag or malformed)", stage, strings.Join(result.Stages, ", "))
+		return fmt.Errorf("unknown stage %q (want %s, %s, generator_lag or malformed)", stage, strings.Join(result.Stages, ", "), strings.Join(result.CommandStages, ", "))
 	}
 	s.Stage = stage
 	metric, stat, hasStat := strings.Cut(rest, ".")
@@ -240,12 +240,7 @@ func (s *SLO) parseStat(rest string) error {
 }
 
 func isStage(name string) bool {
-	for _, st := range result.Stages {
-		if st == name {
-			return true
-		}
-	}
-	return false
+	return slices.Contains(result.Stages, name) || slices.Contains(result.CommandStages, name)
 }
 
 func (s *SLO) parseThreshold(rhs string) error {

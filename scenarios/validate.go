@@ -31,6 +31,7 @@ func (s *Scenario) Validate() error {
 	v.target()
 	v.slos()
 	v.faults()
+	v.commands()
 	if len(v.errs) == 0 {
 		return nil
 	}
@@ -178,6 +179,7 @@ func (v *validator) fleet(p string, f *Fleet) {
 	}
 	v.protocol(p, f)
 	v.reconnect(p, f)
+	v.fleetDownlink(p, f)
 }
 
 // mustPlaceholders returns the placeholders of a template, or none if it is

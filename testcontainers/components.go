@@ -568,6 +568,9 @@ func (t *Target) startBridges(ctx context.Context, brokers []brokerInfo, image s
 		if t.top.BridgeReplicas > 1 {
 			bridgeEnv["CITYBENCH_MQTT_SHARE_GROUP"] = "citybench-bridges"
 		}
+		if len(t.cfg.control) > 0 {
+			bridgeEnv[service.EnvMQTTIgnore] = strings.Join(t.cfg.control, ",")
+		}
 		if err := t.proxyBridge(broker, bridgeEnv); err != nil {
 			return nil, err
 		}

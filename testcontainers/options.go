@@ -35,6 +35,8 @@ type config struct {
 	// devices is how many devices the run connects: it sizes the broker tier
 	// (see TopologyFor) and says how they reach it (0: unknown, one broker).
 	devices int
+	// control are the devices' control-plane topic filters the bridge leaves alone.
+	control []string
 }
 
 func defaults() config {
@@ -83,6 +85,12 @@ func WithoutServices() Option { return func(c *config) { c.services = false } }
 // configures its pipeline for its devices. Without it they expect JSON.
 func WithPayloads(codec, template string) Option {
 	return func(c *config) { c.codec, c.template = codec, template }
+}
+
+// WithControlTopics deploys the bridge to acknowledge, without bridging, the
+// devices' control plane (commands and their acknowledgements) on these filters.
+func WithControlTopics(filters ...string) Option {
+	return func(c *config) { c.control = append(c.control, filters...) }
 }
 
 // WithKeyspace sets the Cassandra keyspace the sink and API use (default citybench).

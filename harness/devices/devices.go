@@ -45,6 +45,7 @@ type Simulator struct {
 	clients []client // persistent devices; nil for connect-send-disconnect
 	conns   atomic.Int64
 	reconnecting
+	ctl *control // downlink (control.go); nil when no device listens
 
 	// connectParallelism bounds simultaneous CONNECTs: brokers have small listen
 	// backlogs (Mosquitto's is 100), so a thousand devices connect in waves.
@@ -130,7 +131,10 @@ func (s *Simulator) clientOptions(d *schedule.Device) *mqtt.ClientOptions {
 	if w := f.Will; w != nil {
 		o.SetWill(d.WillTopic(), w.Payload, byte(w.QoS), w.Retain)
 	}
-	o.SetOnConnectHandler(func(mqtt.Client) { s.conns.Add(1) })
+	o.SetOnConnectHandler(func(c mqtt.Client) {
+		s.conns.Add(1)
+		s.resubscribeControl(c, d)
+	})
 	o.SetConnectionLostHandler(func(_ mqtt.Client, err error) {
 		s.conns.Add(-1)
 		s.ledger.Error(time.Now().UnixNano())
@@ -167,6 +171,11 @@ func (s *Simulator) Connect(ctx context.Context) error {
 				once.Do(func() {
 					firstErr = fmt.Errorf("connect device %s to %s: %w", d.ID, s.brokerURL(d), err)
 				})
+				return
+			}
+			if err := s.subscribeControl(ctx, c, d); err != nil {
+				failed.Add(1)
+				once.Do(func() { firstErr = err })
 				return
 			}
 			s.clients[d.Index] = c
@@ -283,6 +292,7 @@ func (s *Simulator) sendOnTime(ctx context.Context, d *schedule.Device, until ti
 		s.ledger.Observe(ledger.Sent, d.Index, m.Seq, time.Now().UnixNano())
 		s.ledger.AddBytes(ledger.Sent, d.Index, len(payload))
 		tok := c.Publish(publication{Topic: m.Topic, QoS: qos, Retain: d.Fleet.Retain, Payload: payload, DeviceID: d.ID, Seq: m.Seq, Intended: start.Add(m.At).UnixNano()})
+		s.reportSeverity(c, d, m)
 		if qos == 0 {
 			continue
 		}

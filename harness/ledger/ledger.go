@@ -12,6 +12,7 @@ import (
 	"github.com/HdrHistogram/hdrhistogram-go"
 
 	"github.com/citybench/citybench/harness/schedule"
+	"github.com/citybench/citybench/reports/result"
 )
 
 // Stage indexes the stages in pipeline order (result.Stages has their names).
@@ -298,14 +299,16 @@ func (l *Ledger) Delivered(stage Stage) int64 { return l.delivered[stage].Load()
 // Unknown is how many observations of stage matched no planned message.
 func (l *Ledger) Unknown(stage Stage) int64 { return l.unknown[stage].Load() }
 
-// TakeLiveP99 returns the p99 latency (µs) stage saw since the last call, and resets it.
-func (l *Ledger) TakeLiveP99(stage Stage) (p99 int64, n int64) {
+// TakeLive returns the latency quantiles stage saw since the last call, and
+// resets them: the run's per-second live view. The sent stage records none
+// (its lag is kept off the publish path).
+func (l *Ledger) TakeLive(stage Stage) result.Quantiles {
 	lh := &l.live[stage]
 	lh.mu.Lock()
 	defer lh.mu.Unlock()
-	p99, n = lh.h.ValueAtQuantile(99), lh.h.TotalCount()
+	q := Quantiles(lh.h)
 	lh.h.Reset()
-	return p99, n
+	return q
 }
 
 func clamp(us int64) int64 {

@@ -67,6 +67,8 @@ type Result struct {
 	// MQTT5ReasonCodes counts the reason codes MQTT 5 brokers answered, per
 	// packet kind ("connack", "puback", …) and code ("0x00 success").
 	MQTT5ReasonCodes map[string]map[string]int64 `json:"mqtt5_reason_codes,omitempty"`
+	// Downlink is the commands sent to devices and their round trips (nil: none sent).
+	Downlink *Downlink `json:"downlink,omitempty"`
 }
 
 // Worker is one segment of a merged run, as its own process saw it.
@@ -355,12 +357,15 @@ func (r *Result) HasFlag(flag string) bool {
 	return false
 }
 
-// Stage returns the summary of the named stage, or nil.
+// Stage returns the summary of the named stage (an uplink or a command stage), or nil.
 func (r *Result) Stage(name string) *StageSummary {
 	for i := range r.Stages {
 		if r.Stages[i].Stage == name {
 			return &r.Stages[i]
 		}
+	}
+	if r.Downlink != nil {
+		return r.Downlink.Stage(name)
 	}
 	return nil
 }
