@@ -11,6 +11,7 @@ import (
 	"github.com/citybench/citybench/harness/devices"
 	"github.com/citybench/citybench/harness/ledger"
 	"github.com/citybench/citybench/harness/schedule"
+	"github.com/citybench/citybench/reports/result"
 )
 
 // monitor samples open connections each second (a series in the result) and
@@ -22,7 +23,8 @@ type monitor struct {
 	conns []int64
 }
 
-func startMonitor(l *ledger.Ledger, sim *devices.Simulator, plan *schedule.Plan, out io.Writer, asJSON bool) *monitor {
+// publish, when not nil, receives each second's live view (for the metrics endpoint).
+func startMonitor(l *ledger.Ledger, sim *devices.Simulator, plan *schedule.Plan, out io.Writer, asJSON bool, publish func(liveSecond)) *monitor {
 	m := &monitor{done: make(chan struct{})}
 	m.wg.Add(1)
 	go func() {
@@ -48,28 +50,34 @@ func startMonitor(l *ledger.Ledger, sim *devices.Simulator, plan *schedule.Plan,
 			m.mu.Lock()
 			m.conns = append(m.conns, sim.Connections())
 			m.mu.Unlock()
-			if out == nil {
+			if out == nil && publish == nil {
 				continue
 			}
 			elapsed := time.Since(l.Start())
 			offered := offeredSoFar(elapsed)
 			var cur [ledger.NumStages]int64
+			var last [ledger.NumStages]result.Quantiles
 			for s := range ledger.NumStages {
-				cur[s] = l.Delivered(s)
+				cur[s], last[s] = l.Delivered(s), l.TakeLive(s)
 			}
 			if closedLoop {
 				// A burst's messages become due as slots free: what was offered is what went out.
 				offered = int(cur[ledger.Sent])
+			}
+			if publish != nil {
+				publish(liveSecond{elapsed: elapsed, offered: int64(offered), delivered: cur, last: last, conns: sim.Connections(), errors: l.Errors()})
+			}
+			if out == nil {
+				continue
 			}
 			if asJSON {
 				writeProgress(out, Progress{ElapsedS: elapsed.Seconds(), Offered: int64(offered), Sent: cur[ledger.Sent], Acked: cur[ledger.Acked],
 					Kafka: cur[ledger.Kafka], Connections: sim.Connections(), Errors: l.Errors()})
 				continue
 			}
-			p99, n := l.TakeLiveP99(ledger.Kafka)
 			p99s := "-"
-			if n > 0 {
-				p99s = (time.Duration(p99) * time.Microsecond).Round(100 * time.Microsecond).String()
+			if k := last[ledger.Kafka]; k.Count > 0 {
+				p99s = (time.Duration(k.P99Us) * time.Microsecond).Round(100 * time.Microsecond).String()
 			}
 			fmt.Fprintf(out, "[%5s/%s] offered %5d/s  sent %5d/s  acked %5d/s  kafka %5d/s  kafka p99 %-8s  conns %d  errors %d\n",
 				elapsed.Round(time.Second), plan.End, offered-prevOffered, cur[ledger.Sent]-prev[ledger.Sent],

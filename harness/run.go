@@ -16,6 +16,7 @@ import (
 	"github.com/citybench/citybench/harness/devices"
 	"github.com/citybench/citybench/harness/ledger"
 	"github.com/citybench/citybench/harness/limits"
+	"github.com/citybench/citybench/harness/malformed"
 	"github.com/citybench/citybench/harness/recovery"
 	"github.com/citybench/citybench/harness/schedule"
 	"github.com/citybench/citybench/harness/slo"
@@ -50,6 +51,8 @@ type Options struct {
 	// ProgressJSON writes the live progress as one JSON object a second
 	// (cumulative counts), for a coordinator to add up.
 	ProgressJSON bool
+	// Live, when set, receives the live progress once a second (the metrics endpoint).
+	Live LiveSink
 }
 
 // apiPollInterval is how often the API tap polls each sampled device; the api
@@ -79,6 +82,10 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (*result.Res
 		return nil, err
 	}
 	defer r.sim.Disconnect(250 * time.Millisecond)
+	defer r.stopCommander()
+	if err := r.startCommander(ctx, eps); err != nil {
+		return nil, err
+	}
 	tapSet, err := r.taps(eps)
 	if err != nil {
 		return nil, err
@@ -91,6 +98,7 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (*result.Res
 	}
 	load := r.playLoad(ctx)
 	reports := drainTaps(context.WithoutCancel(ctx), tapSet, load.until, r.sc.Drain.D())
+	r.drainCommands(ctx)
 	res, err := r.result(ctx, eps, load, reports)
 	if err != nil {
 		return nil, err
@@ -111,7 +119,10 @@ type run struct {
 	led     *ledger.Ledger
 	sampled []int // devices the API tap polls
 	sim     *devices.Simulator
+	dl      *downlinkRun // commands (downlinkrun.go); nil when no device listens
 	started time.Time
+	// book records the malformed messages sent and their dead letters (nil: the plan sends none).
+	book *malformed.Book
 }
 
 func newRun(sc *scenarios.Scenario, opts Options) (*run, error) {
@@ -127,7 +138,12 @@ func newRun(sc *scenarios.Scenario, opts Options) (*run, error) {
 	if err != nil {
 		return nil, fmt.Errorf("plan: %w", err)
 	}
-	return &run{sc: sc, opts: opts, seg: seg, log: log, plan: plan, led: ledger.New(plan), sampled: apiSample(plan, sc.APISample), started: time.Now()}, nil
+	r := &run{sc: sc, opts: opts, seg: seg, log: log, plan: plan, led: ledger.New(plan), sampled: apiSample(plan, sc.APISample), started: time.Now()}
+	if plan.MalformedCount() > 0 {
+		r.book = malformed.NewBook()
+	}
+	r.planDownlink()
+	return r, nil
 }
 
 func (r *run) startTarget(ctx context.Context) (target.Endpoints, error) {
@@ -153,8 +169,11 @@ func (r *run) connectDevices(ctx context.Context, eps target.Endpoints) error {
 	if err != nil {
 		return err
 	}
-	sim, err := devices.New(devices.Broker{URLs: eps.MQTTURLs, Username: eps.MQTTUsername, Password: eps.MQTTPassword, TLS: eps.TLS}, r.led,
-		devices.WithLogger(r.log), devices.WithSourceAddrs(machine.SourceAddrs(len(r.plan.Devices))))
+	opts := []devices.Option{devices.WithLogger(r.log), devices.WithSourceAddrs(machine.SourceAddrs(len(r.plan.Devices))), devices.WithMalformedBook(r.book)}
+	if r.dl != nil {
+		opts = append(opts, devices.WithDownlink(r.dl.rec))
+	}
+	sim, err := devices.New(devices.Broker{URLs: eps.MQTTURLs, Username: eps.MQTTUsername, Password: eps.MQTTPassword, TLS: eps.TLS}, r.led, opts...)
 	if err != nil {
 		return err
 	}
@@ -171,13 +190,17 @@ func (r *run) connectDevices(ctx context.Context, eps target.Endpoints) error {
 // target may leave a stage unmeasured (an external pipeline whose Kafka or store
 // the harness cannot reach); that stage then expects nothing.
 func (r *run) taps(eps target.Endpoints) ([]taps.Tap, error) {
-	out := []taps.Tap{taps.NewBroker(taps.BrokerConfig{URL: eps.MQTTURLs[0], Username: eps.MQTTUsername, Password: eps.MQTTPassword, TLS: eps.TLS, QoS: maxQoS(r.sc)})}
+	out := []taps.Tap{r.brokerTap(eps)}
 	if len(eps.KafkaBrokers) > 0 {
 		cfg, err := kafkaTapConfig(eps)
 		if err != nil {
 			return nil, err
 		}
 		out = append(out, taps.NewKafka(cfg))
+		if r.book != nil && eps.KafkaDeadLetterTopic != "" {
+			cfg.Topic = eps.KafkaDeadLetterTopic
+			out = append(out, taps.NewDeadLetter(cfg, r.book))
+		}
 	}
 	if eps.Store != nil {
 		out = append(out, taps.NewStore(eps.Store, storeReadBackPoll))
@@ -247,12 +270,14 @@ func (r *run) fixStart(ctx context.Context) error {
 // load has ended (or ctx did). A closed-loop run's load ends when its last burst
 // finished, not at the scenario's bound.
 func (r *run) playLoad(ctx context.Context) *load {
-	mon := startMonitor(r.led, r.sim, r.plan, r.opts.Progress, r.opts.ProgressJSON)
+	mon := startMonitor(r.led, r.sim, r.plan, r.opts.Progress, r.opts.ProgressJSON, r.publisher())
 	resources := sampleResources(ctx, r.opts.Target, r.led.Start(), r.log)
 	faultEvents, stopFaults := runFaults(ctx, r.led, r.opts.Faults, r.log)
 
 	out := &load{until: r.plan.End}
+	r.sendCommands(ctx)
 	r.sim.Run(ctx, r.plan.End, r.sc.Drain.D())
+	r.commandsSent()
 	if ctx.Err() != nil {
 		out.interrupted = true
 		out.until = min(time.Since(r.led.Start()), r.plan.End)
@@ -271,9 +296,12 @@ func (r *run) playLoad(ctx context.Context) *load {
 func drainTaps(ctx context.Context, ts []taps.Tap, until, deadline time.Duration) []taps.Report {
 	ctx, cancel := context.WithTimeout(ctx, deadline)
 	defer cancel()
-	done := make(map[ledger.Stage]chan struct{}, len(ts))
+	done := make(map[ledger.Stage]*sync.WaitGroup, len(ts)) // per stage: its taps still running (the dead-letter tap shares kafka)
 	for _, t := range ts {
-		done[t.Stage()] = make(chan struct{})
+		if done[t.Stage()] == nil {
+			done[t.Stage()] = &sync.WaitGroup{}
+		}
+		done[t.Stage()].Add(1)
 	}
 	reports := make([]taps.Report, len(ts))
 	var wg sync.WaitGroup
@@ -281,10 +309,10 @@ func drainTaps(ctx context.Context, ts []taps.Tap, until, deadline time.Duration
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			defer close(done[t.Stage()])
+			defer done[t.Stage()].Done()
 			if f, ok := t.(taps.Follower); ok {
-				if ch, ok := done[f.Follows()]; ok {
-					<-ch
+				if w, ok := done[f.Follows()]; ok {
+					w.Wait()
 				}
 			}
 			reports[i] = t.Stop(ctx, until)
@@ -301,7 +329,7 @@ func (r *run) result(ctx context.Context, eps target.Endpoints, ld *load, report
 	tapLate := r.led.Settle()
 	sum, err := r.led.Summarise(ledger.Window{From: r.plan.Warmup, Until: ld.until, Deadline: r.sc.AvailabilityDeadline.D(),
 		Expect: expectFunc(r.plan, r.sampled, eps), Connections: conns, Unverified: unverifiedFunc(reports),
-		SeriesUntil: seriesUntil(r.opts.Faults, time.Since(r.led.Start())), ClosedLoop: r.plan.ClosedLoop()})
+		SeriesUntil: seriesUntil(len(r.opts.Faults) > 0 || r.sc.HasReconnect(), time.Since(r.led.Start())), ClosedLoop: r.plan.ClosedLoop()})
 	if err != nil {
 		return nil, err
 	}
@@ -327,7 +355,12 @@ func (r *run) result(ctx context.Context, eps target.Endpoints, ld *load, report
 		}
 	}
 	res.Counters["errors"] = r.led.Errors()
+	if err := r.addDownlink(res, ld.until); err != nil {
+		return nil, err
+	}
 	addTapReports(res, reports)
+	r.badInput(res, eps)
+	addDeviceReports(res, r.sim)
 	if api := res.Stage(result.StageAPI); api != nil {
 		api.Note = fmt.Sprintf("%d sampled devices polled every %s: latency includes up to one polling interval", len(r.sampled), apiPollInterval)
 	}
@@ -391,7 +424,9 @@ func addTapReports(res *result.Result, reports []taps.Report) {
 func unverifiedFunc(reports []taps.Report) func(ledger.Stage, int, time.Duration) bool {
 	var by [ledger.NumStages]func(int, time.Duration) bool
 	for _, rep := range reports {
-		by[rep.Stage] = rep.Unverified
+		if rep.Unverified != nil {
+			by[rep.Stage] = rep.Unverified
+		}
 	}
 	return func(s ledger.Stage, dev int, at time.Duration) bool {
 		return by[s] != nil && by[s](dev, at)

@@ -67,6 +67,7 @@ func TestCatalogShape(t *testing.T) {
 			[]string{"ramp-up", "steady", "burst", "cool-down"}, []string{CodecText}},
 		{"building.yaml", 100, 1000, 60 * time.Second, 2 * time.Minute, 20, 400, nil, []string{CodecProtobuf}},
 		{"steady-qos2.yaml", 100, 100, 60 * time.Second, 70 * time.Second, 500, 1000, nil, []string{CodecJSON}},
+		{"downlink.yaml", 1000, 1000, 20 * time.Second, 25 * time.Second, 100, 400, []string{"steady"}, []string{CodecJSON}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
@@ -180,5 +181,24 @@ func TestBuildingShape(t *testing.T) {
 	}
 	if alert.QoS != 2 {
 		t.Errorf("alert qos = %d, want 2", alert.QoS)
+	}
+}
+
+// TestDownlinkCatalogPromise pins what downlink.yaml's comment promises: commands
+// to 10 % of the nodes at 10 commands/s, over a control topic per device.
+func TestDownlinkCatalogPromise(t *testing.T) {
+	s, err := Load("downlink.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Commands) != 1 || s.Commands[0].Fraction != 0.1 || s.Commands[0].Rate != 10 {
+		t.Fatalf("commands = %+v, want one at 10/s to 10 %%", s.Commands)
+	}
+	f := s.Fleets[0]
+	if f.ControlTopic == "" || f.Severity == nil || f.AckTopic != f.ControlTopic+DefaultAckSuffix {
+		t.Errorf("fleet %s: control %q ack %q severity %v", f.Name, f.ControlTopic, f.AckTopic, f.Severity != nil)
+	}
+	if got := s.ControlFilters(); !slices.Equal(got, []string{"/citynet/+/de/+/berlin/control", "/citynet/+/de/+/berlin/control/ack"}) {
+		t.Errorf("control filters = %q", got)
 	}
 }

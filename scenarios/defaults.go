@@ -100,6 +100,11 @@ func (s *Scenario) setDefaults() {
 		defDuration(s, &f.KeepAlive, p+".keep_alive", DefaultKeepAlive)
 		defString(s, &f.Connection, p+".connection", DefaultConnection)
 		defString(s, &f.Arrival.Kind, p+".arrival.kind", DefaultArrival)
+		if f.Replay != nil && f.Replay.Speedup > 0 {
+			f.Arrival.Interval = Duration(f.Replay.Interval()) // one recorded day, for the nominal rate
+		}
+		defString(s, &f.Protocol, p+".protocol", DefaultProtocol)
+		s.reconnectDefaults(p, f.Reconnect)
 		if f.Arrival.Burst() {
 			defInt(s, &f.Arrival.Inflight, p+".arrival.inflight", DefaultInflight)
 		}
@@ -109,6 +114,8 @@ func (s *Scenario) setDefaults() {
 			defDuration(s, &f.Arrival.Interval, p+".arrival.interval", f.Severity.Modes[0].Interval.D())
 		}
 	}
+
+	s.setCommandDefaults()
 
 	t := &s.Target
 	defString(s, &t.Kind, "target.kind", DefaultTargetKind)

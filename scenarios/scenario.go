@@ -32,6 +32,8 @@ type Scenario struct {
 	APISample float64 `yaml:"api_sample,omitempty"` // default 0.02
 	// Faults are timed actions on the system under test (see faults.go).
 	Faults []Fault `yaml:"faults,omitempty"`
+	// Commands are downlink commands the harness sends to devices (see commands.go).
+	Commands []Command `yaml:"commands,omitempty"`
 
 	// File and Hash are set by the loader (path and sha256 of the bytes read).
 	File string `yaml:"-"`
@@ -80,6 +82,25 @@ type Fleet struct {
 	Sensors    []Sensor  `yaml:"sensors"`
 	Arrival    Arrival   `yaml:"arrival"`
 	Severity   *Severity `yaml:"severity,omitempty"`
+	// Replay, when set, takes the fleet's values and send times from a recorded
+	// file instead of its sensors' distributions and its arrival (see replay.go).
+	Replay *Replay `yaml:"replay,omitempty"`
+	// Malformed is the fraction of the fleet's messages sent deliberately
+	// malformed, of the kinds in MalformedKinds (default: every kind), to
+	// measure what the pipeline does with bad input (see malformed.go).
+	Malformed      float64  `yaml:"malformed,omitempty"`
+	MalformedKinds []string `yaml:"malformed_kinds,omitempty"`
+	// Protocol is the MQTT version the devices speak: "3.1.1" or "5" (see devices.go).
+	Protocol string `yaml:"protocol,omitempty"` // default 3.1.1
+	// MQTT5 tunes protocol 5 sessions and publishes.
+	MQTT5 *MQTT5 `yaml:"mqtt5,omitempty"`
+	// Reconnect drops the fleet's connections at a moment and reconnects them.
+	Reconnect *Reconnect `yaml:"reconnect,omitempty"`
+	// ControlTopic, a template like Topic, is where each device listens for
+	// commands (and reports severity-mode changes); AckTopic is where it answers
+	// (default: ControlTopic + "/ack"). Empty: the devices never subscribe.
+	ControlTopic string `yaml:"control_topic,omitempty"`
+	AckTopic     string `yaml:"ack_topic,omitempty"`
 }
 
 // Will is an MQTT last will.
@@ -152,8 +173,12 @@ type Target struct {
 	ReplicationFactor int    `yaml:"replication_factor,omitempty"` // default 3
 	MinInsyncReplicas int    `yaml:"min_insync_replicas,omitempty"`
 	CassandraNodes    int    `yaml:"cassandra_nodes,omitempty"` // default 1
-	BridgeReplicas    int    `yaml:"bridge_replicas,omitempty"` // default 1
-	SinkReplicas      int    `yaml:"sink_replicas,omitempty"`   // default 1
+	// Brokers pins how many MQTT brokers the containers target runs, one per city
+	// domain, each with its own bridge (0, the default: as many as the devices
+	// need; see docs/scale.md). Devices are spread over them by location.
+	Brokers        int `yaml:"brokers,omitempty"`
+	BridgeReplicas int `yaml:"bridge_replicas,omitempty"` // default 1, per broker
+	SinkReplicas   int `yaml:"sink_replicas,omitempty"`   // default 1
 	// SinkMaxWriteRate caps each sink instance's store writes in rows/s (the
 	// sink's own setting; 0, the default, is no cap).
 	SinkMaxWriteRate float64 `yaml:"sink_max_write_rate,omitempty"`

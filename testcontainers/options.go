@@ -32,6 +32,11 @@ type config struct {
 	// codec and template configure the bridge and sink for the scenario's
 	// payloads and topic layout (empty: the services' defaults, JSON and none).
 	codec, template string
+	// devices is how many devices the run connects: it sizes the broker tier
+	// (see TopologyFor) and says how they reach it (0: unknown, one broker).
+	devices int
+	// control are the devices' control-plane topic filters the bridge leaves alone.
+	control []string
 }
 
 func defaults() config {
@@ -82,6 +87,12 @@ func WithPayloads(codec, template string) Option {
 	return func(c *config) { c.codec, c.template = codec, template }
 }
 
+// WithControlTopics deploys the bridge to acknowledge, without bridging, the
+// devices' control plane (commands and their acknowledgements) on these filters.
+func WithControlTopics(filters ...string) Option {
+	return func(c *config) { c.control = append(c.control, filters...) }
+}
+
 // WithKeyspace sets the Cassandra keyspace the sink and API use (default citybench).
 func WithKeyspace(ks string) Option { return func(c *config) { c.keyspace = ks } }
 
@@ -95,3 +106,8 @@ func WithRunLabel(key, value string) Option {
 		c.labels[key] = value
 	}
 }
+
+// WithDevices tells the target how many devices the run connects, so a fleet
+// too large for one broker gets a tier of them (unless target.brokers pins the
+// count) and devices reach the brokers the way that many connections need.
+func WithDevices(n int) Option { return func(c *config) { c.devices = n } }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -46,6 +47,8 @@ type runFlags struct {
 	startAt      string
 	workers      int
 	progressJSON bool
+	// metricsListen serves the run's live Prometheus metrics on this address.
+	metricsListen string
 }
 
 func newRunCmd() *cobra.Command {
@@ -89,6 +92,7 @@ clearly marked result.`,
 	cmd.Flags().StringVar(&f.segment, "segment", "", "run only segment i/n of every fleet (device k belongs to segment k mod n); merge the segments' results with `citybench merge`")
 	cmd.Flags().StringVar(&f.startAt, "start-at", "", "wall-clock time of the run's offset 0 (RFC 3339), shared by the segments of one run; - reads it from standard input once the devices are connected")
 	cmd.Flags().IntVar(&f.workers, "workers", 0, "split the devices over N worker processes against one pipeline and merge their results (0: as many as the devices need)")
+	cmd.Flags().StringVar(&f.metricsListen, "metrics-listen", "", "serve the run's live Prometheus metrics on this address during the run, e.g. :9464 (path /metrics)")
 	cmd.Flags().BoolVar(&f.progressJSON, "progress-json", false, "live progress as one JSON line a second (for a coordinator)")
 	_ = cmd.Flags().MarkHidden("progress-json")
 	return cmd
@@ -134,11 +138,29 @@ func runScenario(cmd *cobra.Command, path string, f runFlags) error {
 		// line. Workers and segments would each need the coordinator to perform it.
 		return withCode(exitInvalid, fmt.Errorf("%s: faults: are not supported with worker processes or --segment yet (%d workers, segment %s): run the fault scenario in one process", path, workers, seg))
 	}
+	if i := slices.IndexFunc(sc.Fleets, func(f scenarios.Fleet) bool { return f.Malformed > 0 }); i >= 0 && (workers > 1 || !seg.IsWhole()) {
+		// Each worker's dead-letter tap would see every worker's dead letters and
+		// the merge has no malformed accounting yet.
+		return withCode(exitInvalid, sc.MalformedError(i, "not supported with worker processes or --segment yet (%d workers, segment %s): run it in one process", workers, seg))
+	}
 	if sc.ClosedLoop() && (workers > 1 || !seg.IsWhole()) {
 		// A burst's rates and intended times live in one process's ledger; the
 		// merge of segments refuses them (merge.ErrClosedLoop).
 		return withCode(exitInvalid, fmt.Errorf("%s: arrival kind burst is not supported with worker processes or --segment (%d workers, segment %s): its rates need one process's first send and last observation — run the burst scenario in one process", path, workers, seg))
 	}
+	if sc.HasReconnect() && (workers > 1 || !seg.IsWhole()) {
+		// The merge of segments does not combine reconnect storms' figures yet.
+		return withCode(exitInvalid, fmt.Errorf("%s: reconnect: is not supported with worker processes or --segment yet (%d workers, segment %s): run the storm scenario in one process", path, workers, seg))
+	}
+	if len(sc.Commands) > 0 && (workers > 1 || !seg.IsWhole()) {
+		// The merge of segment results does not combine their downlink sections yet.
+		return withCode(exitInvalid, fmt.Errorf("%s: commands: are not supported with worker processes or --segment yet (%d workers, segment %s): run the downlink scenario in one process", path, workers, seg))
+	}
+	live, stopMetrics, err := serveMetrics(f.metricsListen, sc, workers, log)
+	if err != nil {
+		return withCode(exitInvalid, err)
+	}
+	defer stopMetrics()
 	if err := makeOut(out); err != nil {
 		return err
 	}
@@ -150,7 +172,7 @@ func runScenario(cmd *cobra.Command, path string, f runFlags) error {
 		progress = stderr
 	}
 	c := coordination{path: path, flags: f, sc: sc, target: tgt, workers: workers, out: out, log: log, progress: progress, stderr: stderr, faults: plannedFaults}
-	res, runErr := play(ctx, cmd, c, seg, startAt)
+	res, runErr := play(ctx, cmd, c, seg, startAt, live)
 	if res == nil {
 		return fmt.Errorf("run %s: %w", sc.Name, runErr)
 	}
@@ -182,11 +204,11 @@ func overrideTarget(sc *scenarios.Scenario, kind, broker string) error {
 
 // play runs the scenario in this process (the whole or one segment), or as
 // worker processes when c asks for several.
-func play(ctx context.Context, cmd *cobra.Command, c coordination, seg schedule.Segment, startAt time.Time) (*result.Result, error) {
+func play(ctx context.Context, cmd *cobra.Command, c coordination, seg schedule.Segment, startAt time.Time, live harness.LiveSink) (*result.Result, error) {
 	if c.workers > 1 {
 		return coordinate(ctx, c)
 	}
-	opts := harness.Options{Target: c.target, Logger: c.log, Progress: c.progress, Segment: seg, StartAt: startAt, ProgressJSON: c.flags.progressJSON, Faults: c.faults}
+	opts := harness.Options{Target: c.target, Logger: c.log, Progress: c.progress, Segment: seg, StartAt: startAt, ProgressJSON: c.flags.progressJSON, Faults: c.faults, Live: live}
 	if c.flags.startAt == "-" {
 		opts.Ready = waitForStart(cmd.InOrStdin(), c.stderr)
 	}
@@ -305,7 +327,8 @@ func newTarget(sc *scenarios.Scenario, out string, pipelineLog, runLog *slog.Log
 	case "", "embedded":
 		return embedded.New(sc, log)
 	case "containers":
-		opts := []testcontainers.Option{testcontainers.WithRunDir(out), testcontainers.WithNetworkFaults(sc.Faults), testcontainers.WithPayloads(sc.Payloads())}
+		opts := []testcontainers.Option{testcontainers.WithRunDir(out), testcontainers.WithNetworkFaults(sc.Faults), testcontainers.WithPayloads(sc.Payloads()), testcontainers.WithDevices(sc.Devices()),
+			testcontainers.WithControlTopics(sc.ControlFilters()...)}
 		if log != nil {
 			opts = append(opts, testcontainers.WithLogger(log))
 		}
@@ -361,14 +384,7 @@ func printSummary(w io.Writer, r *result.Result) {
 	for _, warn := range r.Warnings {
 		fmt.Fprintf(w, "WARNING: %s\n", warn)
 	}
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "stage\texpected\tdelivered\tlost\tunverified\tdup\treorder\tp50\tp99\tp99.9\tmax\tsvc p99\t")
-	for _, s := range r.Stages {
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t\n", s.Stage, s.Delivery.Expected, s.Delivery.Delivered,
-			s.Delivery.Lost, s.Delivery.Unverified, s.Delivery.Duplicated, s.Delivery.Reordered,
-			result.FormatUs(s.Latency.P50Us), result.FormatUs(s.Latency.P99Us), result.FormatUs(s.Latency.P999Us), result.FormatUs(s.Latency.MaxUs), result.FormatUs(s.ServiceTime.P99Us))
-	}
-	tw.Flush()
+	printStages(w, r.Stages)
 	for _, o := range r.TapOutages {
 		still := ""
 		if o.Open {
@@ -377,8 +393,11 @@ func printSummary(w io.Writer, r *result.Result) {
 		fmt.Fprintf(w, "tap unavailable: %s tap %.1f–%.1f s%s: %s (the harness's outage, not pipeline loss)\n", o.Tap, o.FromS, o.ToS, still, o.Reason)
 	}
 	printRates(w, r)
+	printBadInput(w, r)
 	fmt.Fprintf(w, "generator lag p99 %s (max %s)\n", result.FormatUs(r.GeneratorLag.P99Us), result.FormatUs(r.GeneratorLag.MaxUs))
 	printFaults(w, r)
+	printReconnects(w, r)
+	printDownlink(w, r.Downlink)
 	for _, v := range r.SLOs {
 		verdict := "PASS"
 		if !v.Pass {
@@ -390,6 +409,18 @@ func printSummary(w io.Writer, r *result.Result) {
 		}
 		fmt.Fprintf(w, "SLO %s  %s (observed %s)%s\n", verdict, v.Expr, result.FormatValue(v.Observed, v.Unit), note)
 	}
+}
+
+// printStages is the stage table: accounting and latency percentiles per stage.
+func printStages(w io.Writer, stages []result.StageSummary) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "stage\texpected\tdelivered\tlost\tunverified\tdup\treorder\tp50\tp99\tp99.9\tmax\tsvc p99\t")
+	for _, s := range stages {
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t\n", s.Stage, s.Delivery.Expected, s.Delivery.Delivered,
+			s.Delivery.Lost, s.Delivery.Unverified, s.Delivery.Duplicated, s.Delivery.Reordered,
+			result.FormatUs(s.Latency.P50Us), result.FormatUs(s.Latency.P99Us), result.FormatUs(s.Latency.P999Us), result.FormatUs(s.Latency.MaxUs), result.FormatUs(s.ServiceTime.P99Us))
+	}
+	tw.Flush()
 }
 
 // printFaults is the fault table: per fault and stage, recovery, unavailability

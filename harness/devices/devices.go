@@ -1,5 +1,6 @@
 // Package devices plays the plan's simulated devices against an MQTT broker:
-// one paho client per device, open-loop — every message goes out at its intended
+// one MQTT client per device (paho.mqtt.golang for 3.1.1, paho.golang for 5; see
+// client.go), open-loop — every message goes out at its intended
 // time whether or not earlier ones were acknowledged — recording sent and acked
 // times in the ledger. Burst devices are the one closed-loop exception: they send
 // back to back with at most their fleet's in-flight bound unacknowledged.
@@ -11,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -20,13 +22,14 @@ import (
 
 	"github.com/citybench/citybench/harness/ledger"
 	"github.com/citybench/citybench/harness/limits"
+	"github.com/citybench/citybench/harness/malformed"
 	"github.com/citybench/citybench/harness/schedule"
 	"github.com/citybench/citybench/pipeline/codec"
 )
 
 // Broker is where devices connect.
 type Broker struct {
-	URLs     []string // devices are spread over them round-robin
+	URLs     []string // devices are spread over them by location (harness/domains)
 	Username string   // used when a fleet sets none
 	Password string
 	TLS      *tls.Config
@@ -39,12 +42,16 @@ type Simulator struct {
 	plan    *schedule.Plan
 	codecs  map[string]codec.Codec // by fleet name
 	log     *slog.Logger
-	clients []mqtt.Client // persistent devices; nil for connect-send-disconnect
+	clients []client // persistent devices; nil for connect-send-disconnect
 	conns   atomic.Int64
+	reconnecting
+	ctl *control // downlink (control.go); nil when no device listens
 
 	// connectParallelism bounds simultaneous CONNECTs: brokers have small listen
 	// backlogs (Mosquitto's is 100), so a thousand devices connect in waves.
 	connectParallelism int
+	// book records the malformed messages sent (nil: the plan has none).
+	book *malformed.Book
 	// sourceAddrs spreads connections to loopback brokers over 127.0.0.1…n, each
 	// with its own ephemeral port range (1: the kernel picks the source).
 	sourceAddrs int
@@ -63,6 +70,9 @@ func WithConnectParallelism(n int) Option { return func(s *Simulator) { s.connec
 // addresses (127.0.0.1 … 127.0.0.n), so one process is not bound by one address's
 // ephemeral ports.
 func WithSourceAddrs(n int) Option { return func(s *Simulator) { s.sourceAddrs = n } }
+
+// WithMalformedBook records every malformed message sent in b.
+func WithMalformedBook(b *malformed.Book) Option { return func(s *Simulator) { s.book = b } }
 
 // New prepares a simulator; nothing connects until Connect.
 func New(b Broker, l *ledger.Ledger, opts ...Option) (*Simulator, error) {
@@ -83,7 +93,8 @@ func New(b Broker, l *ledger.Ledger, opts ...Option) (*Simulator, error) {
 		}
 		s.codecs[d.Fleet.Name] = c
 	}
-	s.clients = make([]mqtt.Client, len(s.plan.Devices))
+	s.clients = make([]client, len(s.plan.Devices))
+	s.storms = newStorms(s.plan)
 	return s, nil
 }
 
@@ -92,7 +103,7 @@ func (s *Simulator) Connections() int64 { return s.conns.Load() }
 
 func (s *Simulator) clientOptions(d *schedule.Device) *mqtt.ClientOptions {
 	f := d.Fleet
-	brokerURL := s.broker.URLs[d.Global%len(s.broker.URLs)]
+	brokerURL := s.brokerURL(d)
 	o := mqtt.NewClientOptions()
 	if s.sourceAddrs > 1 && limits.IsLoopback(brokerURL) {
 		// Before SetConnectTimeout, which sets the dialer's timeout.
@@ -120,7 +131,10 @@ func (s *Simulator) clientOptions(d *schedule.Device) *mqtt.ClientOptions {
 	if w := f.Will; w != nil {
 		o.SetWill(d.WillTopic(), w.Payload, byte(w.QoS), w.Retain)
 	}
-	o.SetOnConnectHandler(func(mqtt.Client) { s.conns.Add(1) })
+	o.SetOnConnectHandler(func(c mqtt.Client) {
+		s.conns.Add(1)
+		s.resubscribeControl(c, d)
+	})
 	o.SetConnectionLostHandler(func(_ mqtt.Client, err error) {
 		s.conns.Add(-1)
 		s.ledger.Error(time.Now().UnixNano())
@@ -151,12 +165,17 @@ func (s *Simulator) Connect(ctx context.Context) error {
 		go func(d *schedule.Device) {
 			defer wg.Done()
 			defer func() { <-sem }()
-			c := mqtt.NewClient(s.clientOptions(d))
-			if err := waitToken(ctx, c.Connect()); err != nil {
+			c := s.newClient(d)
+			if _, err := c.Connect(ctx); err != nil {
 				failed.Add(1)
 				once.Do(func() {
-					firstErr = fmt.Errorf("connect device %s to %s: %w", d.ID, s.broker.URLs[d.Global%len(s.broker.URLs)], err)
+					firstErr = fmt.Errorf("connect device %s to %s: %w", d.ID, s.brokerURL(d), err)
 				})
+				return
+			}
+			if err := s.subscribeControl(ctx, c, d); err != nil {
+				failed.Add(1)
+				once.Do(func() { firstErr = err })
 				return
 			}
 			s.clients[d.Index] = c
@@ -169,7 +188,7 @@ func (s *Simulator) Connect(ctx context.Context) error {
 	return nil
 }
 
-func waitToken(ctx context.Context, t mqtt.Token) error {
+func waitToken(ctx context.Context, t token) error {
 	select {
 	case <-t.Done():
 		return t.Error()
@@ -183,6 +202,7 @@ func waitToken(ctx context.Context, t mqtt.Token) error {
 // (or ackWait passed after the last send, or ctx ended). Offsets are from the
 // ledger's start.
 func (s *Simulator) Run(ctx context.Context, until time.Duration, ackWait time.Duration) {
+	defer s.startStorms(ctx)()
 	var wg sync.WaitGroup
 	for _, d := range s.plan.Devices {
 		if len(d.Messages) == 0 {
@@ -199,7 +219,7 @@ func (s *Simulator) Run(ctx context.Context, until time.Duration, ackWait time.D
 
 type pending struct {
 	seq   uint64
-	token mqtt.Token
+	token token
 }
 
 func (s *Simulator) runDevice(ctx context.Context, d *schedule.Device, until, ackWait time.Duration) {
@@ -236,7 +256,6 @@ func (s *Simulator) runDevice(ctx context.Context, d *schedule.Device, until, ac
 // sendOnTime sends each message at its planned time (open loop).
 func (s *Simulator) sendOnTime(ctx context.Context, d *schedule.Device, until time.Duration, acks chan<- pending) {
 	start := s.ledger.Start()
-	cd := s.codecs[d.Fleet.Name]
 	qos := byte(d.Fleet.QoS)
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
@@ -255,7 +274,7 @@ func (s *Simulator) sendOnTime(ctx context.Context, d *schedule.Device, until ti
 		} else if ctx.Err() != nil {
 			return
 		}
-		payload, err := cd.Encode(reading(d, m, start.Add(m.At).UnixNano()))
+		payload, err := s.payload(d, m, start.Add(m.At).UnixNano())
 		if err != nil {
 			s.ledger.Error(time.Now().UnixNano())
 			s.log.Error("encode reading", "device", d.ID, "seq", m.Seq, "err", err)
@@ -272,7 +291,8 @@ func (s *Simulator) sendOnTime(ctx context.Context, d *schedule.Device, until ti
 		}
 		s.ledger.Observe(ledger.Sent, d.Index, m.Seq, time.Now().UnixNano())
 		s.ledger.AddBytes(ledger.Sent, d.Index, len(payload))
-		tok := c.Publish(m.Topic, qos, d.Fleet.Retain, payload)
+		tok := c.Publish(publication{Topic: m.Topic, QoS: qos, Retain: d.Fleet.Retain, Payload: payload, DeviceID: d.ID, Seq: m.Seq, Intended: start.Add(m.At).UnixNano()})
+		s.reportSeverity(c, d, m)
 		if qos == 0 {
 			continue
 		}
@@ -291,7 +311,6 @@ func (s *Simulator) sendOnTime(ctx context.Context, d *schedule.Device, until ti
 // at until: what is left unsent then shows as not sent.
 func (s *Simulator) sendBurst(ctx context.Context, d *schedule.Device, until time.Duration, acks chan<- pending, freed <-chan int64) {
 	start := s.ledger.Start()
-	cd := s.codecs[d.Fleet.Name]
 	c := s.clients[d.Index]
 	if c == nil {
 		s.ledger.Error(time.Now().UnixNano())
@@ -322,7 +341,7 @@ func (s *Simulator) sendBurst(ctx context.Context, d *schedule.Device, until tim
 		}
 		due := max(slot, start.Add(m.At).UnixNano())
 		s.ledger.SetIntended(d.Index, m.Seq, due)
-		payload, err := cd.Encode(reading(d, m, due))
+		payload, err := s.payload(d, m, due)
 		if err != nil {
 			s.ledger.Error(time.Now().UnixNano())
 			s.log.Error("encode reading", "device", d.ID, "seq", m.Seq, "err", err)
@@ -330,7 +349,7 @@ func (s *Simulator) sendBurst(ctx context.Context, d *schedule.Device, until tim
 		}
 		s.ledger.Observe(ledger.Sent, d.Index, m.Seq, time.Now().UnixNano())
 		s.ledger.AddBytes(ledger.Sent, d.Index, len(payload))
-		tok := c.Publish(m.Topic, byte(d.Fleet.QoS), d.Fleet.Retain, payload)
+		tok := c.Publish(publication{Topic: m.Topic, QoS: byte(d.Fleet.QoS), Retain: d.Fleet.Retain, Payload: payload, DeviceID: d.ID, Seq: m.Seq, Intended: due})
 		select {
 		case acks <- pending{seq: m.Seq, token: tok}:
 		case <-ctx.Done():
@@ -364,7 +383,7 @@ func (s *Simulator) recordAcks(ctx context.Context, d *schedule.Device, acks <-c
 	}
 }
 
-func tokenDone(t mqtt.Token) bool {
+func tokenDone(t token) bool {
 	select {
 	case <-t.Done():
 		return true
@@ -376,19 +395,19 @@ func tokenDone(t mqtt.Token) bool {
 // sendOnce is the alert-based testbench's node: connect, publish, wait for the
 // acknowledgement, disconnect.
 func (s *Simulator) sendOnce(ctx context.Context, d *schedule.Device, m *schedule.Message, payload []byte) {
-	c := mqtt.NewClient(s.clientOptions(d))
-	if err := waitToken(ctx, c.Connect()); err != nil {
+	c := s.newClient(d)
+	if _, err := c.Connect(ctx); err != nil {
 		s.ledger.Error(time.Now().UnixNano())
 		s.log.Warn("connect-send-disconnect: connect", "device", d.ID, "err", err)
 		return
 	}
 	defer func() {
-		c.Disconnect(100)
+		c.Disconnect(100 * time.Millisecond)
 		s.conns.Add(-1)
 	}()
 	s.ledger.Observe(ledger.Sent, d.Index, m.Seq, time.Now().UnixNano())
 	s.ledger.AddBytes(ledger.Sent, d.Index, len(payload))
-	tok := c.Publish(m.Topic, byte(d.Fleet.QoS), d.Fleet.Retain, payload)
+	tok := c.Publish(publication{Topic: m.Topic, QoS: byte(d.Fleet.QoS), Retain: d.Fleet.Retain, Payload: payload, DeviceID: d.ID, Seq: m.Seq, Intended: s.ledger.Start().Add(m.At).UnixNano()})
 	if err := waitToken(ctx, tok); err != nil {
 		s.ledger.Error(time.Now().UnixNano())
 		return
@@ -398,6 +417,25 @@ func (s *Simulator) sendOnce(ctx context.Context, d *schedule.Device, m *schedul
 	}
 }
 
+// payload encodes message m of device d, intended at unix ns; a message the
+// plan marks malformed is spoilt as its kind says and recorded in the book.
+func (s *Simulator) payload(d *schedule.Device, m *schedule.Message, intended int64) ([]byte, error) {
+	cd := s.codecs[d.Fleet.Name]
+	r := reading(d, m, intended)
+	b, err := cd.Encode(r)
+	if err != nil || m.Malformed == 0 {
+		return b, err
+	}
+	kind := d.MalformedKind(m)
+	if b, err = malformed.Payload(kind, cd, r, b); err != nil {
+		return nil, err
+	}
+	if s.book != nil {
+		s.book.Sent(d.Index, m.Seq, kind, b)
+	}
+	return b, nil
+}
+
 // reading is message m's payload, sampled at its intended time (unix ns).
 func reading(d *schedule.Device, m *schedule.Message, intended int64) codec.Reading {
 	metrics := make(map[string]float64, len(d.Metrics))
@@ -405,7 +443,9 @@ func reading(d *schedule.Device, m *schedule.Message, intended int64) codec.Read
 		metrics[d.Metrics[m.Metric]] = m.Values[m.Metric]
 	} else {
 		for i, name := range d.Metrics {
-			metrics[name] = m.Values[i]
+			if !math.IsNaN(m.Values[i]) { // a replayed recording's empty cell: not sent, never guessed
+				metrics[name] = m.Values[i]
+			}
 		}
 	}
 	return codec.Reading{DeviceID: d.ID, Seq: m.Seq, SampleTimeNs: intended, Model: d.Fleet.Model, Metrics: metrics}
@@ -424,7 +464,7 @@ func (s *Simulator) Disconnect(quiesce time.Duration) {
 			if c.IsConnected() {
 				s.conns.Add(-1)
 			}
-			c.Disconnect(uint(quiesce / time.Millisecond))
+			c.Disconnect(quiesce)
 		}()
 		s.clients[i] = nil
 	}

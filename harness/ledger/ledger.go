@@ -12,6 +12,7 @@ import (
 	"github.com/HdrHistogram/hdrhistogram-go"
 
 	"github.com/citybench/citybench/harness/schedule"
+	"github.com/citybench/citybench/reports/result"
 )
 
 // Stage indexes the stages in pipeline order (result.Stages has their names).
@@ -55,6 +56,7 @@ type Ledger struct {
 	byID  map[string]int
 
 	delivered [NumStages]atomic.Int64 // first observations, for live progress
+	refused   atomic.Int64            // malformed messages sent: a correct pipeline passes none of them on
 	unknown   [NumStages]atomic.Int64 // observations of messages not in the plan
 	errors    atomic.Int64
 	errorsAt  sync.Map            // second index → *atomic.Int64
@@ -101,6 +103,7 @@ func New(plan *schedule.Plan) *Ledger {
 	for s := range NumStages {
 		l.live[s].h = NewHistogram()
 	}
+	l.expectRefusals()
 	return l
 }
 
@@ -176,6 +179,9 @@ func (l *Ledger) Observe(stage Stage, dev int, seq uint64, at int64) bool {
 		log.maxSeq[stage] = seq
 	}
 	l.delivered[stage].Add(1)
+	if stage == Sent && l.plan.Devices[dev].Messages[seq-1].Malformed != 0 {
+		l.refused.Add(1)
+	}
 	if stage != Sent {
 		lat := (at - l.Intended(dev, seq)) / int64(time.Microsecond)
 		lh := &l.live[stage]
@@ -293,14 +299,16 @@ func (l *Ledger) Delivered(stage Stage) int64 { return l.delivered[stage].Load()
 // Unknown is how many observations of stage matched no planned message.
 func (l *Ledger) Unknown(stage Stage) int64 { return l.unknown[stage].Load() }
 
-// TakeLiveP99 returns the p99 latency (µs) stage saw since the last call, and resets it.
-func (l *Ledger) TakeLiveP99(stage Stage) (p99 int64, n int64) {
+// TakeLive returns the latency quantiles stage saw since the last call, and
+// resets them: the run's per-second live view. The sent stage records none
+// (its lag is kept off the publish path).
+func (l *Ledger) TakeLive(stage Stage) result.Quantiles {
 	lh := &l.live[stage]
 	lh.mu.Lock()
 	defer lh.mu.Unlock()
-	p99, n = lh.h.ValueAtQuantile(99), lh.h.TotalCount()
+	q := Quantiles(lh.h)
 	lh.h.Reset()
-	return p99, n
+	return q
 }
 
 func clamp(us int64) int64 {

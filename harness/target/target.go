@@ -34,6 +34,9 @@ type Endpoints struct {
 	// SinkGroup is the Kafka consumer group the pipeline's sink reads with: its
 	// lag is the sink's backlog (empty when not known).
 	SinkGroup string
+	// KafkaDeadLetterTopic is where the pipeline puts payloads it refuses, each
+	// with a reason header ("": unknown — malformed messages are then unverified).
+	KafkaDeadLetterTopic string
 	// KafkaSecurity is how the harness's Kafka clients encrypt and authenticate
 	// (zero: plaintext, anonymous).
 	KafkaSecurity kafkasec.Config

@@ -101,6 +101,7 @@ type config struct {
 	clientID     string
 	shareGroup   string
 	filter       string
+	ignore       []string // filters left alone (ignore.go)
 	qos          byte
 	brokers      []string
 	topic        string
@@ -206,6 +207,8 @@ type Stats struct {
 	Inflight     int64
 	// ConnectionsLost counts MQTT connections lost (keep-alive timeouts included).
 	ConnectionsLost int64
+	// Ignored counts messages on topics WithIgnore named, acknowledged unbridged.
+	Ignored int64
 }
 
 // Bridge is one MQTT→Kafka bridge instance. Create with New, then Run.
@@ -219,7 +222,7 @@ type Bridge struct {
 	stopping chan struct{}
 	stopOnce sync.Once
 
-	received, produced, deadLettered, errs, inflight, connectionsLost atomic.Int64
+	received, produced, deadLettered, errs, inflight, connectionsLost, ignoredN atomic.Int64
 
 	ready atomic.Bool
 }
@@ -255,6 +258,9 @@ func New(opts ...Option) (*Bridge, error) {
 	}
 	if cfg.qos > 2 {
 		errs = append(errs, fmt.Errorf("QoS %d out of range", cfg.qos))
+	}
+	if err := validateIgnore(cfg.ignore); err != nil {
+		errs = append(errs, fmt.Errorf("ignore filter: %w", err))
 	}
 	if cfg.workers < 1 || cfg.batchSize < 1 || cfg.keepAlive < time.Second {
 		errs = append(errs, errors.New("workers and batch size must be positive, keep-alive at least 1s"))
@@ -361,6 +367,7 @@ func (b *Bridge) Stats() Stats {
 		Inflight:     b.inflight.Load(),
 
 		ConnectionsLost: b.connectionsLost.Load(),
+		Ignored:         b.ignoredN.Load(),
 	}
 }
 
@@ -513,6 +520,12 @@ func (b *Bridge) handle(_ mqtt.Client, m mqtt.Message) {
 		// deliver their $SYS statistics to "#". They are the broker's, not a
 		// device's, so they are acknowledged and counted, not bridged.
 		b.metrics.ignored.Inc()
+		m.Ack()
+		return
+	}
+	if b.ignores(m.Topic()) {
+		b.ignoredN.Add(1)
+		b.metrics.ignoredControl.Inc()
 		m.Ack()
 		return
 	}
@@ -810,6 +823,7 @@ func (b *Bridge) writeWithRetry(ctx context.Context, records []kafka.Message) []
 type metrics struct {
 	received       prometheus.Counter
 	ignored        prometheus.Counter
+	ignoredControl prometheus.Counter
 	produced       prometheus.Counter
 	deadLettered   prometheus.Counter
 	errors         *prometheus.CounterVec
@@ -827,6 +841,8 @@ func newMetrics(reg *prometheus.Registry) (*metrics, error) {
 			Name: "citybench_bridge_received_total", Help: "MQTT messages received."}),
 		ignored: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "citybench_bridge_ignored_system_total", Help: "Broker $-topic messages acknowledged without bridging."}),
+		ignoredControl: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "citybench_bridge_ignored_total", Help: "Messages on topics the bridge is configured to ignore (the device control plane), acknowledged without bridging."}),
 		produced: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "citybench_bridge_produced_total", Help: "Readings written to Kafka and acknowledged to MQTT."}),
 		deadLettered: prometheus.NewCounter(prometheus.CounterOpts{
@@ -855,7 +871,7 @@ func newMetrics(reg *prometheus.Registry) (*metrics, error) {
 		connectionLost: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "citybench_bridge_mqtt_connection_lost_total", Help: "MQTT connections lost (keep-alive timeouts included)."}),
 	}
-	for _, c := range []prometheus.Collector{m.received, m.ignored, m.produced, m.deadLettered, m.errors, m.inflight,
+	for _, c := range []prometheus.Collector{m.received, m.ignored, m.ignoredControl, m.produced, m.deadLettered, m.errors, m.inflight,
 		m.produceLatency, m.queued, m.batchRecords, m.queueWait, m.connectionLost} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("bridge metrics: %w", err)

@@ -58,6 +58,7 @@ type config struct {
 	sinks        int
 	readyWait    time.Duration
 	template     topics.Template
+	ignore       []string // topic filters the bridges leave alone
 	tls          bool
 	password     bool
 	// sinkMaxWriteRate caps each sink instance's store writes (rows/s, 0: none).
@@ -93,6 +94,12 @@ func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l }
 // the device's location. Pair it with a codec configured for the same template
 // when the codec reads identity from topics (text, protobuf Environment).
 func WithTopicTemplate(t topics.Template) Option { return func(c *config) { c.template = t } }
+
+// WithIgnoredTopics makes the bridges acknowledge, without bridging, messages on
+// topics matching these filters: the devices' control plane.
+func WithIgnoredTopics(filters ...string) Option {
+	return func(c *config) { c.ignore = append(c.ignore, filters...) }
+}
 
 // WithTLS serves MQTT over mutual TLS only (ssl://): a fresh in-memory CA signs
 // the broker's certificate and one client certificate, which the bridges use
@@ -475,6 +482,7 @@ func (p *Pipeline) StartBridges(ctx context.Context) error {
 			bridge.WithClientID(fmt.Sprintf("citybench-bridge-%d", i)),
 			bridge.WithShareGroup("citybench-bridges"),
 			bridge.WithFilter("#"),
+			bridge.WithIgnore(p.cfg.ignore...),
 			bridge.WithKafka(p.KafkaBrokers...),
 			bridge.WithTopic(p.Topic),
 			bridge.WithDeadLetterTopic(p.DeadLetterTopic),
@@ -616,6 +624,7 @@ func (p *Pipeline) Counters() map[string]int64 {
 		out["bridge_received"] += st.Received
 		out["bridge_produced"] += st.Produced
 		out["bridge_dead_lettered"] += st.DeadLettered
+		out["bridge_ignored"] += st.Ignored
 		out["bridge_errors"] += st.Errors
 	}
 	for _, s := range p.sinkInstances() {

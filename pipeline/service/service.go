@@ -53,6 +53,7 @@ type Config struct {
 	MQTTClientID   string
 	MQTTShareGroup string
 	MQTTFilter     string
+	MQTTIgnore     []string // filters the bridge leaves alone (the device control plane)
 
 	KafkaBrokers  []string
 	KafkaTopic    string
@@ -97,9 +98,11 @@ const (
 	EnvMQTTCA            = "CITYBENCH_MQTT_CA"
 	EnvMQTTCert          = "CITYBENCH_MQTT_CERT"
 	EnvMQTTKey           = "CITYBENCH_MQTT_KEY"
+	EnvMQTTIgnore        = "CITYBENCH_MQTT_IGNORE"
 	EnvKafkaBrokers      = "CITYBENCH_KAFKA_BROKERS"
 	EnvKafkaTopic        = "CITYBENCH_KAFKA_TOPIC"
 	EnvKafkaGroup        = "CITYBENCH_KAFKA_GROUP"
+	EnvKafkaDLQTopic     = "CITYBENCH_KAFKA_DLQ_TOPIC"
 	EnvCassandraHosts    = "CITYBENCH_CASSANDRA_HOSTS"
 	EnvCassandraKeyspace = "CITYBENCH_CASSANDRA_KEYSPACE"
 
@@ -141,9 +144,10 @@ func (c *Config) vars() []envVar {
 		{flag: "mqtt-client-id", env: "CITYBENCH_MQTT_CLIENT_ID", str: &c.MQTTClientID, help: "fixed MQTT client id (default citybench-bridge-<hostname>)"},
 		{flag: "mqtt-share-group", env: "CITYBENCH_MQTT_SHARE_GROUP", def: "citybench-bridges", str: &c.MQTTShareGroup, help: "MQTT shared-subscription group; empty for a plain subscription"},
 		{flag: "mqtt-filter", env: "CITYBENCH_MQTT_FILTER", def: "#", str: &c.MQTTFilter, help: "MQTT topic filter to bridge"},
+		{flag: "mqtt-ignore", env: EnvMQTTIgnore, list: &c.MQTTIgnore, help: "MQTT topic filters the bridge acknowledges without bridging (the device control plane), comma separated"},
 		{flag: "kafka-brokers", env: EnvKafkaBrokers, def: "127.0.0.1:9092", list: &c.KafkaBrokers, help: "Kafka bootstrap brokers, comma separated"},
 		{flag: "kafka-topic", env: EnvKafkaTopic, def: "readings", str: &c.KafkaTopic, help: "Kafka topic for readings"},
-		{flag: "kafka-dlq-topic", env: "CITYBENCH_KAFKA_DLQ_TOPIC", def: "readings.dlq", str: &c.KafkaDLQTopic, help: "Kafka dead-letter topic"},
+		{flag: "kafka-dlq-topic", env: EnvKafkaDLQTopic, def: "readings.dlq", str: &c.KafkaDLQTopic, help: "Kafka dead-letter topic"},
 		{flag: "kafka-group", env: EnvKafkaGroup, def: sink.DefaultGroup, str: &c.KafkaGroup, help: "Kafka consumer group of the sink"},
 		{flag: "kafka-ca", env: EnvKafkaCA, str: &c.KafkaCA, help: "PEM file of CAs to trust for Kafka TLS (TLS is on when this or kafka-cert is set)"},
 		{flag: "kafka-cert", env: EnvKafkaCert, str: &c.KafkaCert, help: "PEM client certificate for Kafka TLS"},
@@ -438,6 +442,7 @@ func runBridge(ctx context.Context, cfg Config, reg *prometheus.Registry, logger
 		bridge.WithTLS(tlsCfg),
 		bridge.WithShareGroup(cfg.MQTTShareGroup),
 		bridge.WithFilter(cfg.MQTTFilter),
+		bridge.WithIgnore(cfg.MQTTIgnore...),
 		bridge.WithKafka(cfg.KafkaBrokers...),
 		bridge.WithKafkaTransport(transport),
 		bridge.WithTopic(cfg.KafkaTopic),

@@ -100,3 +100,61 @@ func TestPageShowsWorkers(t *testing.T) {
 		})
 	}
 }
+
+// TestPageShowsMalformedAndReplays renders the bad-input sections: per-kind
+// counts with their reasons, the unverified banner, and the replay figures.
+func TestPageShowsMalformedAndReplays(t *testing.T) {
+	r := &result.Result{
+		Meta: result.Meta{Scenario: "bad", Target: result.Target{Kind: "containers"}},
+		Malformed: &result.Malformed{Verified: false,
+			Kinds:     []result.MalformedKind{{Kind: "oversize", Injected: 39, DeadLettered: 38, Stored: 1, Reasons: map[string]int64{"oversize": 38}}},
+			Total:     result.MalformedKind{Kind: "total", Injected: 39, DeadLettered: 38, Stored: 1},
+			Unmatched: map[string]int64{"bad_name": 2}},
+		Replays: []result.Replay{{Fleet: "epa", File: "data/epa-sample.csv", Sites: 3, Rows: 42, RowsReplayed: 42, Messages: 42, EmptyCells: 14}},
+	}
+	var buf bytes.Buffer
+	if err := Write(&buf, r, Page{}); err != nil {
+		t.Fatal(err)
+	}
+	page := buf.String()
+	for _, want := range []string{
+		`<table id="malformed">`,
+		`<td class="l">oversize</td><td>39</td><td>38</td><td>1</td>`,
+		`<code>oversize</code> 38`,
+		"dead letters were not counted",
+		`<code>bad_name</code> 2`,
+		`<table id="replays">`,
+		`<td>3</td><td>42</td><td>42</td><td>42</td><td>0</td><td>14</td>`,
+	} {
+		if !strings.Contains(page, want) {
+			t.Errorf("page lacks %q", want)
+		}
+	}
+}
+
+func TestPageShowsReconnectStormsAndReasonCodes(t *testing.T) {
+	r := &result.Result{
+		Reconnects: []result.ReconnectStorm{{Fleet: "meters-v5", AtS: 15, EndS: 18.5, Devices: 1000, Dropped: 1000, Reconnected: 1000,
+			SessionKept: true, SessionResumed: 998, Attempts: 1003, ConnackFailures: map[string]int64{"0x89 server busy": 3},
+			ConnectLatency: result.Quantiles{P50Us: 2500, P99Us: 41_000}, ConnectRatePeak: 412, ConnectRateMean: 285.7, Queued: 250}},
+		MQTT5ReasonCodes: map[string]map[string]int64{"puback": {"0x00 success": 9000, "0x10 no matching subscribers": 2}},
+	}
+	var buf bytes.Buffer
+	if err := Write(&buf, r, Page{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range []string{`id="reconnects"`, "<td class=\"l\">meters-v5</td><td>15.0</td><td>3.5</td><td>1000</td>", "<td>998</td>",
+		"0x89 server busy: 3", "2.5ms", "41ms", "<td>412</td>", "<td>286</td>",
+		`id="mqtt5-reason-codes"`, "<td class=\"l\">puback</td><td class=\"l\">0x10 no matching subscribers</td><td>2</td>"} {
+		if !strings.Contains(buf.String(), w) {
+			t.Errorf("page lacks %q", w)
+		}
+	}
+	buf.Reset()
+	if err := Write(&buf, &result.Result{}, Page{}); err != nil {
+		t.Fatal(err)
+	}
+	if s := buf.String(); strings.Contains(s, `id="reconnects"`) || strings.Contains(s, `id="mqtt5-reason-codes"`) {
+		t.Error("a run without storms or MQTT 5 shows their tables")
+	}
+}

@@ -405,6 +405,8 @@ func All(r *result.Result) (charts []Chart, errs []error) {
 			charts = append(charts, c)
 		}
 	}
+	dl, dlErrs := downlinkSpectra(r)
+	charts, errs = append(charts, dl...), append(errs, dlErrs...)
 	charts = append(charts, Resources(r)...)
 	return charts, errs
 }

@@ -57,6 +57,18 @@ type Result struct {
 	// stage (a Kafka broker it reads from was down, API polls failed): the
 	// harness's trouble, never counted as the pipeline's loss.
 	TapOutages []TapOutage `json:"tap_outages,omitempty"`
+	// Malformed counts the deliberately malformed messages of fleets with a
+	// malformed fraction: not part of any stage's delivery accounting.
+	Malformed *Malformed `json:"malformed,omitempty"`
+	// Replays says what each replay fleet replayed of its recording.
+	Replays []Replay `json:"replays,omitempty"`
+	// Reconnects are the fleets' reconnect storms (see ReconnectStorm).
+	Reconnects []ReconnectStorm `json:"reconnects,omitempty"`
+	// MQTT5ReasonCodes counts the reason codes MQTT 5 brokers answered, per
+	// packet kind ("connack", "puback", …) and code ("0x00 success").
+	MQTT5ReasonCodes map[string]map[string]int64 `json:"mqtt5_reason_codes,omitempty"`
+	// Downlink is the commands sent to devices and their round trips (nil: none sent).
+	Downlink *Downlink `json:"downlink,omitempty"`
 }
 
 // Worker is one segment of a merged run, as its own process saw it.
@@ -348,12 +360,15 @@ func (r *Result) HasFlag(flag string) bool {
 	return false
 }
 
-// Stage returns the summary of the named stage, or nil.
+// Stage returns the summary of the named stage (an uplink or a command stage), or nil.
 func (r *Result) Stage(name string) *StageSummary {
 	for i := range r.Stages {
 		if r.Stages[i].Stage == name {
 			return &r.Stages[i]
 		}
+	}
+	if r.Downlink != nil {
+		return r.Downlink.Stage(name)
 	}
 	return nil
 }

@@ -34,7 +34,8 @@ type Target struct {
 	kafkaTopic   string
 	bridges      int
 	sinks        int
-	sinkCap      float64 // rows/s per sink instance, 0: no cap
+	sinkCap      float64  // rows/s per sink instance, 0: no cap
+	control      []string // the devices' control-plane topic filters, which the bridges leave alone
 	log          *slog.Logger
 	p            *embedded.Pipeline
 }
@@ -61,6 +62,7 @@ func New(sc *scenarios.Scenario, log *slog.Logger) (*Target, error) {
 		log:          log,
 	}
 	t.tls = sc.Target.Security == "tls"
+	t.control = sc.ControlFilters()
 	t.codec, t.template = sc.Payloads()
 	if t.codec == "" && len(sc.Fleets) > 0 {
 		var codecs []string
@@ -83,6 +85,7 @@ func (t *Target) Start(ctx context.Context) (target.Endpoints, error) {
 		embedded.WithSinkMaxWriteRate(t.sinkCap),
 		embedded.WithKafkaBrokers(t.kafkaBrokers), embedded.WithReplicationFactor(t.replication),
 		embedded.WithPartitions(t.partitions), embedded.WithTopic(t.kafkaTopic),
+		embedded.WithIgnoredTopics(t.control...),
 	}
 	if t.tls {
 		// security: tls means what it means on the containers target: TLS and a password.
@@ -102,7 +105,7 @@ func (t *Target) Start(ctx context.Context) (target.Endpoints, error) {
 		return target.Endpoints{}, fmt.Errorf("start embedded pipeline: %w", err)
 	}
 	t.p = p
-	return target.Endpoints{
+	eps := target.Endpoints{
 		MQTTURLs:     []string{p.MQTTURL},
 		KafkaBrokers: p.KafkaBrokers,
 		KafkaTopic:   p.Topic,
@@ -112,7 +115,9 @@ func (t *Target) Start(ctx context.Context) (target.Endpoints, error) {
 		TLS:          p.ClientTLS,
 		MQTTUsername: p.MQTTUsername,
 		MQTTPassword: p.MQTTPassword,
-	}, nil
+	}
+	eps.KafkaDeadLetterTopic = p.DeadLetterTopic
+	return eps, nil
 }
 
 // Describe says what runs.
