@@ -20,6 +20,7 @@ import (
 
 	"github.com/citybench/citybench/pipeline/kafkasec"
 	"github.com/citybench/citybench/pipeline/service"
+	"github.com/citybench/citybench/pipeline/sink"
 )
 
 // brokerInfo is how to reach one MQTT broker from the host and from the network.
@@ -462,6 +463,7 @@ func (t *Target) startServices(ctx context.Context, brokers []brokerInfo) (strin
 	common := map[string]string{
 		service.EnvKafkaBrokers:           strings.Join(internalKafka, ","),
 		service.EnvKafkaTopic:             t.top.KafkaTopic,
+		service.EnvKafkaGroup:             sink.DefaultGroup,
 		service.EnvKafkaDLQTopic:          t.dlqTopic(),
 		"CITYBENCH_STORE":                 "cassandra",
 		service.EnvCassandraHosts:         strings.Join(internalCQL, ","),

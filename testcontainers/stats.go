@@ -66,10 +66,11 @@ func streamStats(ctx context.Context, dc *client.Client, id, name string, origin
 			continue // the first record has no previous sample to diff against
 		}
 		sample := result.ResourceSample{
-			AtS:         s.Read.Sub(origin).Seconds(),
-			Component:   name,
-			CPUPercent:  cpu,
-			MemoryBytes: int64(memoryUsed(s.MemoryStats)),
+			AtS:             s.Read.Sub(origin).Seconds(),
+			Component:       name,
+			CPUPercent:      cpu,
+			MemoryBytes:     int64(memoryUsed(s.MemoryStats)),
+			CPUThrottledPct: throttledPct(s),
 		}
 		select {
 		case out <- sample:
@@ -92,6 +93,16 @@ func cpuPercent(s container.StatsResponse) (float64, bool) {
 		cpus = float64(len(s.CPUStats.CPUUsage.PercpuUsage))
 	}
 	return cpuDelta / sysDelta * cpus * 100, true
+}
+
+// throttledPct is the share of CPU periods between two samples in which the
+// container's CPU limit throttled it (0 without a limit).
+func throttledPct(s container.StatsResponse) float64 {
+	now, pre := s.CPUStats.ThrottlingData, s.PreCPUStats.ThrottlingData
+	if now.Periods <= pre.Periods || now.ThrottledPeriods < pre.ThrottledPeriods {
+		return 0
+	}
+	return 100 * float64(now.ThrottledPeriods-pre.ThrottledPeriods) / float64(now.Periods-pre.Periods)
 }
 
 // memoryUsed follows `docker stats` too: usage minus reclaimable page cache.

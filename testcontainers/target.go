@@ -25,6 +25,7 @@ import (
 
 	"github.com/citybench/citybench/harness/target"
 	"github.com/citybench/citybench/pipeline/pki"
+	"github.com/citybench/citybench/pipeline/sink"
 	"github.com/citybench/citybench/pipeline/store/cassandra"
 	"github.com/citybench/citybench/reports/result"
 	"github.com/citybench/citybench/scenarios"
@@ -252,6 +253,7 @@ func (t *Target) startParts(ctx context.Context) (ep target.Endpoints, err error
 		MQTTPassword: brokers[0].pass,
 		KafkaBrokers: kafkaEP,
 		KafkaTopic:   t.top.KafkaTopic,
+		SinkGroup:    sink.DefaultGroup,
 	}
 	ep.KafkaDeadLetterTopic = t.dlqTopic()
 	if ep.TLS, err = t.clientTLS(); err != nil {

@@ -204,8 +204,16 @@ func stepLine(e result.StepEntry, elapsed time.Duration) string {
 		}
 		parts = append(parts, fmt.Sprintf("%s p99 %s backlog %+.0f/s", s.Stage, result.FormatUs(s.P99Us), s.BacklogSlope))
 	}
-	return fmt.Sprintf("[%s] step %d %-7s %7.0f msgs/s: offered %.0f/s delivered %.0f/s  %s  (load %.1f) → %s",
-		elapsed.Round(time.Second), e.Index, e.Kind, e.Rate, e.OfferedRate, e.DeliveredRate, strings.Join(parts, ", "), e.HostLoad, verdict)
+	return fmt.Sprintf("[%s] step %d %-7s %7.0f msgs/s: offered %.0f/s delivered %.0f/s  %s  (load %.1f%s) → %s",
+		elapsed.Round(time.Second), e.Index, e.Kind, e.Rate, e.OfferedRate, e.DeliveredRate, strings.Join(parts, ", "), e.HostLoad, hostCPUText(e), verdict)
+}
+
+// hostCPUText is the host's CPU use during a step and what other processes took of it.
+func hostCPUText(e result.StepEntry) string {
+	if e.HostCPU <= 0 {
+		return ""
+	}
+	return fmt.Sprintf(", host CPU %.0f/%d %%, others %.0f %%", e.HostCPU, 100*e.HostCores, e.OtherCPU)
 }
 
 // printCapacity writes the summary a planner can paste into an email.
@@ -252,17 +260,17 @@ func printCapacity(w io.Writer, c *result.Capacity, took time.Duration) {
 		}
 	}
 	if s := c.Storage; s != nil {
-		label := "measured"
+		method := s.Method // says "measured: …" or "estimate: …" itself
 		if s.Estimate {
-			label = "ESTIMATE"
+			method = "ESTIMATE — " + method
 		}
-		fmt.Fprintf(w, "Storage: %.1f B per reading (%s: %s), replication %d\n", s.BytesPerReading, label, s.Method, s.ReplicationFactor)
+		fmt.Fprintf(w, "Storage: %.1f B per reading (%s), replication %d\n", s.BytesPerReading, method, s.ReplicationFactor)
 		fmt.Fprintf(w, "  at %.0f msgs/s: %s/day, %s/year; at the scenario's %.0f msgs/s: %s/day, %s/year\n", s.Rate,
 			htmlreport.HumanBytes(s.PerDayBytes), htmlreport.HumanBytes(s.PerYearBytes), c.BaseRate,
 			htmlreport.HumanBytes(s.ScenarioPerDayBytes), htmlreport.HumanBytes(s.ScenarioPerYearBytes))
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "step\tkind\trate\toffered\tdelivered\tlast p99\thost load\tverdict\t")
+	fmt.Fprintln(tw, "step\tkind\trate\toffered\tdelivered\tlast p99\thost load\thost CPU %\tothers %\tverdict\t")
 	for _, e := range c.Steps {
 		p99 := int64(0)
 		for _, s := range e.Stages {
@@ -274,7 +282,10 @@ func printCapacity(w io.Writer, c *result.Capacity, took time.Duration) {
 		if !e.Pass {
 			v = "FAIL"
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%.0f\t%.0f\t%.0f\t%s\t%.1f/%d\t%s\t\n", e.Index, e.Kind, e.Rate, e.OfferedRate, e.DeliveredRate, result.FormatUs(p99), e.HostLoad, e.HostCores, v)
+		if e.Repeated {
+			v += " (run again)"
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%.0f\t%.0f\t%.0f\t%s\t%.1f/%d\t%.0f\t%.0f\t%s\t\n", e.Index, e.Kind, e.Rate, e.OfferedRate, e.DeliveredRate, result.FormatUs(p99), e.HostLoad, e.HostCores, e.HostCPU, e.OtherCPU, v)
 	}
 	tw.Flush()
 }

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/citybench/citybench/harness/capacity"
 	"github.com/citybench/citybench/reports/result"
 )
 
@@ -61,7 +62,7 @@ fleets:
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(c.Steps) == 0 || c.Target.Kind != "embedded" || len(c.Criteria) != 4 {
+	if len(c.Steps) == 0 || c.Target.Kind != "embedded" || len(c.Criteria) != len(capacity.Criteria{}.Describe()) {
 		t.Fatalf("capacity.json %+v", c)
 	}
 	for _, s := range c.Steps {

@@ -23,8 +23,23 @@ var hops = map[string]hop{
 	result.StageAPI:    {"api", []string{"api", "cassandra"}},
 }
 
-// saturated is the share of its CPU allowance at which a component counts as saturated.
-const saturated = 0.8
+// upstream is the stage each stage receives from (acked and broker both from
+// sent: the publisher's ack and the broker's delivery to subscribers).
+var upstream = map[string]string{
+	result.StageAcked:  result.StageSent,
+	result.StageBroker: result.StageSent,
+	result.StageKafka:  result.StageBroker,
+	result.StageStore:  result.StageKafka,
+}
+
+// saturated is the share of its CPU allowance at which a component counts as
+// saturated; throttled the share of its CPU periods its container limit must
+// have held it back in for the same (a quota is spent in bursts, so the mean
+// of a throttled container can sit well below its limit).
+const (
+	saturated = 0.8
+	throttled = 25.0
+)
 
 // Bottleneck names the component that gave out first: the stage whose backlog
 // (or latency) first grew between the highest passing step and the lowest
@@ -49,6 +64,40 @@ func Bottleneck(out Outcome, c Criteria) result.Bottleneck {
 	if fail == nil {
 		return result.Bottleneck{Component: "none found", Evidence: []string{"no step failed: raise --max-rate to find the limit"}}
 	}
+	var starvedAt *result.StepEntry
+	if fail.GeneratorSaturated && len(behind(*fail, c)) == 0 {
+		// The answer's bracket was set by a generator starved of the host's
+		// CPU; the pipeline's own limit is the lowest step above where a stage
+		// fell behind what was sent, when there is one.
+		starvedAt, fail = fail, lowestBehind(out.Steps, out.Max, c)
+		if fail == nil {
+			return hostCPU(*starvedAt, c)
+		}
+	}
+	b := pipelineBottleneck(out, pass, fail, c)
+	if starvedAt != nil {
+		b.Evidence = append(b.Evidence, fmt.Sprintf("the bracket's failing end, %.0f msgs/s, was set lower by the host's CPU: the generator could not keep its schedule while the host's CPUs were %.0f %% of %.0f %% busy (other processes %.0f %%); the pipeline itself fell behind at %.0f msgs/s", starvedAt.OfferedRate, starvedAt.HostCPU, capacityOf(*starvedAt), starvedAt.OtherCPU, fail.OfferedRate))
+	}
+	return b
+}
+
+// lowestBehind is the lowest-rate step above the answer where a stage lost
+// messages or fell behind what was sent. Runs that were run again count: their
+// verdict was inconclusive, but which stage fell behind is still what they saw.
+func lowestBehind(steps []result.StepEntry, above float64, c Criteria) *result.StepEntry {
+	var found *result.StepEntry
+	for i := range steps {
+		s := &steps[i]
+		if s.Rate > above && len(behind(*s, c)) > 0 && (found == nil || s.Rate < found.Rate) {
+			found = s
+		}
+	}
+	return found
+}
+
+// pipelineBottleneck names the component behind the first stage that grew in
+// the failing step fail, against the passing step pass.
+func pipelineBottleneck(out Outcome, pass, fail *result.StepEntry, c Criteria) result.Bottleneck {
 	stage, ev := firstGrowth(pass, fail, c)
 	b := result.Bottleneck{Stage: stage, Evidence: ev}
 	h, ok := hops[stage]
@@ -80,6 +129,11 @@ func Bottleneck(out Outcome, c Criteria) result.Bottleneck {
 		for _, u := range fail.Resources {
 			b.Evidence = append(b.Evidence, cpuLine(u))
 		}
+	case len(serving) > 0 && fullHostStep(*fail) && fail.Counters["sink_throttled_ms"] == 0: // a sink cap that held rows back is the sink's own limit
+		// No component reached its own allowance, but together they (and the
+		// harness) filled the host: its cores are what ran out.
+		b.Component = hostName(*fail, c)
+		b.Evidence = append(b.Evidence, fmt.Sprintf("no component serving the %s stage was near its own CPU allowance, but the host's CPUs were %.0f %% of %.0f %% busy (other processes %.0f %%): the cores the components share ran out", stage, fail.HostCPU, capacityOf(*fail), fail.OtherCPU))
 	default:
 		b.Component = h.owner
 		if len(serving) > 0 {
@@ -104,7 +158,7 @@ func Bottleneck(out Outcome, c Criteria) result.Bottleneck {
 	return b
 }
 
-// firstGrowth is the first stage, in pipeline order, whose backlog grew in the
+// firstGrowth is the stage that added the most backlog of its own in the
 // failing step (else whose p99 grew most, else that lost messages), with the figures.
 func firstGrowth(pass, fail *result.StepEntry, c Criteria) (string, []string) {
 	stage := func(e *result.StepEntry, name string) *result.StepStage {
@@ -130,10 +184,24 @@ func firstGrowth(pass, fail *result.StepEntry, c Criteria) (string, []string) {
 		}
 		return []string{line, lat}
 	}
+	// A stage's backlog includes every backlog upstream of it: the stage that
+	// fell behind is the one adding the most of its own.
+	own, most := "", 0.0
 	for _, name := range order {
-		if f := stage(fail, name); f != nil && f.BacklogSlope > lim {
-			return name, describe(name)
+		f := stage(fail, name)
+		if f == nil || f.BacklogSlope <= lim {
+			continue
 		}
+		added := f.BacklogSlope
+		if up := stage(fail, upstream[name]); up != nil {
+			added -= max(0, up.BacklogSlope)
+		}
+		if own == "" || added > most {
+			own, most = name, added
+		}
+	}
+	if own != "" {
+		return own, describe(own)
 	}
 	best, growth := "", 0.0
 	for _, name := range order {
@@ -159,7 +227,7 @@ func firstGrowth(pass, fail *result.StepEntry, c Criteria) (string, []string) {
 func stepAt(steps []result.StepEntry, rate float64, pass bool) *result.StepEntry {
 	var found *result.StepEntry
 	for i := range steps {
-		if steps[i].Rate == rate && steps[i].Pass == pass {
+		if !steps[i].Repeated && steps[i].Rate == rate && steps[i].Pass == pass {
 			found = &steps[i] // the latest (the confirming hold when there is one)
 		}
 	}
@@ -172,7 +240,7 @@ func lowestFail(steps []result.StepEntry, above float64, c Criteria) *result.Ste
 	var found *result.StepEntry
 	for i := range steps {
 		s := &steps[i]
-		if s.GeneratorSaturated && len(behind(*s, c)) == 0 {
+		if s.Repeated || s.GeneratorSaturated && len(behind(*s, c)) == 0 && !starved(*s) {
 			continue
 		}
 		if !s.Pass && s.Rate > above && (found == nil || s.Rate < found.Rate) {
@@ -182,11 +250,45 @@ func lowestFail(steps []result.StepEntry, above float64, c Criteria) *result.Ste
 	return found
 }
 
+// hostCPU is the bottleneck of a step whose generator was starved by a full
+// host while no stage fell behind what was sent: the CPUs the harness and the
+// pipeline share, with what each took.
+func hostCPU(fail result.StepEntry, c Criteria) result.Bottleneck {
+	b := result.Bottleneck{Component: hostName(fail, c), Evidence: []string{
+		fmt.Sprintf("at %.0f msgs/s the generator could not keep its schedule while the host's CPUs were %.0f %% of %.0f %% busy (other processes %.0f %%)", fail.OfferedRate, fail.HostCPU, capacityOf(fail), fail.OtherCPU),
+	}}
+	use := slices.Clone(fail.Resources)
+	slices.SortFunc(use, func(a, b result.ComponentUse) int { return cmpFloat(b.CPUMean, a.CPUMean) })
+	for _, u := range use {
+		b.Evidence = append(b.Evidence, cpuLine(u))
+	}
+	return b
+}
+
+// hostName names the host's CPU as a bottleneck: the harness and pipeline's,
+// or other processes' when they took a disturbing share.
+func hostName(e result.StepEntry, c Criteria) string {
+	if c.disturbed(e) {
+		return "host CPU (other processes on the host took it)"
+	}
+	return "host CPU (harness and pipeline share it)"
+}
+
+// fullHostStep reports whether the host's CPUs were full during the step.
+func fullHostStep(e result.StepEntry) bool {
+	return e.HostCPU > 0 && capacityOf(e) > 0 && e.HostCPU >= fullHost*capacityOf(e)
+}
+
 func busyHost(e result.StepEntry) bool { return e.HostCores > 0 && e.HostLoad > float64(e.HostCores) }
 
+// utilisation is how near a component was to its CPU allowance: its mean CPU
+// over its limit, or saturated when its limit throttled it often.
 func utilisation(u result.ComponentUse) float64 {
 	if u.CPULimit <= 0 {
 		return 0
+	}
+	if u.ThrottledPct >= throttled {
+		return max(saturated, u.CPUMean/u.CPULimit)
 	}
 	return u.CPUMean / u.CPULimit
 }
@@ -201,7 +303,11 @@ func oneProcessSaturated(us []result.ComponentUse) bool {
 }
 
 func cpuLine(u result.ComponentUse) string {
-	return fmt.Sprintf("%s: CPU %.0f %% of its %.0f %% allowance (mean; max %.0f %%), memory peak %.0f MiB", u.Component, u.CPUMean, u.CPULimit, u.CPUMax, float64(u.MemoryPeak)/(1<<20))
+	line := fmt.Sprintf("%s: CPU %.0f %% of its %.0f %% allowance (mean; max %.0f %%), memory peak %.0f MiB", u.Component, u.CPUMean, u.CPULimit, u.CPUMax, float64(u.MemoryPeak)/(1<<20))
+	if u.ThrottledPct > 0 {
+		line += fmt.Sprintf(", throttled by its CPU limit in %.0f %% of its CPU periods", u.ThrottledPct)
+	}
+	return line
 }
 
 func msText(us int64) string { return fmt.Sprintf("%.1f ms", float64(us)/1000) }

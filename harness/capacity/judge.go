@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/citybench/citybench/harness"
 	"github.com/citybench/citybench/reports/result"
 )
 
@@ -20,7 +21,19 @@ type Criteria struct {
 	// rate × its latency jitter (a sink batching for hundreds of milliseconds),
 	// which a short hold's slope would otherwise read as falling behind.
 	MinBacklogGrowth time.Duration
+	// BusyHostShare is the share of the host's CPUs other processes (neither
+	// the harness nor the target's components) may take during a step before
+	// a failure there is called inconclusive and the step repeated (default 0.15).
+	BusyHostShare float64
 }
+
+// maxRepeats bounds how often one step is run again when its verdict was
+// inconclusive (a busy host), so a search on a loaded machine still ends.
+const maxRepeats = 2
+
+// fullHost is the share of the host's CPUs in use at which the host is full:
+// a generator lagging then was starved of CPU, not slow by itself.
+const fullHost = 0.9
 
 func (c Criteria) withDefaults() Criteria {
 	if c.MinDeliveredPct <= 0 {
@@ -31,6 +44,9 @@ func (c Criteria) withDefaults() Criteria {
 	}
 	if c.MinBacklogGrowth <= 0 {
 		c.MinBacklogGrowth = 500 * time.Millisecond
+	}
+	if c.BusyHostShare <= 0 {
+		c.BusyHostShare = 0.15
 	}
 	return c
 }
@@ -43,7 +59,36 @@ func (c Criteria) Describe() []string {
 		fmt.Sprintf("every measured stage delivers at least %g %% of the offered messages", c.MinDeliveredPct),
 		fmt.Sprintf("no stage's backlog (sent − delivered there) grows over the hold by more than %g %% of the offered rate per second, nor by more than %s of offered load over the whole hold (least-squares slope of the per-second series)", 100*c.MaxBacklogGrowth, c.MinBacklogGrowth),
 		"the load generator was not saturated (generator lag p99 within the scenario's bound)",
+		fmt.Sprintf("a failing step during which other processes took at least %g %% of the host's CPUs is inconclusive and run again (up to %d times; every run is kept)", 100*c.BusyHostShare, maxRepeats),
+		fmt.Sprintf("a generator that lagged while the host's CPUs were at least %g %% busy and it was not their main user was starved by the pipeline sharing the host: the step counts as failed, and the search goes on below it", 100*fullHost),
 	}
+}
+
+// capacityOf is the host's CPU capacity in percent (100 = one core; 0: unknown).
+func capacityOf(e result.StepEntry) float64 { return 100 * float64(e.HostCores) }
+
+// disturbed reports whether other work on the host took a share of its CPUs
+// that makes a failure there inconclusive.
+func (c Criteria) disturbed(e result.StepEntry) bool {
+	c = c.withDefaults()
+	return e.HostCPU > 0 && capacityOf(e) > 0 && e.OtherCPU >= c.BusyHostShare*capacityOf(e)
+}
+
+// starved reports whether a lagging generator was starved of CPU by what
+// shares its host (the pipeline's components, on one machine) rather than
+// limited by itself: the host was full and the harness alone was not most of it.
+// The embedded target's one process is harness and pipeline together, so it
+// never counts as the generator alone.
+func starved(e result.StepEntry) bool {
+	if !fullHostStep(e) {
+		return false
+	}
+	for _, u := range e.Resources {
+		if u.Component == harness.HarnessComponent && u.CPUMean >= e.HostCPU/2 {
+			return false
+		}
+	}
+	return true
 }
 
 // backlogLimit is the backlog slope (msgs/s) above which a stage is falling

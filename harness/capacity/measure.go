@@ -26,6 +26,7 @@ func Measure(r *result.Result, cpuLimit func(component string) float64) result.S
 	if hold > 0 {
 		e.OfferedRate = float64(offered) / hold
 	}
+	sent := r.Stage(result.StageSent)
 	for _, st := range r.Stages {
 		ss := result.StepStage{Stage: st.Stage, P50Us: st.Latency.P50Us, P99Us: st.Latency.P99Us}
 		if st.Delivery.Expected > 0 {
@@ -39,7 +40,12 @@ func Measure(r *result.Result, cpuLimit func(component string) float64) result.S
 			ss.DeliveredRate = float64(got) / hold
 		}
 		if st.Stage != result.StageSent && !st.Sampled {
-			ss.BacklogSlope = BacklogSlope(r.Intervals, st.Stage, from, until)
+			// Not every message is meant for every stage: QoS 0 is never acked.
+			share := 1.0
+			if sent != nil && sent.Delivery.Expected > 0 && st.Delivery.Expected > 0 {
+				share = min(1, float64(st.Delivery.Expected)/float64(sent.Delivery.Expected))
+			}
+			ss.BacklogSlope = BacklogSlope(r.Intervals, st.Stage, share, from, until)
 		}
 		e.Stages = append(e.Stages, ss)
 	}
@@ -74,16 +80,19 @@ func measuredSeconds(r *result.Result) (from, until int) {
 
 // BacklogSlope is the least-squares slope (msgs/s) of the backlog sent −
 // delivered-at-stage, counted from the run's start, over intervals [from, until).
-// A stage that keeps up holds a constant backlog (rate × latency): slope ≈ 0.
-func BacklogSlope(iv []result.Interval, stage string, from, until int) float64 {
-	var backlog int64
+// share is the part of what was sent meant for the stage (the acked stage sees
+// only QoS 1 and 2; the fleets' messages interleave, so each second's share is
+// the run's). A stage that keeps up holds a constant backlog (rate × latency):
+// slope ≈ 0.
+func BacklogSlope(iv []result.Interval, stage string, share float64, from, until int) float64 {
+	var backlog float64
 	var n, sx, sy, sxx, sxy float64
 	for i := 0; i < until && i < len(iv); i++ {
-		backlog += iv[i].Stages[result.StageSent].Delivered - iv[i].Stages[stage].Delivered
+		backlog += share*float64(iv[i].Stages[result.StageSent].Delivered) - float64(iv[i].Stages[stage].Delivered)
 		if i < from {
 			continue
 		}
-		x, y := float64(i), float64(backlog)
+		x, y := float64(i), backlog
 		n++
 		sx += x
 		sy += y
@@ -130,12 +139,14 @@ func componentUse(samples []result.ResourceSample, from, until float64, cpuLimit
 		}
 		u := &out[i]
 		u.CPUMean += s.CPUPercent
+		u.ThrottledPct += s.CPUThrottledPct
 		u.CPUMax = max(u.CPUMax, s.CPUPercent)
 		u.MemoryPeak = max(u.MemoryPeak, s.MemoryBytes)
 		counts[s.Component]++
 	}
 	for i := range out {
 		out[i].CPUMean /= float64(counts[out[i].Component])
+		out[i].ThrottledPct /= float64(counts[out[i].Component])
 	}
 	return out
 }

@@ -31,15 +31,18 @@ func TestBacklogSlope(t *testing.T) {
 	for _, tc := range []struct {
 		name              string
 		rate, stored      int64
+		share             float64
 		want, within      float64
 		from, until, secs int
 	}{
-		{"keeping up: a constant backlog", 1000, 1000, 0, 0.01, 2, 12, 12},
-		{"falling behind by 300/s", 1000, 700, 300, 0.01, 2, 12, 12},
-		{"warm-up excluded", 1000, 1000, 0, 0.01, 1, 12, 12},
+		{"keeping up: a constant backlog", 1000, 1000, 1, 0, 0.01, 2, 12, 12},
+		{"falling behind by 300/s", 1000, 700, 1, 300, 0.01, 2, 12, 12},
+		{"warm-up excluded", 1000, 1000, 1, 0, 0.01, 1, 12, 12},
+		{"a stage meant for 70 % of the messages keeping up", 1000, 700, 0.7, 0, 0.01, 2, 12, 12},
+		{"a stage meant for 70 % falling behind by 100/s", 1000, 600, 0.7, 100, 0.01, 2, 12, 12},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got := capacity.BacklogSlope(intervals(tc.secs, tc.rate, tc.stored), result.StageStore, tc.from, tc.until)
+			got := capacity.BacklogSlope(intervals(tc.secs, tc.rate, tc.stored), result.StageStore, tc.share, tc.from, tc.until)
 			if math.Abs(got-tc.want) > tc.within {
 				t.Errorf("slope %.3f, want %.1f", got, tc.want)
 			}

@@ -15,7 +15,6 @@ import (
 
 	"github.com/citybench/citybench/harness"
 	"github.com/citybench/citybench/harness/schedule"
-	"github.com/citybench/citybench/pipeline/sink"
 	"github.com/citybench/citybench/pipeline/store"
 	"github.com/citybench/citybench/reports/result"
 	"github.com/citybench/citybench/scenarios"
@@ -67,7 +66,9 @@ func (rn *Runner) RunStep(ctx context.Context, st Step) (result.StepEntry, error
 	if rn.Progress != nil {
 		fmt.Fprintf(rn.Progress, "step %d (%s): %.0f msgs/s for %s after a %s warm-up…\n", st.Index, st.Kind, st.Rate, st.Hold, sc.Warmup.D())
 	}
+	host := startHostSampler(ctx)
 	res, runErr := harness.Run(ctx, sc, harness.Options{Target: rn.Target, Logger: log})
+	ticks := host.finish()
 	if res == nil {
 		return result.StepEntry{}, runErr
 	}
@@ -82,6 +83,7 @@ func (rn *Runner) RunStep(ctx context.Context, st Step) (result.StepEntry, error
 	e := Measure(res, rn.cpuLimits(ctx))
 	e.Counters = rn.stepCounters(res.Counters, rn.Target.Counters(context.WithoutCancel(ctx)))
 	e.HostLoad, e.HostCores = hostLoad(), runtime.NumCPU()
+	hostShare(&e, res, ticks)
 	e.ResultFile = filepath.Join(rel, "result.json")
 	if runErr != nil {
 		return e, runErr
@@ -149,13 +151,13 @@ func hostLoad() float64 {
 // lag first seen (-1 when it could not be read).
 func (rn *Runner) settle(ctx context.Context) (int64, error) {
 	eps, ok := rn.Target.Endpoints()
-	if !ok || len(eps.KafkaBrokers) == 0 {
+	if !ok || len(eps.KafkaBrokers) == 0 || eps.SinkGroup == "" {
 		return -1, nil
 	}
 	first := int64(-1)
 	deadline := time.Now().Add(settleLimit)
 	for {
-		lag, err := SinkLag(ctx, eps.KafkaBrokers, eps.KafkaTopic, sink.DefaultGroup)
+		lag, err := SinkLag(ctx, eps.KafkaBrokers, eps.KafkaTopic, eps.SinkGroup)
 		if err != nil {
 			return first, err
 		}

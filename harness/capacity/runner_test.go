@@ -89,9 +89,16 @@ fleets:
 		if _, err := os.Stat(filepath.Join(dir, e.ResultFile)); err != nil || !strings.HasPrefix(e.ResultFile, capacity.StepsDir) {
 			t.Errorf("step %d result %q not kept: %v", i+1, e.ResultFile, err)
 		}
+		// Linux hosts say how busy their CPUs were, so a busy host is told from a slow pipeline.
+		if _, err := os.Stat("/proc/stat"); err == nil && (e.HostCPU <= 0 || e.OtherCPU < 0 || e.OtherCPU > e.HostCPU) {
+			t.Errorf("step %d: host CPU %.0f %%, others %.0f %%: want the host's use measured over the hold", i+1, e.HostCPU, e.OtherCPU)
+		}
 		if pass, why := capacity.Judge(e, capacity.Criteria{}); !pass {
 			t.Logf("step %d did not pass on this host: %v", i+1, why)
 		}
+	}
+	if other, err := rn.WaitQuiet(t.Context(), 1, 10*time.Second); err != nil || other < 0 || other > 1 {
+		t.Errorf("other work's share of the host %.2f (%v), want a share between 0 and 1", other, err)
 	}
 	if n := ct.starts.Load(); n != 1 {
 		t.Errorf("target started %d times, want once for every step", n)

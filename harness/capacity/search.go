@@ -206,36 +206,85 @@ func (s *searcher) probe(ctx context.Context, kind string, rate float64, lo, hi 
 }
 
 // try runs and judges a step at rate; it sets s.stop when the search must end.
-// A generator that lagged while the pipeline kept up is given one repeat of
-// the step (a shared host may have been busy for a moment) before the search
-// stops on it.
+// An inconclusive verdict is run again: a failure while other work held the
+// host's CPUs (up to maxRepeats times), and a generator that lagged while the
+// pipeline kept up and the host had CPU to spare (once, then the search stops
+// on it). A generator starved because the host was full of the pipeline's own
+// work is that host's failure, and the search goes on below it.
 func (s *searcher) try(ctx context.Context, kind string, rate float64, hold time.Duration) (bool, error) {
 	for attempt := 0; ; attempt++ {
 		e, err := s.once(ctx, kind, rate, hold)
 		if err != nil || s.stop {
 			return false, err
 		}
-		pipelineFailed := len(behind(e, s.cfg.Criteria)) > 0
-		if !e.GeneratorSaturated || pipelineFailed {
-			if e.GeneratorSaturated {
-				// The pipeline fell behind even what the lagging generator did
-				// send: its failure stands, and the search goes on below.
-				s.note("at %.0f msgs/s the generator lagged too, but the pipeline fell behind what was sent: counted as the pipeline's failure", e.OfferedRate)
+		if !e.Pass && s.cfg.Criteria.disturbed(e) && attempt < maxRepeats {
+			s.repeat(fmt.Sprintf("at %.0f msgs/s other processes took %.0f %% of the host's %.0f %% CPU: the failure is inconclusive, the step is run again", e.OfferedRate, e.OtherCPU, capacityOf(e)))
+			if err := s.waitQuiet(ctx); err != nil {
+				return false, err
 			}
-			if above := s.highestPassAbove(rate); !e.Pass && above > 0 {
-				s.out.NonMonotonic = true
-				s.note("non-monotonic: %.0f msgs/s failed after %.0f msgs/s passed", rate, above)
-			}
-			return e.Pass, nil
-		}
-		if attempt == 0 {
-			s.note("the generator lagged at %.0f msgs/s while the pipeline kept up: the step was repeated once, in case the host was busy only for a moment", e.OfferedRate)
 			continue
 		}
-		s.out.Stopped = StopGenerator
-		s.note(generatorNote, e.OfferedRate)
-		s.stop = true
-		return false, nil
+		if e.GeneratorSaturated && len(behind(e, s.cfg.Criteria)) == 0 && !starved(e) {
+			if attempt == 0 {
+				s.repeat(fmt.Sprintf("the generator lagged at %.0f msgs/s while the pipeline kept up: the step was repeated once, in case the host was busy only for a moment", e.OfferedRate))
+				continue
+			}
+			s.out.Stopped = StopGenerator
+			s.note(generatorNote, e.OfferedRate)
+			s.stop = true
+			return false, nil
+		}
+		s.explain(e)
+		if above := s.highestPassAbove(rate); !e.Pass && above > 0 {
+			s.out.NonMonotonic = true
+			s.note("non-monotonic: %.0f msgs/s failed after %.0f msgs/s passed", rate, above)
+		}
+		return e.Pass, nil
+	}
+}
+
+// quietLimit bounds the wait for other work on the host to subside before a repeat.
+const quietLimit = time.Minute
+
+// waitQuiet gives other work on the host up to quietLimit to subside before
+// an inconclusive step is run again, when the runner can tell.
+func (s *searcher) waitQuiet(ctx context.Context) error {
+	q, ok := s.r.(Quieter)
+	if !ok {
+		return nil
+	}
+	start := time.Now()
+	other, err := q.WaitQuiet(ctx, s.cfg.Criteria.withDefaults().BusyHostShare, quietLimit)
+	if err != nil {
+		if ctx.Err() != nil {
+			s.out.Stopped = StopInterrupted
+		}
+		return err
+	}
+	s.note("waited %s for other work on the host to subside before the repeat (it then took %.0f %% of the CPUs)", time.Since(start).Round(time.Second), 100*other)
+	return nil
+}
+
+// repeat marks the last step as superseded by the run about to start.
+func (s *searcher) repeat(why string) {
+	s.out.Steps[len(s.out.Steps)-1].Repeated = true
+	s.note("%s", why)
+}
+
+// explain notes why a failure with a lagging generator still counts, and
+// that a failure taken on a busy host after every repeat is the host's as much
+// as the pipeline's.
+func (s *searcher) explain(e result.StepEntry) {
+	switch {
+	case e.Pass:
+	case e.GeneratorSaturated && len(behind(e, s.cfg.Criteria)) > 0:
+		// The pipeline fell behind even what the lagging generator did send.
+		s.note("at %.0f msgs/s the generator lagged too, but the pipeline fell behind what was sent: counted as the pipeline's failure", e.OfferedRate)
+	case e.GeneratorSaturated:
+		s.note("at %.0f msgs/s the generator lagged while the host's CPUs were %.0f %% of %.0f %% busy, %.0f %% of it the harness and the pipeline's components: counted as this host's failure (harness and pipeline share it)", e.OfferedRate, e.HostCPU, capacityOf(e), e.HostCPU-e.OtherCPU)
+	}
+	if !e.Pass && s.cfg.Criteria.disturbed(e) {
+		s.note("at %.0f msgs/s other processes still took %.0f %% of the host's CPU after %d repeats: this failure may be the busy host's", e.OfferedRate, e.OtherCPU, maxRepeats)
 	}
 }
 
@@ -277,7 +326,7 @@ func (s *searcher) note(format string, args ...any) {
 func (s *searcher) highestPassAbove(rate float64) float64 {
 	best := 0.0
 	for _, e := range s.out.Steps {
-		if e.Pass && e.Rate > rate && e.Rate > best {
+		if !e.Repeated && e.Pass && e.Rate > rate && e.Rate > best {
 			best = e.Rate
 		}
 	}
@@ -288,7 +337,7 @@ func (s *searcher) highestPassAbove(rate float64) float64 {
 func (s *searcher) highestPassBelow(rate float64) float64 {
 	best := 0.0
 	for _, e := range s.out.Steps {
-		if e.Pass && e.Rate < rate && e.Rate > best {
+		if !e.Repeated && e.Pass && e.Rate < rate && e.Rate > best {
 			best = e.Rate
 		}
 	}
@@ -299,7 +348,7 @@ func (s *searcher) highestPassBelow(rate float64) float64 {
 func (s *searcher) lowestFailAbove(rate float64) float64 {
 	best := 0.0
 	for _, e := range s.out.Steps {
-		if !e.Pass && e.Rate > rate && (best == 0 || e.Rate < best) {
+		if !e.Repeated && !e.Pass && e.Rate > rate && (best == 0 || e.Rate < best) {
 			best = e.Rate
 		}
 	}

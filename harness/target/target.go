@@ -31,6 +31,9 @@ type Endpoints struct {
 	// KafkaBrokers are bootstrap addresses; KafkaTopic is where the bridge writes readings.
 	KafkaBrokers []string
 	KafkaTopic   string
+	// SinkGroup is the Kafka consumer group the pipeline's sink reads with: its
+	// lag is the sink's backlog (empty when not known).
+	SinkGroup string
 	// KafkaDeadLetterTopic is where the pipeline puts payloads it refuses, each
 	// with a reason header ("": unknown — malformed messages are then unverified).
 	KafkaDeadLetterTopic string

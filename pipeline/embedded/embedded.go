@@ -130,7 +130,9 @@ type Pipeline struct {
 	KafkaBrokers    []string
 	Topic           string
 	DeadLetterTopic string
-	APIURL          string
+	// SinkGroup is the sinks' Kafka consumer group: its lag is the sinks' backlog.
+	SinkGroup string
+	APIURL    string
 	// ClientTLS is the client configuration (CA and client certificate) for the
 	// broker when started WithTLS; nil otherwise. Clone it before changing it.
 	ClientTLS *tls.Config
@@ -196,6 +198,7 @@ func Start(ctx context.Context, opts ...Option) (_ *Pipeline, err error) {
 	p := &Pipeline{
 		Topic:           cfg.topic,
 		DeadLetterTopic: cfg.topic + dlqSuffix,
+		SinkGroup:       sink.DefaultGroup,
 		Store:           memory.New(),
 		cfg:             cfg,
 		registry:        prometheus.NewRegistry(),
@@ -378,9 +381,6 @@ func (p *Pipeline) createTopics(ctx context.Context) error {
 	return nil
 }
 
-// SinkGroup is the sinks' Kafka consumer group.
-const SinkGroup = "citybench-sink"
-
 // StartSinks starts the configured number of sink instances in the consumer
 // group (they resume from its committed offsets) and waits until they hold
 // their partitions. It does nothing if they are running.
@@ -398,7 +398,7 @@ func (p *Pipeline) StartSinks(ctx context.Context) error {
 			sink.WithKafka(p.KafkaBrokers...),
 			sink.WithTopic(p.Topic),
 			sink.WithDeadLetterTopic(p.DeadLetterTopic),
-			sink.WithGroup(SinkGroup),
+			sink.WithGroup(p.SinkGroup),
 			sink.WithCodec(p.cfg.codec),
 			sink.WithSessionTimeout(6*time.Second),
 			sink.WithMaxWriteRate(p.cfg.sinkMaxWriteRate),

@@ -101,7 +101,7 @@ func resetGroup(ctx context.Context, t *testing.T, p *Pipeline) {
 		offsets[i] = kafka.OffsetCommit{Partition: i, Offset: 0}
 	}
 	resp, err := cl.OffsetCommit(ctx, &kafka.OffsetCommitRequest{
-		GroupID:      SinkGroup,
+		GroupID:      p.SinkGroup,
 		GenerationID: -1, // no generation: allowed only while the group has no members
 		Topics:       map[string][]kafka.OffsetCommit{p.Topic: offsets},
 	})
@@ -115,7 +115,7 @@ func resetGroup(ctx context.Context, t *testing.T, p *Pipeline) {
 			}
 		}
 	}
-	fetched, err := cl.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: SinkGroup,
+	fetched, err := cl.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: p.SinkGroup,
 		Topics: map[string][]int{p.Topic: {0, 1, 2, 3, 4, 5}}})
 	if err != nil {
 		t.Fatalf("fetch offsets: %v", err)

@@ -68,9 +68,17 @@ type StepEntry struct {
 	Counters           map[string]int64 `json:"counters,omitempty"`
 	// HostLoad is the host's 1-minute load average at the end of the step, and
 	// HostCores its cores: figures taken on a busy host say so.
-	HostLoad   float64 `json:"host_load1,omitempty"`
-	HostCores  int     `json:"host_cores,omitempty"`
-	ResultFile string  `json:"result_file,omitempty"` // relative to capacity.json
+	HostLoad  float64 `json:"host_load1,omitempty"`
+	HostCores int     `json:"host_cores,omitempty"`
+	// HostCPU is what every process on the host used during the hold (100 = one
+	// core; 0: not measured), OtherCPU the part of it outside the harness and
+	// the target's components: what other work on a shared host took.
+	HostCPU  float64 `json:"host_cpu_percent,omitempty"`
+	OtherCPU float64 `json:"other_cpu_percent,omitempty"`
+	// Repeated says the search ran this step again (its verdict was
+	// inconclusive: a busy host, a brief generator lag); the later run counts.
+	Repeated   bool   `json:"repeated,omitempty"`
+	ResultFile string `json:"result_file,omitempty"` // relative to capacity.json
 }
 
 // StepStage is one stage in one step.
@@ -92,6 +100,9 @@ type ComponentUse struct {
 	// CPULimit is the component's CPU allowance in percent (100 = one core): its container limit or the host's cores.
 	CPULimit   float64 `json:"cpu_limit_percent"`
 	MemoryPeak int64   `json:"memory_peak_bytes"`
+	// ThrottledPct is the mean share of CPU periods in which its limit held the
+	// component back: a component at its quota, even when its mean CPU is below it.
+	ThrottledPct float64 `json:"cpu_throttled_pct,omitempty"`
 }
 
 // CityFleet sizes one fleet at the knee.

@@ -345,6 +345,9 @@ type ResourceSample struct {
 	Component   string  `json:"component"`
 	CPUPercent  float64 `json:"cpu_percent"` // 100 = one core
 	MemoryBytes int64   `json:"memory_bytes"`
+	// CPUThrottledPct is the share of the container's CPU scheduling periods
+	// since the previous sample in which its CPU limit held it back (0 without a limit).
+	CPUThrottledPct float64 `json:"cpu_throttled_pct,omitempty"`
 }
 
 // HasFlag reports whether r carries flag.

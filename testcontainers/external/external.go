@@ -20,6 +20,7 @@ import (
 	"github.com/citybench/citybench/harness/target"
 	"github.com/citybench/citybench/pipeline/bridge"
 	"github.com/citybench/citybench/pipeline/service"
+	"github.com/citybench/citybench/pipeline/sink"
 	"github.com/citybench/citybench/pipeline/store/cassandra"
 	"github.com/citybench/citybench/reports/result"
 	"github.com/citybench/citybench/testcontainers"
@@ -35,6 +36,7 @@ type Config struct {
 	MQTTCA, MQTTCert, MQTTKey string
 	KafkaBrokers              []string
 	KafkaTopic                string // default readings
+	KafkaGroup                string // the sink's consumer group, default the reference sink's
 	KafkaDLQTopic             string // default bridge.DefaultDLQTopic (readings.dlq), the services' default
 	// Kafka TLS (PEM files; on when a CA or certificate is given) and SASL
 	// (SCRAM-SHA-512, SCRAM-SHA-256 or PLAIN).
@@ -77,6 +79,7 @@ func (c *Config) envFields() []struct {
 		{name: service.EnvMQTTKey, str: &c.MQTTKey},
 		{name: service.EnvKafkaBrokers, list: &c.KafkaBrokers},
 		{name: service.EnvKafkaTopic, str: &c.KafkaTopic},
+		{name: service.EnvKafkaGroup, str: &c.KafkaGroup},
 		{name: service.EnvKafkaDLQTopic, str: &c.KafkaDLQTopic},
 		{name: service.EnvKafkaCA, str: &c.KafkaCA},
 		{name: service.EnvKafkaCert, str: &c.KafkaCert},
@@ -215,7 +218,8 @@ var _ target.Target = (*Target)(nil)
 
 // New returns an external target for cfg.
 func New(cfg Config, opts ...Option) *Target {
-	cfg.KafkaTopic = cmp.Or(cfg.KafkaTopic, "readings")
+	cfg.KafkaTopic = cmp.Or(cfg.KafkaTopic, sink.DefaultTopic)
+	cfg.KafkaGroup = cmp.Or(cfg.KafkaGroup, sink.DefaultGroup)
 	cfg.KafkaDLQTopic = cmp.Or(cfg.KafkaDLQTopic, bridge.DefaultDLQTopic)
 	cfg.CassandraKeyspace = cmp.Or(cfg.CassandraKeyspace, cassandra.DefaultKeyspace)
 	t := &Target{cfg: cfg, log: slog.Default(), checkTimeout: 5 * time.Second}
@@ -354,11 +358,12 @@ func (t *Target) Start(ctx context.Context) (target.Endpoints, error) {
 		TLS:           tlsCfg,
 		KafkaBrokers:  t.cfg.KafkaBrokers,
 		KafkaTopic:    t.cfg.KafkaTopic,
+		SinkGroup:     t.cfg.KafkaGroup,
 		APIURL:        t.cfg.APIURL,
 	}
 	ep.KafkaDeadLetterTopic = t.cfg.KafkaDLQTopic
 	if len(t.cfg.KafkaBrokers) == 0 {
-		ep.KafkaTopic, ep.KafkaDeadLetterTopic = "", ""
+		ep.KafkaTopic, ep.SinkGroup, ep.KafkaDeadLetterTopic = "", "", ""
 	}
 	if len(t.cfg.CassandraHosts) > 0 {
 		auth, err := t.cfg.cqlAuth()

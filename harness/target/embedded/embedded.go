@@ -109,6 +109,7 @@ func (t *Target) Start(ctx context.Context) (target.Endpoints, error) {
 		MQTTURLs:     []string{p.MQTTURL},
 		KafkaBrokers: p.KafkaBrokers,
 		KafkaTopic:   p.Topic,
+		SinkGroup:    p.SinkGroup,
 		Store:        p.Store,
 		APIURL:       p.APIURL,
 		TLS:          p.ClientTLS,
