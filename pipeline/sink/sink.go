@@ -599,7 +599,7 @@ func newMetrics(reg *prometheus.Registry) (*metrics, error) {
 			Buckets: prometheus.ExponentialBuckets(1, 2, 12)}),
 		commitLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "citybench_sink_commit_seconds",
-			Help:    "Time to commit one partition's offset, retries included.",
+			Help:    "Time to commit the offsets of every partition the sink stored since the last flush (one request per CommitInterval), retries included.",
 			Buckets: prometheus.ExponentialBuckets(0.0002, 2, 18)}),
 		throttled: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "citybench_sink_throttled_seconds_total", Help: "Time batches waited for the write-rate cap."}),
