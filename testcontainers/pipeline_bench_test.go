@@ -127,7 +127,9 @@ func benchBridge(ctx context.Context, b *testing.B, tg *Target, ep target.Endpoi
 		labelled("raw-produce", func() { mem += rawProduce(ctx, b, opts, top.Partitions, readings) })
 		labelled("mqtt-drain", func() { drain += drainMQTT(ctx, b, ep, len(readings)) })
 		alternate(i,
-			func() { labelled("raw-pipe", func() { raw += rawPipe(ctx, b, ep, opts, top.Partitions, len(readings)) }) },
+			func() {
+				labelled("raw-pipe", func() { raw += rawPipe(ctx, b, ep, opts, top.Partitions, len(readings)) })
+			},
 			func() { labelled("bridge", func() { comp += runBridge(ctx, b, opts, len(readings)) }) })
 	}
 	n := b.N * len(readings)
