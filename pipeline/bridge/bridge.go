@@ -10,13 +10,19 @@
 // keeps order:
 //
 //   - paho delivers messages to one handler goroutine in arrival order
-//     (OrderMatters true). That handler never blocks: it decodes the payload and
-//     appends it to the queue of the worker that owns the record's partition. It
-//     shares its goroutine with PINGRESP and acknowledgement traffic, so waiting
-//     there would starve keep-alives and drop the connection under back-pressure.
-//   - One worker per partition writes its queue in order, one synchronous
-//     WriteMessages at a time, so a partition never has two of the bridge's
-//     writes in flight, and retries re-send the same batch before anything newer.
+//     (OrderMatters true). That handler never blocks: it finds the message's
+//     device and appends the message to the queue of the worker that owns the
+//     device's partition. It shares its goroutine with PINGRESP and
+//     acknowledgement traffic, so waiting there would starve keep-alives and
+//     drop the connection under back-pressure, and every microsecond spent there
+//     is spent on the one goroutine all messages pass through. A codec that is a
+//     codec.DeviceFinder (JSON) names the device without decoding, and the
+//     worker decodes and validates; other codecs decode in the handler.
+//   - One worker per partition decodes and writes its queue in order, one
+//     synchronous WriteMessages at a time, so a partition never has two of the
+//     bridge's writes in flight, and retries re-send the same batch before
+//     anything newer. A record is keyed by the device Decode names; the
+//     DeviceFinder contract makes that the device the message was routed by.
 //   - Messages are acknowledged to MQTT after Kafka acknowledged them, in order.
 //
 // At-least-once means a reading can be written twice: when Kafka acknowledged a
@@ -538,16 +544,43 @@ func (b *Bridge) handle(_ mqtt.Client, m mqtt.Message) {
 	b.metrics.received.Inc()
 	b.inflight.Add(1)
 	b.metrics.inflight.Inc()
-	rec, ok := b.toRecord(m.Topic(), m.Payload())
-	b.queues[shardBalancer.Balance(rec, b.shardIDs...)].push(pending{msg: m, rec: rec, dead: !ok, at: time.Now()})
+	p := pending{msg: m, at: time.Now()}
+	if f, ok := b.cfg.codec.(codec.DeviceFinder); ok {
+		// Routing needs only the device: the worker decodes and validates.
+		p.rec.Key, ok = f.FindDevice(m.Topic(), m.Payload())
+		p.built = !ok
+	} else {
+		p.built = true
+	}
+	if p.built {
+		var ok bool
+		p.rec, ok = b.toRecord(m.Topic(), m.Payload())
+		p.dead = !ok
+	}
+	b.queues[shardBalancer.Balance(p.rec, b.shardIDs...)].push(p)
 }
 
-// pending is a received message and the Kafka record made of it.
+// pending is a received message and the Kafka record made of it. Until built,
+// rec holds only the key the message was routed by.
 type pending struct {
-	msg  mqtt.Message
-	rec  kafka.Message
-	dead bool      // rec is a dead letter
-	at   time.Time // received from MQTT
+	msg   mqtt.Message
+	rec   kafka.Message
+	built bool      // rec is the record (validated), not only its key
+	dead  bool      // rec is a dead letter
+	at    time.Time // received from MQTT
+}
+
+// build decodes and validates what the handler only routed. A reading's
+// record is keyed by the device Decode names; DeviceFinder promises that is
+// the key the message was routed by.
+func (b *Bridge) build(batch []pending) {
+	for i := range batch {
+		if p := &batch[i]; !p.built {
+			var ok bool
+			p.rec, ok = b.toRecord(p.msg.Topic(), p.msg.Payload())
+			p.built, p.dead = true, !ok
+		}
+	}
 }
 
 // intake is one worker's queue. push never blocks (the MQTT handler must not);
@@ -671,6 +704,7 @@ func (b *Bridge) work(ctx context.Context, queue *intake) {
 		queue.queued.Sub(float64(len(batch)))
 		b.metrics.batchRecords.Observe(float64(len(batch)))
 		b.metrics.queueWait.Observe(time.Since(batch[0].at).Seconds())
+		b.build(batch)
 		written <- b.write(ctx, batch)
 	}
 }

@@ -30,6 +30,11 @@ func fuzzDecode(f *testing.F, c Codec, seeds ...[]byte) {
 		if err := Validate(r); err != nil {
 			t.Fatalf("accepted an invalid reading %+v: %v", r, err)
 		}
+		if f, ok := c.(DeviceFinder); ok {
+			if id, found := f.FindDevice(topic, payload); found && string(id) != r.DeviceID {
+				t.Fatalf("FindDevice %q, Decode %q for %q", id, r.DeviceID, payload)
+			}
+		}
 		b, err := c.Encode(r)
 		if err != nil {
 			if Reason(err) == ReasonUnsupported {
@@ -49,7 +54,8 @@ func fuzzDecode(f *testing.F, c Codec, seeds ...[]byte) {
 
 func FuzzDecodeJSON(f *testing.F) {
 	good, _ := JSON().Encode(reading(map[string]float64{"temperature": 28.7, "no2": 87.3}))
-	fuzzDecode(f, JSON(), good, []byte(`{"device_id":"d","seq":-1}`), []byte(`{"metrics":{"a":1e400}}`))
+	fuzzDecode(f, JSON(), good, []byte(`{"device_id":"d","seq":-1}`), []byte(`{"metrics":{"a":1e400}}`),
+		[]byte(`{"model":"device_id","Device_ID":"b","device_id":"a","sample_time_ns":1,"metrics":{}}`))
 }
 
 func FuzzDecodeText(f *testing.F) {

@@ -14,7 +14,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
-	"golang.org/x/sync/errgroup"
 	"golang.org/x/time/rate"
 
 	"github.com/citybench/citybench/pipeline/bridge"
@@ -130,8 +129,8 @@ type Sink struct {
 	ready                                                         atomic.Bool
 }
 
-// New validates the options; it opens no connection.
-func New(st store.Store, opts ...Option) (*Sink, error) {
+// newConfig applies opts to the defaults and validates the result.
+func newConfig(noStore bool, opts []Option) (config, error) {
 	cfg := config{
 		topic:        DefaultTopic,
 		dlqTopic:     DefaultDLQTopic,
@@ -145,7 +144,7 @@ func New(st store.Store, opts ...Option) (*Sink, error) {
 		o(&cfg)
 	}
 	var errs []error
-	if st == nil {
+	if noStore {
 		errs = append(errs, errors.New("no store"))
 	}
 	if len(cfg.brokers) == 0 {
@@ -164,7 +163,7 @@ func New(st store.Store, opts ...Option) (*Sink, error) {
 		errs = append(errs, fmt.Errorf("max write rate %g rows/s: must be 0 (no cap) or positive", cfg.maxWriteRate))
 	}
 	if err := errors.Join(errs...); err != nil {
-		return nil, fmt.Errorf("sink config: %w", err)
+		return config{}, fmt.Errorf("sink config: %w", err)
 	}
 	if cfg.logger == nil {
 		cfg.logger = slog.Default()
@@ -174,6 +173,15 @@ func New(st store.Store, opts ...Option) (*Sink, error) {
 	}
 	if cfg.dialer == nil {
 		cfg.dialer = &kafka.Dialer{Timeout: 5 * time.Second, DualStack: true}
+	}
+	return cfg, nil
+}
+
+// New validates the options; it opens no connection.
+func New(st store.Store, opts ...Option) (*Sink, error) {
+	cfg, err := newConfig(st == nil, opts)
+	if err != nil {
+		return nil, err
 	}
 	m, err := newMetrics(cfg.registry)
 	if err != nil {
@@ -277,11 +285,15 @@ func (s *Sink) Run(ctx context.Context) error {
 		s.ready.Store(true)
 		parts := gen.Assignments[s.cfg.topic]
 		s.cfg.logger.Info("sink: generation assigned", "generation", gen.ID, "partitions", len(parts))
+		f := newFlusher(s, gen)
 		for _, pa := range parts {
+			f.loops.Add(1)
 			gen.Start(func(gctx context.Context) {
-				s.consumePartition(gctx, hard, gen, pa)
+				defer f.loops.Done()
+				s.consumePartition(gctx, hard, pa, f)
 			})
 		}
+		gen.Start(func(gctx context.Context) { f.run(gctx, hard) })
 	}
 	cg.Close()
 	s.ready.Store(false)
@@ -296,43 +308,20 @@ func (s *Sink) Run(ctx context.Context) error {
 // consumePartition reads one partition from the generation's starting offset.
 // Fetching stops when the generation ends (gctx); a batch already fetched is
 // finished under hard so shutdown does not throw away work that is nearly done.
-func (s *Sink) consumePartition(gctx, hard context.Context, gen *kafka.Generation, pa kafka.PartitionAssignment) {
-	r := kafka.NewReader(kafka.ReaderConfig{
-		Brokers:   s.cfg.brokers,
-		Topic:     s.cfg.topic,
-		Partition: pa.ID,
-		Dialer:    s.cfg.dialer,
-		MinBytes:  1,
-		MaxBytes:  4 << 20,
-		// With MinBytes 1 the broker answers as soon as a record is readable;
-		// MaxWait only bounds an idle fetch. kafka-go also makes it the read
-		// deadline and asks the broker for MaxWait minus an RTT allowance (a
-		// quarter below 1 s, else 1 s): at 100 ms a loaded broker often missed the
-		// 25 ms margin, and each miss closed the connection and re-dialled the
-		// leader after a backoff, delaying records and loading the brokers.
-		MaxWait:        ReaderMaxWait,
-		ReadBackoffMin: 50 * time.Millisecond,
-		ReadBackoffMax: time.Second,
-		// Offsets are committed by the generation after the store write, never by
-		// the reader.
-		CommitInterval: 0,
-		ErrorLogger: kafka.LoggerFunc(func(msg string, args ...any) {
-			s.cfg.logger.Debug("kafka reader: " + fmt.Sprintf(msg, args...))
-		}),
-	})
+// What it stored goes to the generation's flusher, which commits it.
+func (s *Sink) consumePartition(gctx, hard context.Context, pa kafka.PartitionAssignment, f *flusher) {
+	r := kafka.NewReader(s.readerConfig(pa.ID))
 	defer r.Close()
 	if err := r.SetOffset(pa.Offset); err != nil {
 		s.cfg.logger.Error("sink: set offset", "partition", pa.ID, "offset", pa.Offset, "err", err)
 		return
 	}
-	commits := newCommitter(gctx, s, gen, pa.ID)
-	defer commits.close()
 	part := strconv.Itoa(pa.ID)
 	lag, batchRecords := s.metrics.lag.WithLabelValues(part), s.metrics.batchRecords
 	batch := make([]kafka.Message, 0, s.cfg.batchSize)
 	for {
-		batch = batch[:0]
-		m, err := r.FetchMessage(gctx)
+		var err error
+		batch, err = s.fetchBatch(gctx, r, batch[:0])
 		if err != nil {
 			if gctx.Err() != nil {
 				return
@@ -347,121 +336,101 @@ func (s *Sink) consumePartition(gctx, hard context.Context, gen *kafka.Generatio
 			}
 			continue
 		}
-		batch = append(batch, m)
-		for len(batch) < s.cfg.batchSize {
-			lctx, cancel := context.WithTimeout(gctx, s.cfg.linger)
-			m, err := r.FetchMessage(lctx)
-			cancel()
-			if err != nil {
-				break
-			}
-			batch = append(batch, m)
-		}
 		last := batch[len(batch)-1]
 		lag.Set(float64(last.HighWaterMark - last.Offset - 1))
 		batchRecords.Observe(float64(len(batch)))
 		s.consumed.Add(int64(len(batch)))
 		s.metrics.consumed.Add(float64(len(batch)))
-		if err := s.handleBatch(hard, batch); err != nil {
+		devices, err := s.handleBatch(hard, batch)
+		if err != nil {
 			// Not stored means not committed: the next owner of the partition
 			// starts again from the last commit.
 			s.cfg.logger.Error("sink: batch not stored, leaving partition", "partition", pa.ID, "err", err)
 			return
 		}
-		commits.offer(last.Offset+1, len(batch))
+		f.stored(pa.ID, last.Offset+1, len(batch), devices)
 	}
 }
 
-// committer commits one partition's offsets beside its loop, so fetching and
-// storing the next batch never waits for a commit round trip. Only offsets of
-// stored rows are offered, and a commit in progress folds the ones offered
-// meanwhile into the next, so commits are at most one round trip behind.
-type committer struct {
-	s         *Sink
-	gen       *kafka.Generation
-	partition int
-	latest    chan offset // holds at most the newest uncommitted offset
-	stop      chan struct{}
-	done      chan struct{}
-}
-
-type offset struct {
-	next    int64 // the partition's next offset to read
-	records int   // stored records it covers since the last commit
-}
-
-// newCommitter starts a committer; it retries a failed commit while gctx (the
-// generation) lives.
-func newCommitter(gctx context.Context, s *Sink, gen *kafka.Generation, partition int) *committer {
-	c := &committer{s: s, gen: gen, partition: partition,
-		latest: make(chan offset, 1), stop: make(chan struct{}), done: make(chan struct{})}
-	go func() {
-		defer close(c.done)
-		for {
-			select {
-			case o := <-c.latest:
-				c.commit(o, func(fn func(context.Context) error) error { return retry(gctx, s, "commit", fn) })
-			case <-c.stop:
-				return
-			case <-gctx.Done():
-				return
-			}
-		}
-	}()
-	return c
-}
-
-func (c *committer) offer(next int64, records int) {
-	for {
-		select {
-		case c.latest <- offset{next: next, records: records}:
-			return
-		default:
-		}
-		select {
-		case old := <-c.latest:
-			records += old.records
-		default:
-		}
-	}
-}
-
-// close stops the committer and commits what is still waiting, once: the
-// generation may be over, and then the partition's next owner replays it.
-func (c *committer) close() {
-	close(c.stop)
-	<-c.done
-	select {
-	case o := <-c.latest:
-		c.commit(o, func(fn func(context.Context) error) error { return fn(context.Background()) })
-	default:
-	}
-}
-
-func (c *committer) commit(o offset, run func(func(context.Context) error) error) {
-	start := time.Now()
-	err := run(func(context.Context) error {
-		return c.gen.CommitOffsets(map[string]map[int]int64{c.s.cfg.topic: {c.partition: o.next}})
-	})
+// fetchBatch waits for one record, then takes what else arrives within the
+// linger, up to the batch size. The linger is one deadline per batch, not per
+// record: a timer per record cost more than the records' own fetch.
+func (s *Sink) fetchBatch(gctx context.Context, r *kafka.Reader, batch []kafka.Message) ([]kafka.Message, error) {
+	m, err := r.FetchMessage(gctx)
 	if err != nil {
-		c.s.cfg.logger.Warn("sink: offsets not committed; the partition's next owner replays them",
-			"partition", c.partition, "offset", o.next, "err", err)
-		return
+		return batch, err
 	}
-	c.s.metrics.commitLatency.Observe(time.Since(start).Seconds())
-	c.s.committed.Add(int64(o.records))
+	batch = append(batch, m)
+	if len(batch) >= s.cfg.batchSize {
+		return batch, nil
+	}
+	lctx, cancel := context.WithTimeout(gctx, s.cfg.linger)
+	defer cancel()
+	for len(batch) < s.cfg.batchSize {
+		m, err := r.FetchMessage(lctx)
+		if err != nil {
+			break
+		}
+		batch = append(batch, m)
+	}
+	return batch, nil
+}
+
+// readerConfig is one partition's reader.
+func (s *Sink) readerConfig(partition int) kafka.ReaderConfig {
+	return kafka.ReaderConfig{
+		Brokers:   s.cfg.brokers,
+		Topic:     s.cfg.topic,
+		Partition: partition,
+		Dialer:    s.cfg.dialer,
+		MinBytes:  1,
+		MaxBytes:  4 << 20,
+		// With MinBytes 1 the broker answers as soon as a record is readable;
+		// MaxWait only bounds an idle fetch. kafka-go also makes it the read
+		// deadline and asks the broker for MaxWait minus an RTT allowance (a
+		// quarter below 1 s, else 1 s): at 100 ms a loaded broker often missed the
+		// 25 ms margin, and each miss closed the connection and re-dialled the
+		// leader after a backoff, delaying records and loading the brokers.
+		MaxWait: ReaderMaxWait,
+		// The reader prefetches up to a whole batch while the previous one is
+		// being stored (kafka-go's default holds 100 records).
+		QueueCapacity:  s.cfg.batchSize,
+		ReadBackoffMin: 50 * time.Millisecond,
+		ReadBackoffMax: time.Second,
+		// Offsets are committed by the flusher after the store writes, never by
+		// the reader.
+		CommitInterval: 0,
+		ErrorLogger: kafka.LoggerFunc(func(msg string, args ...any) {
+			s.cfg.logger.Debug("kafka reader: " + fmt.Sprintf(msg, args...))
+		}),
+	}
+}
+
+// KafkaReaderConfig returns the reader configuration a sink built with opts
+// uses for one partition, to measure the bare client with the sink's settings
+// beside the sink.
+func KafkaReaderConfig(partition int, opts ...Option) (kafka.ReaderConfig, error) {
+	cfg, err := newConfig(false, opts)
+	if err != nil {
+		return kafka.ReaderConfig{}, err
+	}
+	return (&Sink{cfg: cfg}).readerConfig(partition), nil
 }
 
 // handleBatch decodes a batch, dead-letters what cannot be decoded and writes the
-// rest to the store, retrying until everything is stored or ctx ends.
-func (s *Sink) handleBatch(ctx context.Context, batch []kafka.Message) error {
+// rest to the store, retrying until everything is stored or ctx ends. It
+// returns the newest sighting of each device among the stored rows.
+func (s *Sink) handleBatch(ctx context.Context, batch []kafka.Message) (map[string]store.Device, error) {
 	rows := make([]store.Row, 0, len(batch))
-	devices := map[string]store.Device{}
+	type sighting struct {
+		at    time.Time
+		model string
+		m     *kafka.Message
+	}
+	newest := map[string]sighting{} // per device, its newest row's
 	var dead []kafka.Message
-	for _, m := range batch {
-		h := headers(m.Headers)
-		srcTopic := h[bridge.HeaderSourceTopic]
-		r, err := s.cfg.codec.Decode(srcTopic, m.Value)
+	for i, m := range batch {
+		r, err := s.cfg.codec.Decode(header(m.Headers, bridge.HeaderSourceTopic), m.Value)
 		if err != nil {
 			dead = append(dead, s.deadLetter(m, err))
 			continue
@@ -481,55 +450,43 @@ func (s *Sink) handleBatch(ctx context.Context, batch []kafka.Message) error {
 			continue
 		}
 		rows = append(rows, row)
-		d, seen := devices[r.DeviceID]
-		if !seen || t.After(d.LastSeen) {
-			d = store.Device{ID: r.DeviceID, Model: r.Model, Topic: srcTopic, LastSeen: t}
-			if loc, ok := h[bridge.HeaderLocation]; ok {
-				d.Location = bridge.ParseLocation([]byte(loc))
-			}
-			devices[r.DeviceID] = d
+		if n, seen := newest[r.DeviceID]; !seen || t.After(n.at) {
+			newest[r.DeviceID] = sighting{at: t, model: r.Model, m: &batch[i]}
 		}
 	}
 	if len(dead) > 0 {
 		if err := retry(ctx, s, "dead_letter", func(ctx context.Context) error {
 			return s.dlq.WriteMessages(ctx, dead...)
 		}); err != nil {
-			return err
+			return nil, err
 		}
 		s.deadLettered.Add(int64(len(dead)))
 		s.metrics.deadLettered.Add(float64(len(dead)))
 	}
 	if len(rows) == 0 {
-		return nil
+		return nil, nil
 	}
 	if err := s.throttle(ctx, len(rows)); err != nil {
-		return err
+		return nil, err
 	}
-	ds := make([]store.Device, 0, len(devices))
-	for _, d := range devices {
-		ds = append(ds, d)
+	start := time.Now()
+	if err := retry(ctx, s, "write", func(ctx context.Context) error {
+		return s.store.WriteReadings(ctx, rows)
+	}); err != nil {
+		return nil, err
 	}
-	// The rows and the devices' last sightings are independent writes: side by
-	// side, the batch costs one store round trip instead of two.
-	var g errgroup.Group
-	g.Go(func() error {
-		start := time.Now()
-		if err := retry(ctx, s, "write", func(ctx context.Context) error {
-			return s.store.WriteReadings(ctx, rows)
-		}); err != nil {
-			return err
+	s.metrics.writeLatency.Observe(time.Since(start).Seconds())
+	s.written.Add(int64(len(rows)))
+	s.metrics.written.Add(float64(len(rows)))
+	devices := make(map[string]store.Device, len(newest))
+	for id, n := range newest {
+		d := store.Device{ID: id, Model: n.model, Topic: header(n.m.Headers, bridge.HeaderSourceTopic), LastSeen: n.at}
+		if loc := header(n.m.Headers, bridge.HeaderLocation); loc != "" {
+			d.Location = bridge.ParseLocation([]byte(loc))
 		}
-		s.metrics.writeLatency.Observe(time.Since(start).Seconds())
-		s.written.Add(int64(len(rows)))
-		s.metrics.written.Add(float64(len(rows)))
-		return nil
-	})
-	g.Go(func() error {
-		return retry(ctx, s, "upsert_devices", func(ctx context.Context) error {
-			return s.store.UpsertDevices(ctx, ds)
-		})
-	})
-	return g.Wait()
+		devices[id] = d
+	}
+	return devices, nil
 }
 
 // throttle waits until the write-rate cap admits n rows.
@@ -573,12 +530,14 @@ func (s *Sink) deadLetter(m kafka.Message, err error) kafka.Message {
 	return kafka.Message{Key: m.Key, Value: m.Value, Headers: hs}
 }
 
-func headers(hs []kafka.Header) map[string]string {
-	out := make(map[string]string, len(hs))
+// header returns the value of the record header key, "" if absent.
+func header(hs []kafka.Header, key string) string {
 	for _, h := range hs {
-		out[h.Key] = string(h.Value)
+		if h.Key == key {
+			return string(h.Value)
+		}
 	}
-	return out
+	return ""
 }
 
 // retry runs op with exponential backoff until it succeeds or ctx ends.
@@ -640,7 +599,7 @@ func newMetrics(reg *prometheus.Registry) (*metrics, error) {
 			Buckets: prometheus.ExponentialBuckets(1, 2, 12)}),
 		commitLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "citybench_sink_commit_seconds",
-			Help:    "Time to commit one partition's offset, retries included.",
+			Help:    "Time to commit the offsets of every partition the sink stored since the last flush (one request per CommitInterval), retries included.",
 			Buckets: prometheus.ExponentialBuckets(0.0002, 2, 18)}),
 		throttled: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "citybench_sink_throttled_seconds_total", Help: "Time batches waited for the write-rate cap."}),
