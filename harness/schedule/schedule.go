@@ -47,10 +47,13 @@ type Device struct {
 	ID       string
 	Fleet    *scenarios.Fleet
 	Location map[string]string
-	// Messages in send order; Messages[i].Seq == i+1.
-	Messages []Message
 	// Metrics are the fleet's metric names, indexing Message.Values.
 	Metrics []string
+	// Values draws the device's readings, one sample at a time (see ValueSource):
+	// the seam where a source other than the seeded generator plugs in.
+	Values ValueSource
+
+	gen generator // what the device's messages are computed from (cursor.go)
 }
 
 // Message is one MQTT publish.
@@ -65,24 +68,12 @@ type Message struct {
 	Values []float64
 }
 
-// Count is the number of messages in the plan.
+// Count is the number of messages in the plan; it walks every device's
+// messages once (then remembers each device's count).
 func (p *Plan) Count() int {
 	n := 0
 	for _, d := range p.Devices {
-		n += len(d.Messages)
-	}
-	return n
-}
-
-// MeasuredCount is the number of messages intended at or after the warm-up.
-func (p *Plan) MeasuredCount() int {
-	n := 0
-	for _, d := range p.Devices {
-		for _, m := range d.Messages {
-			if m.At >= p.Warmup {
-				n++
-			}
-		}
+		n += d.Count()
 	}
 	return n
 }
@@ -129,11 +120,9 @@ func BuildSegment(sc *scenarios.Scenario, seg Segment) (*Plan, error) {
 				Fleet:    f,
 				Location: location(f, i),
 				Metrics:  metrics,
+				Values:   seededValues(f),
 			}
-			rng := rand.New(rand.NewPCG(uint64(sc.Seed), hash64(f.Name, i)))
-			if err := planDevice(d, i, perMetric, rng, prof); err != nil {
-				return nil, err
-			}
+			d.gen = generator{seed: uint64(sc.Seed), local: i, perMetric: perMetric, prof: prof, topics: d.Topics()}
 			p.Devices = append(p.Devices, d)
 		}
 	}
@@ -223,82 +212,6 @@ func (d *Device) Topics() []string {
 		out[i] = d.Topic(i)
 	}
 	return out
-}
-
-func planDevice(d *Device, idx int, perMetric bool, rng *rand.Rand, prof *profile) error {
-	f := d.Fleet
-	if f.Arrival.Burst() {
-		planBurst(d, idx, perMetric, rng)
-		return nil
-	}
-	topics := d.Topics()
-	base := f.Arrival.Interval.D()
-	// Spread the first sends uniformly over one interval of rate-scaled time, so
-	// devices neither fire in lockstep nor bunch up behind a ramp from zero.
-	t := prof.advance(prof.start, time.Duration(rng.Int64N(int64(max(base, time.Millisecond)))))
-	seq := uint64(0)
-	sample := 0
-	for t < prof.end {
-		_, active := prof.at(t)
-		values := sampleValues(f, sample, rng)
-		sample++
-		interval := base
-		if f.Severity != nil {
-			interval = severityInterval(f, d.Metrics, values, base)
-		}
-		if active > 0 && float64(idx) < active*float64(f.Devices) {
-			if perMetric {
-				for m := range d.Metrics {
-					seq++
-					d.Messages = append(d.Messages, Message{Seq: seq, At: t, Topic: topics[m], Metric: m, Values: values})
-				}
-			} else {
-				seq++
-				d.Messages = append(d.Messages, Message{Seq: seq, At: t, Topic: topics[0], Metric: -1, Values: values})
-			}
-		}
-		step := interval
-		switch f.Arrival.Kind {
-		case "poisson":
-			step = time.Duration(rng.ExpFloat64() * float64(step))
-		default:
-			if j := f.Arrival.Jitter.D(); j > 0 {
-				step += time.Duration(rng.Int64N(int64(2*j))) - j
-			}
-		}
-		if step < time.Microsecond {
-			step = time.Microsecond
-		}
-		t = prof.advance(t, step)
-	}
-	return nil
-}
-
-// planBurst gives a burst device its Count messages, all due at the device's
-// start: the devices send them back to back, each as soon as an in-flight slot
-// frees, so the moment a message actually becomes due is known only at run time
-// (the ledger records it). Starts are spread evenly over Arrival.Start.
-func planBurst(d *Device, idx int, perMetric bool, rng *rand.Rand) {
-	f := d.Fleet
-	at := time.Duration(0)
-	if f.Devices > 0 {
-		at = time.Duration(int64(f.Arrival.Start.D()) * int64(idx) / int64(f.Devices))
-	}
-	topics := d.Topics()
-	d.Messages = make([]Message, 0, f.Arrival.Count)
-	var values []float64
-	for seq := uint64(1); seq <= uint64(f.Arrival.Count); seq++ {
-		m := Message{Seq: seq, At: at, Topic: topics[0], Metric: -1}
-		if perMetric {
-			m.Metric = int(seq-1) % len(d.Metrics)
-			m.Topic = topics[m.Metric]
-		}
-		if m.Metric <= 0 { // a new sample for each message, or for each round of metrics
-			values = sampleValues(f, int(seq-1), rng)
-		}
-		m.Values = values
-		d.Messages = append(d.Messages, m)
-	}
 }
 
 // ClosedLoop reports whether any device of the plan sends bursts paced by
