@@ -331,6 +331,7 @@ func (r *run) result(ctx context.Context, eps target.Endpoints, ld *load, report
 		}
 	}
 	res.Counters["errors"] = r.led.Errors()
+	addBeyondWindow(res, r.led)
 	addTapReports(res, reports)
 	if api := res.Stage(result.StageAPI); api != nil {
 		api.Note = fmt.Sprintf("%d sampled devices polled every %s: latency includes up to one polling interval", len(r.sampled), apiPollInterval)
