@@ -1,7 +1,8 @@
 // Package schedule turns a scenario into a deterministic plan: every device's id
 // and topics, and every message's sequence number, intended send time and sampled
-// values. The same scenario and seed always give the same plan; the load engine
-// only replays it against the clock.
+// values — the messages computed from each device's seed as they are walked
+// (Cursor), never held. The same scenario and seed always give the same plan; the
+// load engine only replays it against the clock.
 package schedule
 
 import (
@@ -19,7 +20,8 @@ import (
 	"github.com/citybench/citybench/scenarios"
 )
 
-// Plan is the whole offered load of a run, or of one segment of it.
+// Plan is the whole offered load of a run, or of one segment of it: its
+// devices, each of which computes its messages on demand.
 type Plan struct {
 	Devices []*Device
 	// Segment is the slice of the scenario's devices this plan holds (Whole: all).
@@ -37,7 +39,7 @@ type PhaseSpan struct {
 	Start, End time.Duration
 }
 
-// Device is one simulated device and everything it will send.
+// Device is one simulated device; Cursor walks what it will send.
 type Device struct {
 	Index int // position in Plan.Devices
 	// Global is the position in the unsliced plan: the {index} placeholder and the
