@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -180,5 +181,46 @@ func TestCoordinatedOmission(t *testing.T) {
 	}
 	if sum.GeneratorLag.MaxUs < 490_000 {
 		t.Fatalf("generator lag max = %dµs: a blocked sender must show as lag", sum.GeneratorLag.MaxUs)
+	}
+}
+
+// TestStagesOfOneDeviceConcurrently: each stage's goroutine records every
+// device while the others do (the devices' publishers, the broker and Kafka
+// taps), messages leaving the in-flight window as they go; every message is
+// counted once per stage and nothing is lost. Run under -race it also checks
+// that a device's stages share its state safely.
+func TestStagesOfOneDeviceConcurrently(t *testing.T) {
+	const n = 3 * inFlightWindow
+	p := plan(n)
+	l := New(p)
+	l.SetStart(time.Unix(1000, 0))
+	var wg sync.WaitGroup
+	for _, s := range []Stage{Sent, Acked, Broker, Kafka} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for seq := uint64(1); seq <= n; seq++ {
+				if s == Sent {
+					l.SetIntended(0, seq, l.Intended(0, seq))
+				}
+				l.Observe(s, 0, seq, l.Intended(0, seq)+int64(s)*int64(time.Millisecond))
+			}
+		}()
+	}
+	wg.Wait()
+	sum, err := l.Summarise(Window{Until: p.End})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, st := range sum.Stages {
+		if st.Stage == Store.String() || st.Stage == API.String() {
+			if st.Delivery.Lost != n {
+				t.Errorf("%s: lost %d, want all %d (never observed)", st.Stage, st.Delivery.Lost, n)
+			}
+			continue
+		}
+		if d := st.Delivery; d.Delivered != n || d.Lost != 0 || d.Duplicated != 0 || d.Reordered != 0 || st.Latency.Count != n {
+			t.Errorf("%s: %+v, latency count %d; want %d delivered, none lost, duplicated or reordered", st.Stage, d, st.Latency.Count, n)
+		}
 	}
 }
