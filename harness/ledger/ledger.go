@@ -65,6 +65,7 @@ type Ledger struct {
 	byID     map[string]int
 
 	delivered [NumStages]atomic.Int64 // first sightings, for live progress
+	refused   atomic.Int64            // malformed messages sent: a correct pipeline passes none of them on
 	unknown   [NumStages]atomic.Int64 // observations of messages not in the plan
 	errors    atomic.Int64
 	errorsAt  sync.Map            // second index → *atomic.Int64
@@ -213,6 +214,9 @@ func (l *Ledger) Observe(stage Stage, dev int, seq uint64, at int64) bool {
 		l.delivered[stage].Add(1)
 		intended = l.late(stage, dev, log, seq, at)
 	}
+	if stage == Sent && log.dev.MalformedAt(seq) != 0 {
+		l.refused.Add(1)
+	}
 	if stage != Sent {
 		lh := &l.live[stage]
 		lh.mu.Lock()
@@ -255,7 +259,7 @@ func (l *Ledger) FirstUnseen(stage Stage, dev int, until time.Duration) (seq uin
 	log := &l.logs[dev]
 	log.mu.Lock()
 	defer log.mu.Unlock()
-	return log.win[stage].firstUnseen(log.before(until))
+	return log.firstUnseen(stage, log.before(until))
 }
 
 // Missing is how many of device dev's messages intended before until stage has
@@ -264,7 +268,7 @@ func (l *Ledger) Missing(stage Stage, dev int, until time.Duration) int {
 	log := &l.logs[dev]
 	log.mu.Lock()
 	defer log.mu.Unlock()
-	return log.win[stage].missing(log.before(until))
+	return log.missing(stage, log.before(until))
 }
 
 // Error counts a failure (publish, connect) at unix ns at.

@@ -221,7 +221,7 @@ func (l *Ledger) retire(dev int, log *deviceLog) {
 	l.settle(log, seq, &rec)
 	intended := l.intended(log, seq, rec.planAt)
 	for s := range NumStages {
-		if at := rec.at[s]; at != 0 {
+		if at := rec.at[s]; at != 0 && !log.refusedSeq(s, seq) {
 			l.acc[s].add(l, s, rec.planAt, intended, at, rec.at[Sent])
 		}
 	}
@@ -275,14 +275,18 @@ func (l *Ledger) late(stage Stage, dev int, log *deviceLog, seq uint64, at int64
 			l.delivered[earlier].Add(1)
 			l.tapLate[earlier].Add(1)
 			l.noService[earlier].Add(1)
-			l.acc[earlier].add(l, earlier, planAt, intended, at, 0)
+			if !log.refusedSeq(earlier, seq) {
+				l.acc[earlier].add(l, earlier, planAt, intended, at, 0)
+			}
 			l.traces.update(dev, seq, earlier, at)
 		}
 	}
 	if stage != Sent {
 		l.noService[stage].Add(1)
 	}
-	l.acc[stage].add(l, stage, planAt, intended, at, 0)
+	if !log.refusedSeq(stage, seq) {
+		l.acc[stage].add(l, stage, planAt, intended, at, 0)
+	}
 	l.traces.update(dev, seq, stage, at)
 	return intended
 }

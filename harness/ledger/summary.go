@@ -131,7 +131,7 @@ func (l *Ledger) expect(w Window, intervals []result.Interval) *expectation {
 				intervals[sec].Offered++
 			}
 			for s := range NumStages {
-				if !expected[s] {
+				if !expected[s] || refused(s, &m) {
 					continue
 				}
 				seen := log.seen(s, m.Seq)

@@ -9,16 +9,16 @@ import (
 	"github.com/citybench/citybench/scenarios"
 )
 
-// ValueSource draws one sample of every metric of a device (indexed like
+// Sampler draws one sample of every metric of a device (indexed like
 // Device.Metrics) for its sample-th reading. The seeded generator draws from
 // rng, the device's one random stream, which the cursor also draws its timing
 // jitter from; a source that replays recorded values may ignore rng. Messages
 // of one sample share the returned slice, so it must not be changed later.
-type ValueSource func(sample int, rng *rand.Rand) []float64
+type Sampler func(sample int, rng *rand.Rand) []float64
 
 // seededValues is the default source: each metric normal around its mean
 // (plus the severity trend), clamped to its bounds, rounded to three decimals.
-func seededValues(f *scenarios.Fleet) ValueSource {
+func seededValues(f *scenarios.Fleet) Sampler {
 	return func(sample int, rng *rand.Rand) []float64 { return sampleValues(f, sample, rng) }
 }
 
@@ -30,6 +30,10 @@ type generator struct {
 	perMetric bool
 	prof      *profile
 	topics    []string // Device.Topics, expanded once
+	end       time.Duration
+	// replay is the recording a replay fleet's device plays (site local of it).
+	replay        *scenarios.Replay
+	malformedSeed int64
 
 	countOnce sync.Once
 	count     int
@@ -51,6 +55,7 @@ type Cursor struct {
 	left   int
 	sample int
 	done   bool
+	src    ValueSource // a replay device's recording
 }
 
 // Cursor returns a cursor at the device's first message.
@@ -58,6 +63,10 @@ func (d *Device) Cursor() *Cursor {
 	g := &d.gen
 	c := &Cursor{d: d, rng: rand.New(rand.NewPCG(g.seed, hash64(d.Fleet.Name, g.local)))}
 	f := d.Fleet
+	if g.replay != nil {
+		c.src = replaySourceOf(g.replay, g.local)
+		return c
+	}
 	if f.Arrival.Burst() {
 		// All of a burst device's messages are planned at its start (the moment
 		// each becomes due is known only at run time); starts are spread evenly
@@ -76,9 +85,22 @@ func (d *Device) Cursor() *Cursor {
 
 // Next returns the device's next message; ok is false past its last.
 func (c *Cursor) Next() (m Message, ok bool) {
-	if c.d.Fleet.Arrival.Burst() {
-		return c.nextBurst()
+	switch {
+	case c.d.Fleet.Arrival.Burst():
+		m, ok = c.nextBurst()
+	case c.src != nil:
+		m, ok = c.nextReplay()
+	default:
+		m, ok = c.nextOpen()
 	}
+	if ok {
+		m.Malformed = c.d.MalformedAt(m.Seq)
+	}
+	return m, ok
+}
+
+// nextOpen yields the next message of a device that follows its arrival process.
+func (c *Cursor) nextOpen() (m Message, ok bool) {
 	for c.left == 0 {
 		if c.done || !c.nextSample() {
 			c.done = true

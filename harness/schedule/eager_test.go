@@ -1,10 +1,13 @@
 package schedule
 
-// The eager generator as it was before plans became lazy: every message of a
-// device computed up front. Kept here only, as the reference the lazy cursor
+// The eager generators as they were before plans became lazy: every message of
+// a device computed up front (seeded, replayed, then marked malformed). Kept here only, as the reference the lazy cursor
 // must reproduce message for message.
 
 import (
+	"encoding/binary"
+	"hash/fnv"
+	"math"
 	"math/rand/v2"
 	"path/filepath"
 	"reflect"
@@ -91,6 +94,65 @@ func eagerBurst(d *Device, idx int, perMetric bool, rng *rand.Rand) []Message {
 	return out
 }
 
+// eagerReplay is planReplay as it was: a replay device's messages from src.
+func eagerReplay(d *Device, src ValueSource, perMetric bool, end time.Duration) []Message {
+	var out []Message
+	topics := d.Topics()
+	seq := uint64(0)
+	for {
+		at, values, ok := src.Next()
+		if !ok {
+			return out
+		}
+		if at >= end {
+			continue
+		}
+		empty := 0
+		for _, v := range values {
+			if math.IsNaN(v) {
+				empty++
+			}
+		}
+		if empty == len(values) {
+			continue
+		}
+		if !perMetric {
+			seq++
+			out = append(out, Message{Seq: seq, At: at, Topic: topics[0], Metric: -1, Values: values})
+			continue
+		}
+		for m, v := range values {
+			if math.IsNaN(v) {
+				continue
+			}
+			seq++
+			out = append(out, Message{Seq: seq, At: at, Topic: topics[m], Metric: m, Values: values})
+		}
+	}
+}
+
+// eagerMarkMalformed is markMalformed as it was, over a device's messages.
+func eagerMarkMalformed(d *Device, msgs []Message, seed int64) {
+	f := d.Fleet
+	if f.Malformed <= 0 {
+		return
+	}
+	kinds := f.MalformedMix()
+	for i := range msgs {
+		h := fnv.New64a()
+		var b [16]byte
+		binary.LittleEndian.PutUint64(b[:8], uint64(seed))
+		binary.LittleEndian.PutUint64(b[8:], msgs[i].Seq)
+		h.Write(b[:])
+		h.Write([]byte(d.ID))
+		x := mix(h.Sum64())
+		if float64(x>>11)/(1<<53) >= f.Malformed {
+			continue
+		}
+		msgs[i].Malformed = uint8(1 + (x&0x7ff)%uint64(len(kinds)))
+	}
+}
+
 // TestLazyPlanEqualsEager builds every catalog scenario and wants each device's
 // cursor to yield exactly the messages the eager generator computed: ids,
 // topics, sequence numbers, intended times and values.
@@ -119,8 +181,14 @@ func TestLazyPlanEqualsEager(t *testing.T) {
 			}
 			total := 0
 			for _, d := range p.Devices {
-				rng := rand.New(rand.NewPCG(uint64(sc.Seed), hash64(d.Fleet.Name, d.gen.local)))
-				want := eagerDevice(d, d.gen.local, d.gen.perMetric, rng, d.gen.prof)
+				var want []Message
+				if d.Fleet.Replay != nil {
+					want = eagerReplay(d, replaySourceOf(d.Fleet.Replay, d.gen.local), d.gen.perMetric, p.End)
+				} else {
+					rng := rand.New(rand.NewPCG(uint64(sc.Seed), hash64(d.Fleet.Name, d.gen.local)))
+					want = eagerDevice(d, d.gen.local, d.gen.perMetric, rng, d.gen.prof)
+				}
+				eagerMarkMalformed(d, want, sc.Seed)
 				got := d.Messages()
 				if !reflect.DeepEqual(got, want) {
 					t.Fatalf("device %s: lazy plan differs from the eager one (%d vs %d messages)", d.ID, len(got), len(want))

@@ -31,6 +31,8 @@ type Plan struct {
 	// End is the offset of the end of the last phase.
 	End    time.Duration
 	Phases []PhaseSpan
+	// Replays says, per replay fleet, what its devices replayed of their recording.
+	Replays []ReplayStats
 }
 
 // PhaseSpan is a phase placed on the run's time line.
@@ -51,9 +53,10 @@ type Device struct {
 	Location map[string]string
 	// Metrics are the fleet's metric names, indexing Message.Values.
 	Metrics []string
-	// Values draws the device's readings, one sample at a time (see ValueSource):
-	// the seam where a source other than the seeded generator plugs in.
-	Values ValueSource
+	// Values draws the device's readings, one sample at a time (see Sampler):
+	// the seeded generator's seam. A replay fleet's devices take their times and
+	// values from a ValueSource (their recording) instead.
+	Values Sampler
 
 	gen generator // what the device's messages are computed from (cursor.go)
 }
@@ -66,8 +69,12 @@ type Message struct {
 	Topic string
 	// Metric is the index of the single metric this message carries, or -1 for all.
 	Metric int
-	// Values holds one sample of every metric (shared by the messages of one sample).
+	// Values holds one sample of every metric (shared by the messages of one
+	// sample); NaN where a replayed recording has no value.
 	Values []float64
+	// Malformed is 0 for a valid reading, else 1 + the index of its kind in the
+	// fleet's MalformedMix (see Device.MalformedKind).
+	Malformed uint8
 }
 
 // Count is the number of messages in the plan; it walks every device's
@@ -111,6 +118,11 @@ func BuildSegment(sc *scenarios.Scenario, seg Segment) (*Plan, error) {
 			metrics[i] = s.Metric
 		}
 		perMetric := strings.Contains(f.Topic, "{metric}")
+		var rs *ReplayStats
+		if f.Replay != nil {
+			p.Replays = append(p.Replays, ReplayStats{Fleet: f.Name, File: f.Replay.File, SHA256: f.Replay.Data.SHA256})
+			rs = &p.Replays[len(p.Replays)-1]
+		}
 		for i := 0; i < f.Devices; i, global = i+1, global+1 {
 			if !seg.Holds(i) {
 				continue
@@ -124,7 +136,13 @@ func BuildSegment(sc *scenarios.Scenario, seg Segment) (*Plan, error) {
 				Metrics:  metrics,
 				Values:   seededValues(f),
 			}
-			d.gen = generator{seed: uint64(sc.Seed), local: i, perMetric: perMetric, prof: prof, topics: d.Topics()}
+			d.gen = generator{seed: uint64(sc.Seed), malformedSeed: sc.Seed, local: i, perMetric: perMetric, prof: prof, topics: d.Topics(), end: p.End}
+			if rs != nil {
+				d.gen.replay = f.Replay
+				rs.Sites++
+				rs.MissingDays += f.Replay.Data.Sites[i].MissingDays
+				countReplay(d, rs)
+			}
 			p.Devices = append(p.Devices, d)
 		}
 	}
