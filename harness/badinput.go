@@ -25,8 +25,11 @@ func (r *run) badInput(res *result.Result, eps target.Endpoints) {
 	stored := map[string]int64{}
 	if eps.Store != nil {
 		for dev, d := range r.plan.Devices {
-			for i := range d.Messages {
-				m := &d.Messages[i]
+			if d.Fleet.Malformed <= 0 {
+				continue
+			}
+			for msg := range d.All() {
+				m := &msg
 				if m.Malformed != 0 && r.led.Seen(ledger.Store, dev, m.Seq) {
 					stored[d.MalformedKind(m)]++
 				}

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"slices"
 	"sync"
 	"time"
 
@@ -98,21 +97,29 @@ func (m *monitor) stop() []int64 {
 }
 
 // offeredCounter returns a function giving how many messages were due by an
-// offset; offsets must not decrease between calls.
+// offset; offsets must not decrease between calls. It walks each device's plan
+// as time passes, holding one cursor per device, never the plan's messages.
 func offeredCounter(plan *schedule.Plan) func(time.Duration) int {
-	var ats []time.Duration
-	for _, d := range plan.Devices {
-		for _, m := range d.Messages {
-			ats = append(ats, m.At)
-		}
+	type walk struct {
+		c    *schedule.Cursor
+		next schedule.Message
+		ok   bool
 	}
-	slices.Sort(ats)
-	i := 0
+	walks := make([]walk, len(plan.Devices))
+	for i, d := range plan.Devices {
+		walks[i].c = d.Cursor()
+		walks[i].next, walks[i].ok = walks[i].c.Next()
+	}
+	n := 0
 	return func(t time.Duration) int {
-		for i < len(ats) && ats[i] <= t {
-			i++
+		for i := range walks {
+			w := &walks[i]
+			for w.ok && w.next.At <= t {
+				n++
+				w.next, w.ok = w.c.Next()
+			}
 		}
-		return i
+		return n
 	}
 }
 

@@ -34,14 +34,14 @@ func ReadBackStore(ctx context.Context, sc *scenarios.Scenario, st store.Store, 
 	if err != nil {
 		return nil, fmt.Errorf("plan: %w", err)
 	}
-	led := ledger.New(plan)
+	led := ledger.New(plan, ledger.WithDeadline(sc.AvailabilityDeadline.D()))
 	led.SetStart(start)
 	tap := taps.NewStore(st, storeReadBackPoll)
 	if err := tap.Start(ctx, taps.Env{Plan: plan, Rec: led}); err != nil {
 		return nil, fmt.Errorf("store read-back: %w", err)
 	}
 	rep := tap.Stop(ctx, until)
-	sum, err := led.Summarise(ledger.Window{From: plan.Warmup, Until: until, Deadline: sc.AvailabilityDeadline.D(),
+	sum, err := led.Summarise(ledger.Window{Until: until,
 		Expect:     func(s ledger.Stage, _ int) bool { return s == ledger.Store },
 		Unverified: unverifiedFunc([]taps.Report{rep})})
 	if err != nil {

@@ -138,7 +138,11 @@ func newRun(sc *scenarios.Scenario, opts Options) (*run, error) {
 	if err != nil {
 		return nil, fmt.Errorf("plan: %w", err)
 	}
-	r := &run{sc: sc, opts: opts, seg: seg, log: log, plan: plan, led: ledger.New(plan), sampled: apiSample(plan, sc.APISample), started: time.Now()}
+	ledOpts := []ledger.Option{ledger.WithDeadline(sc.AvailabilityDeadline.D())}
+	if opts.Trace != nil {
+		ledOpts = append(ledOpts, ledger.WithTraces(opts.TraceSamples))
+	}
+	r := &run{sc: sc, opts: opts, seg: seg, log: log, plan: plan, led: ledger.New(plan, ledOpts...), sampled: apiSample(plan, sc.APISample), started: time.Now()}
 	if plan.MalformedCount() > 0 {
 		r.book = malformed.NewBook()
 	}
@@ -177,7 +181,7 @@ func (r *run) connectDevices(ctx context.Context, eps target.Endpoints) error {
 	if err != nil {
 		return err
 	}
-	r.log.Info("connecting devices", "devices", len(r.plan.Devices), "messages", r.plan.Count())
+	r.log.Info("connecting devices", "devices", len(r.plan.Devices))
 	if err := sim.Connect(ctx); err != nil {
 		sim.Disconnect(0)
 		return fmt.Errorf("connect devices: %w", err)
@@ -327,7 +331,7 @@ func (r *run) result(ctx context.Context, eps target.Endpoints, ld *load, report
 	conns, resources := ld.observe()
 	ended := time.Now()
 	tapLate := r.led.Settle()
-	sum, err := r.led.Summarise(ledger.Window{From: r.plan.Warmup, Until: ld.until, Deadline: r.sc.AvailabilityDeadline.D(),
+	sum, err := r.led.Summarise(ledger.Window{Until: ld.until,
 		Expect: expectFunc(r.plan, r.sampled, eps), Connections: conns, Unverified: unverifiedFunc(reports),
 		SeriesUntil: seriesUntil(len(r.opts.Faults) > 0 || r.sc.HasReconnect(), time.Since(r.led.Start())), ClosedLoop: r.plan.ClosedLoop()})
 	if err != nil {
@@ -358,6 +362,7 @@ func (r *run) result(ctx context.Context, eps target.Endpoints, ld *load, report
 	if err := r.addDownlink(res, ld.until); err != nil {
 		return nil, err
 	}
+	addBeyondWindow(res, r.led)
 	addTapReports(res, reports)
 	r.badInput(res, eps)
 	addDeviceReports(res, r.sim)
@@ -371,7 +376,7 @@ func (r *run) result(ctx context.Context, eps target.Endpoints, ld *load, report
 		res.SLOs = slo.Evaluate(slos, res)
 	}
 	if r.opts.Trace != nil {
-		r.opts.Trace(r.led.Traces(r.opts.TraceSamples))
+		r.opts.Trace(r.led.Traces())
 	}
 	return res, nil
 }

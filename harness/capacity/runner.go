@@ -249,7 +249,7 @@ func BaseLoad(sc *scenarios.Scenario) (float64, []FleetLoad, error) {
 	}
 	perFleet := map[string]int{}
 	for _, d := range plan.Devices {
-		perFleet[d.Fleet.Name] += len(d.Messages)
+		perFleet[d.Fleet.Name] += d.Count()
 	}
 	var fleets []FleetLoad
 	total := 0.0

@@ -152,7 +152,7 @@ func (s *Simulator) Connect(ctx context.Context) error {
 	var firstErr error
 	var once sync.Once
 	for _, d := range s.plan.Devices {
-		if d.Fleet.Connection == "connect-send-disconnect" || len(d.Messages) == 0 {
+		if d.Fleet.Connection == "connect-send-disconnect" || !d.HasMessages() {
 			continue
 		}
 		select {
@@ -205,7 +205,7 @@ func (s *Simulator) Run(ctx context.Context, until time.Duration, ackWait time.D
 	defer s.startStorms(ctx)()
 	var wg sync.WaitGroup
 	for _, d := range s.plan.Devices {
-		if len(d.Messages) == 0 {
+		if !d.HasMessages() {
 			continue
 		}
 		wg.Add(1)
@@ -259,8 +259,8 @@ func (s *Simulator) sendOnTime(ctx context.Context, d *schedule.Device, until ti
 	qos := byte(d.Fleet.QoS)
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
-	for i := range d.Messages {
-		m := &d.Messages[i]
+	for msg := range d.All() {
+		m := &msg
 		if m.At >= until {
 			return
 		}
@@ -289,6 +289,7 @@ func (s *Simulator) sendOnTime(ctx context.Context, d *schedule.Device, until ti
 			s.ledger.Error(time.Now().UnixNano())
 			continue
 		}
+		s.ledger.SetIntended(d.Index, m.Seq, start.Add(m.At).UnixNano())
 		s.ledger.Observe(ledger.Sent, d.Index, m.Seq, time.Now().UnixNano())
 		s.ledger.AddBytes(ledger.Sent, d.Index, len(payload))
 		tok := c.Publish(publication{Topic: m.Topic, QoS: qos, Retain: d.Fleet.Retain, Payload: payload, DeviceID: d.ID, Seq: m.Seq, Intended: start.Add(m.At).UnixNano()})
@@ -318,8 +319,8 @@ func (s *Simulator) sendBurst(ctx context.Context, d *schedule.Device, until tim
 	}
 	bound := time.NewTimer(time.Until(start.Add(until)))
 	defer bound.Stop()
-	if len(d.Messages) > 0 {
-		first := time.NewTimer(time.Until(start.Add(d.Messages[0].At)))
+	if m, ok := d.Cursor().Next(); ok {
+		first := time.NewTimer(time.Until(start.Add(m.At)))
 		defer first.Stop()
 		select {
 		case <-first.C:
@@ -329,8 +330,8 @@ func (s *Simulator) sendBurst(ctx context.Context, d *schedule.Device, until tim
 			return
 		}
 	}
-	for i := range d.Messages {
-		m := &d.Messages[i]
+	for msg := range d.All() {
+		m := &msg
 		var slot int64
 		select {
 		case slot = <-freed:

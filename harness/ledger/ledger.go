@@ -1,10 +1,13 @@
-// Package ledger records, for every planned message, when each stage first saw it
-// and how often it saw it again. It is the run's raw truth: histograms, interval
-// series and delivery accounting are all computed from it after the run.
+// Package ledger is the run's record: what each stage saw of the planned
+// messages — first sightings, duplicates, order, times — turned online into
+// per-stage histograms, per-second series and delivery accounting. Its memory is
+// bounded by devices and by messages in flight, not by the length of the run:
+// each device keeps a sequence window per stage and the times of its latest
+// messages (the in-flight window, see record.go); older messages are folded into
+// histograms and counts as they leave it.
 package ledger
 
 import (
-	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -45,39 +48,39 @@ const (
 // so any two can be merged.
 func NewHistogram() *hdrhistogram.Histogram { return hdrhistogram.New(MinUs, MaxUs, SigFigs) }
 
+// defaultDeadline is the availability deadline of a ledger not given one (the
+// scenarios' default).
+const defaultDeadline = 5 * time.Second
+
 // Ledger is safe for concurrent use under one rule: for a given stage, all
 // observations of one device come from one goroutine (a device's publisher, the
 // broker tap's handler, the Kafka reader of the device's partition). That makes
-// per-device order tracking exact without locks on the hot path.
+// per-device order tracking exact; a device's state sits behind its own mutex,
+// which the stages of one device share, so the hot path never contends across
+// devices.
 type Ledger struct {
-	plan  *schedule.Plan
-	start atomic.Int64 // unix ns of offset 0
-	logs  []deviceLog
-	byID  map[string]int
+	plan     *schedule.Plan
+	start    atomic.Int64 // unix ns of offset 0
+	deadline time.Duration
+	logs     []deviceLog
+	byID     map[string]int
 
-	delivered [NumStages]atomic.Int64 // first observations, for live progress
+	delivered [NumStages]atomic.Int64 // first sightings, for live progress
 	refused   atomic.Int64            // malformed messages sent: a correct pipeline passes none of them on
 	unknown   [NumStages]atomic.Int64 // observations of messages not in the plan
 	errors    atomic.Int64
 	errorsAt  sync.Map            // second index → *atomic.Int64
 	dupsAt    [NumStages]sync.Map // second index → *atomic.Int64: when duplicates arrived
 	live      [NumStages]liveHist
-}
 
-type deviceLog struct {
-	obs [NumStages][]int64 // unix ns of first observation, 0 = never
-	// bytes and sized sum the payload (sent) or stored value (store) bytes of
-	// first sightings and how many messages they cover: per device, so the
-	// publish path adds to memory only its own goroutine writes.
-	bytes, sized [NumStages]int64
-	// intended holds the run-time intended send times (unix ns, 0 = not yet
-	// due) of a closed-loop burst device, whose messages become due when an
-	// in-flight slot frees; nil for devices that follow the plan's clock.
-	intended  []atomic.Int64
-	dups      [NumStages]int64
-	reordered [NumStages]int64
-	maxSeq    [NumStages]uint64
-	window    [NumStages]*seqWindow // for progressStages only
+	acc [NumStages]stageAcc // what left the in-flight window, in histograms and counts
+	// tapLate counts, per stage, sightings the earliest-evidence rule moved
+	// earlier or supplied (Settle); beyond counts first sightings of messages
+	// that had left the in-flight window, and noService those of them that
+	// could get no service time (the send time had gone with the window).
+	tapLate, beyond, noService [NumStages]atomic.Int64
+	settleOnce                 sync.Once
+	traces                     traceSet
 }
 
 type liveHist struct {
@@ -85,25 +88,32 @@ type liveHist struct {
 	h  *hdrhistogram.Histogram
 }
 
-// New allocates a ledger for plan.
-func New(plan *schedule.Plan) *Ledger {
-	l := &Ledger{plan: plan, logs: make([]deviceLog, len(plan.Devices)), byID: make(map[string]int, len(plan.Devices))}
+// Option configures a ledger.
+type Option func(*Ledger)
+
+// WithDeadline sets the availability deadline: the latency within which a
+// sighting counts as on time (default 5 s).
+func WithDeadline(d time.Duration) Option { return func(l *Ledger) { l.deadline = d } }
+
+// WithTraces keeps the traces of up to n messages spread evenly over the plan
+// (see Traces).
+func WithTraces(n int) Option { return func(l *Ledger) { l.traces.init(l.plan, n) } }
+
+// New allocates a ledger for plan: a few hundred bytes per device until
+// messages flow, whatever the plan's length.
+func New(plan *schedule.Plan, opts ...Option) *Ledger {
+	l := &Ledger{plan: plan, deadline: defaultDeadline, logs: make([]deviceLog, len(plan.Devices)), byID: make(map[string]int, len(plan.Devices))}
 	for i, d := range plan.Devices {
 		l.byID[d.ID] = i
-		for s := range NumStages {
-			l.logs[i].obs[s] = make([]int64, len(d.Messages))
-			if progressStages[s] {
-				l.logs[i].window[s] = newSeqWindow()
-			}
-		}
-		if d.Fleet.Arrival.Burst() {
-			l.logs[i].intended = make([]atomic.Int64, len(d.Messages))
-		}
+		l.logs[i].init(d)
 	}
 	for s := range NumStages {
 		l.live[s].h = NewHistogram()
+		l.acc[s].init()
 	}
-	l.expectRefusals()
+	for _, o := range opts {
+		o(l)
+	}
 	return l
 }
 
@@ -126,26 +136,41 @@ func (l *Ledger) Start() time.Time {
 // plan's, or for a burst device the moment recorded by SetIntended (the plan's
 // earliest start until then).
 func (l *Ledger) Intended(dev int, seq uint64) int64 {
-	if in := l.logs[dev].intended; in != nil {
-		if at := in[seq-1].Load(); at != 0 {
-			return at
-		}
-	}
-	return l.start.Load() + int64(l.plan.Devices[dev].Messages[seq-1].At)
+	log := &l.logs[dev]
+	log.mu.Lock()
+	defer log.mu.Unlock()
+	return l.intended(log, seq, log.planAt(seq))
 }
 
-// SetIntended records when a burst device's message seq became due (unix ns):
-// when an in-flight slot freed for it. Call it before observing it sent. It is
-// ignored for devices that follow the plan's clock.
+// intended is Intended for a message planned at offset planAt; log is locked.
+func (l *Ledger) intended(log *deviceLog, seq uint64, planAt time.Duration) int64 {
+	if log.burst != nil && seq >= 1 && seq <= uint64(len(log.burst)) && log.burst[seq-1] != 0 {
+		return log.burst[seq-1]
+	}
+	return l.start.Load() + int64(planAt)
+}
+
+// SetIntended records when device dev's message seq became due (unix ns): its
+// plan time for a device that follows the clock, the moment an in-flight slot
+// freed for a burst device. A device calls it just before observing the
+// message sent, for a message of its plan; it saves the ledger computing the
+// time again from the seed.
 func (l *Ledger) SetIntended(dev int, seq uint64, at int64) {
-	if in := l.logs[dev].intended; in != nil && seq >= 1 && seq <= uint64(len(in)) {
-		in[seq-1].Store(at)
+	if dev < 0 || dev >= len(l.logs) || seq == 0 {
+		return
 	}
-}
-
-// intendedOffset is Intended as an offset from the run's start.
-func (l *Ledger) intendedOffset(dev, i int) time.Duration {
-	return time.Duration(l.Intended(dev, uint64(i+1)) - l.start.Load())
+	log := &l.logs[dev]
+	log.mu.Lock()
+	defer log.mu.Unlock()
+	if log.burst != nil {
+		if seq > uint64(len(log.burst)) {
+			return
+		}
+		log.burst[seq-1] = at
+	}
+	if rec := l.slot(dev, log, seq); rec != nil && log.burst == nil {
+		rec.planAt = time.Duration(at - l.start.Load())
+	}
 }
 
 // DeviceIndex finds a device by id.
@@ -158,35 +183,45 @@ func (l *Ledger) DeviceIndex(id string) (int, bool) {
 // reports whether this was the first sighting. Unknown (dev, seq) pairs — from
 // another run or a device outside the plan — are counted, not recorded.
 func (l *Ledger) Observe(stage Stage, dev int, seq uint64, at int64) bool {
-	if dev < 0 || dev >= len(l.logs) || seq == 0 || seq > uint64(len(l.logs[dev].obs[stage])) {
+	if dev < 0 || dev >= len(l.logs) || seq == 0 {
 		l.unknown[stage].Add(1)
 		return false
 	}
 	log := &l.logs[dev]
-	slot := &log.obs[stage][seq-1]
-	if *slot != 0 {
-		log.dups[stage]++
+	log.mu.Lock()
+	defer log.mu.Unlock()
+	if seq > log.recs.hi() && seq > log.planned() {
+		l.unknown[stage].Add(1)
+		return false
+	}
+	if !log.win[stage].observe(seq) {
 		countAt(&l.dupsAt[stage], (at-l.start.Load())/int64(time.Second))
 		return false
 	}
-	*slot = at
-	if w := log.window[stage]; w != nil {
-		w.observe(seq)
+	var intended int64
+	switch rec := l.slot(dev, log, seq); {
+	case log.claim(stage, seq):
+		// A later stage's evidence gave this stage the message, and an earlier
+		// time than this sighting: it was counted then (see settle).
+		intended = l.intended(log, seq, log.planAt(seq))
+	case rec != nil:
+		l.delivered[stage].Add(1)
+		rec.at[stage] = at
+		if rec.planAt < 0 {
+			rec.planAt = log.planAt(seq)
+		}
+		intended = l.intended(log, seq, rec.planAt)
+	default:
+		l.delivered[stage].Add(1)
+		intended = l.late(stage, dev, log, seq, at)
 	}
-	if seq < log.maxSeq[stage] {
-		log.reordered[stage]++
-	} else {
-		log.maxSeq[stage] = seq
-	}
-	l.delivered[stage].Add(1)
-	if stage == Sent && l.plan.Devices[dev].Messages[seq-1].Malformed != 0 {
+	if stage == Sent && log.dev.MalformedAt(seq) != 0 {
 		l.refused.Add(1)
 	}
 	if stage != Sent {
-		lat := (at - l.Intended(dev, seq)) / int64(time.Microsecond)
 		lh := &l.live[stage]
 		lh.mu.Lock()
-		_ = lh.h.RecordValue(clamp(lat))
+		_ = lh.h.RecordValue(clamp((at - intended) / int64(time.Microsecond)))
 		lh.mu.Unlock()
 	}
 	return true
@@ -202,55 +237,39 @@ func (l *Ledger) ObserveByID(stage Stage, id string, seq uint64, at int64) bool 
 	return l.Observe(stage, dev, seq, at)
 }
 
-// Seen reports whether stage has seen device dev's message seq (only safe from the
-// goroutine that records that stage for that device, or after recording stopped).
-func (l *Ledger) Seen(stage Stage, dev int, seq uint64) bool {
-	return l.logs[dev].obs[stage][seq-1] != 0
+// Planned is how many messages device dev's plan holds (seqs 1..Planned).
+func (l *Ledger) Planned(dev int) uint64 {
+	log := &l.logs[dev]
+	log.mu.Lock()
+	defer log.mu.Unlock()
+	return log.planned()
 }
 
-// progressStages are the stages whose progress taps ask during the run (the
-// store read-back and the API poller): each device keeps a seqWindow for them,
-// so the answers come from bounded state, not from the slot per message — the
-// shape the bounded recorder will keep.
-var progressStages = [NumStages]bool{Store: true, API: true}
+// Seen reports whether stage has seen device dev's message seq, by its own tap
+// or on the evidence of a later stage.
+func (l *Ledger) Seen(stage Stage, dev int, seq uint64) bool {
+	log := &l.logs[dev]
+	log.mu.Lock()
+	defer log.mu.Unlock()
+	return log.seen(stage, seq)
+}
 
 // FirstUnseen is the lowest seq of device dev intended before until that stage
-// has not seen; ok is false when stage has seen them all. Same safety rule as Seen.
+// has not seen; ok is false when stage has seen them all.
 func (l *Ledger) FirstUnseen(stage Stage, dev int, until time.Duration) (seq uint64, ok bool) {
-	n := l.intendedBefore(dev, until)
-	if w := l.logs[dev].window[stage]; w != nil {
-		return w.firstUnseen(n)
-	}
-	obs := l.logs[dev].obs[stage]
-	for i := range n {
-		if obs[i] == 0 {
-			return i + 1, true
-		}
-	}
-	return 0, false
+	log := &l.logs[dev]
+	log.mu.Lock()
+	defer log.mu.Unlock()
+	return log.firstUnseen(stage, log.before(until))
 }
 
 // Missing is how many of device dev's messages intended before until stage has
-// not seen. Same safety rule as Seen.
+// not seen.
 func (l *Ledger) Missing(stage Stage, dev int, until time.Duration) int {
-	n := l.intendedBefore(dev, until)
-	if w := l.logs[dev].window[stage]; w != nil {
-		return w.missing(n)
-	}
-	missing := 0
-	for _, at := range l.logs[dev].obs[stage][:n] {
-		if at == 0 {
-			missing++
-		}
-	}
-	return missing
-}
-
-// intendedBefore is how many of dev's messages are intended before until: seqs
-// 1..n, as a device sends in intended-time order.
-func (l *Ledger) intendedBefore(dev int, until time.Duration) uint64 {
-	msgs := l.plan.Devices[dev].Messages
-	return uint64(sort.Search(len(msgs), func(i int) bool { return msgs[i].At >= until }))
+	log := &l.logs[dev]
+	log.mu.Lock()
+	defer log.mu.Unlock()
+	return log.missing(stage, log.before(until))
 }
 
 // Error counts a failure (publish, connect) at unix ns at.
@@ -299,6 +318,12 @@ func (l *Ledger) Delivered(stage Stage) int64 { return l.delivered[stage].Load()
 // Unknown is how many observations of stage matched no planned message.
 func (l *Ledger) Unknown(stage Stage) int64 { return l.unknown[stage].Load() }
 
+// BeyondWindow is how many first sightings of stage came after their message
+// had left the in-flight window, and how many of those got no service time.
+func (l *Ledger) BeyondWindow(stage Stage) (sightings, withoutServiceTime int64) {
+	return l.beyond[stage].Load(), l.noService[stage].Load()
+}
+
 // TakeLive returns the latency quantiles stage saw since the last call, and
 // resets them: the run's per-second live view. The sent stage records none
 // (its lag is kept off the publish path).
@@ -321,34 +346,25 @@ func clamp(us int64) int64 {
 	return us
 }
 
-// Settle applies the earliest-evidence rule once recording has stopped: a message
-// the store holds was in Kafka no later than the store's write, and a message in
-// Kafka passed the broker no later than that. Each tap observes with its own
-// delay, so where a later stage saw a message first, that sighting is the earlier
-// evidence and becomes the stage's time. It returns, per stage, how many times its
-// own tap was beaten or missed the message entirely (reported, so a lagging tap
-// is visible rather than silently corrected).
+// Settle folds every message still in a device's in-flight window into the
+// histograms and counts, applying the earliest-evidence rule (see settle), and
+// returns, per stage, how many times its own tap was beaten or missed the
+// message entirely — over the whole run (reported, so a lagging tap is visible
+// rather than silently corrected). Call it once recording has stopped; later
+// calls only return the counts.
 func (l *Ledger) Settle() (tapLate [NumStages]int64) {
-	chain := []Stage{Store, Kafka, Broker} // walked from the last stage back
-	for dev := range l.logs {
-		log := &l.logs[dev]
-		for i := range log.obs[Sent] {
-			later := int64(0)
-			for _, s := range chain {
-				at := log.obs[s][i]
-				if later != 0 && (at == 0 || later < at) {
-					if at == 0 {
-						l.delivered[s].Add(1)
-					}
-					log.obs[s][i] = later
-					tapLate[s]++
-					at = later
-				}
-				if at != 0 {
-					later = at
-				}
+	l.settleOnce.Do(func() {
+		for dev := range l.logs {
+			log := &l.logs[dev]
+			log.mu.Lock()
+			for log.recs.n > 0 {
+				l.retire(dev, log)
 			}
+			log.mu.Unlock()
 		}
+	})
+	for s := range NumStages {
+		tapLate[s] = l.tapLate[s].Load()
 	}
 	return tapLate
 }

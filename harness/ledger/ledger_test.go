@@ -1,6 +1,8 @@
 package ledger
 
 import (
+	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -10,18 +12,38 @@ import (
 	"github.com/citybench/citybench/scenarios"
 )
 
-// plan builds a plan of one device sending n messages, one every 100 ms from offset 0.
+// plan builds a plan of one device sending n messages, one every 100 ms, the
+// first within the first 100 ms.
 func plan(n int) *schedule.Plan {
-	f := &scenarios.Fleet{Name: "f", QoS: 1}
-	d := &schedule.Device{ID: "f-00000", Fleet: f}
-	for i := range n {
-		d.Messages = append(d.Messages, schedule.Message{Seq: uint64(i + 1), At: time.Duration(i) * 100 * time.Millisecond})
+	sc, err := scenarios.Parse("ledger-test.yaml", []byte(fmt.Sprintf(`
+name: ledger-test
+seed: 1
+duration: %dms
+fleets:
+  - name: f
+    devices: 1
+    model: m
+    topic: t/{device}
+    codec: json
+    qos: 1
+    sensors: [{metric: x, mean: 1, stddev: 0}]
+    arrival: {kind: fixed, interval: 100ms}
+`, n*100)))
+	if err != nil {
+		panic(err)
 	}
-	return &schedule.Plan{Devices: []*schedule.Device{d}, End: time.Duration(n) * 100 * time.Millisecond}
+	p, err := schedule.Build(sc)
+	if err != nil {
+		panic(err)
+	}
+	if got := p.Count(); got != n {
+		panic(fmt.Sprintf("test plan has %d messages, want %d", got, n))
+	}
+	return p
 }
 
 func TestAccounting(t *testing.T) {
-	l := New(plan(10))
+	l := New(plan(10), WithDeadline(5*time.Millisecond))
 	start := time.Unix(1000, 0)
 	l.SetStart(start)
 	at := func(seq uint64, lat time.Duration) int64 { return l.Intended(0, seq) + int64(lat) }
@@ -34,7 +56,7 @@ func TestAccounting(t *testing.T) {
 	for seq := uint64(1); seq <= 10; seq++ {
 		l.Observe(Sent, 0, seq, at(seq, time.Millisecond))
 	}
-	sum, err := l.Summarise(Window{Until: time.Second, Deadline: 5 * time.Millisecond})
+	sum, err := l.Summarise(Window{Until: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +93,7 @@ func TestSummaryLatencyAndServiceTime(t *testing.T) {
 		l.Observe(Sent, 0, seq, sent)
 		l.Observe(Store, 0, seq, sent+int64(20*time.Millisecond))
 	}
-	sum, err := l.Summarise(Window{Until: time.Second, Deadline: time.Second})
+	sum, err := l.Summarise(Window{Until: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,7 +122,7 @@ func TestSummaryLatencyAndServiceTime(t *testing.T) {
 }
 
 func TestSettleUsesEarliestEvidence(t *testing.T) {
-	l := New(plan(2))
+	l := New(plan(2), WithTraces(2))
 	l.SetStart(time.Unix(1000, 0))
 	base := l.Intended(0, 1)
 	l.Observe(Broker, 0, 1, base+30)
@@ -111,7 +133,7 @@ func TestSettleUsesEarliestEvidence(t *testing.T) {
 	if late[Kafka] != 2 || late[Broker] != 1 {
 		t.Fatalf("tap late counts = %v", late)
 	}
-	if got := l.logs[0].obs[Kafka][0]; got != base+40 {
+	if got := l.Traces()[0].At[Kafka]; got != base+40 {
 		t.Fatalf("kafka time = %d, want the store's %d", got-base, 40)
 	}
 	if !l.Seen(Broker, 0, 2) || !l.Seen(Kafka, 0, 2) {
@@ -142,7 +164,7 @@ func TestCoordinatedOmission(t *testing.T) {
 		l.Observe(Sent, 0, seq, sent)
 		l.Observe(Store, 0, seq, sent+int64(2*time.Millisecond))
 	}
-	sum, err := l.Summarise(Window{Until: 10 * time.Second, Deadline: time.Second})
+	sum, err := l.Summarise(Window{Until: 10 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,5 +181,46 @@ func TestCoordinatedOmission(t *testing.T) {
 	}
 	if sum.GeneratorLag.MaxUs < 490_000 {
 		t.Fatalf("generator lag max = %dµs: a blocked sender must show as lag", sum.GeneratorLag.MaxUs)
+	}
+}
+
+// TestStagesOfOneDeviceConcurrently: each stage's goroutine records every
+// device while the others do (the devices' publishers, the broker and Kafka
+// taps), messages leaving the in-flight window as they go; every message is
+// counted once per stage and nothing is lost. Run under -race it also checks
+// that a device's stages share its state safely.
+func TestStagesOfOneDeviceConcurrently(t *testing.T) {
+	const n = 3 * inFlightWindow
+	p := plan(n)
+	l := New(p)
+	l.SetStart(time.Unix(1000, 0))
+	var wg sync.WaitGroup
+	for _, s := range []Stage{Sent, Acked, Broker, Kafka} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for seq := uint64(1); seq <= n; seq++ {
+				if s == Sent {
+					l.SetIntended(0, seq, l.Intended(0, seq))
+				}
+				l.Observe(s, 0, seq, l.Intended(0, seq)+int64(s)*int64(time.Millisecond))
+			}
+		}()
+	}
+	wg.Wait()
+	sum, err := l.Summarise(Window{Until: p.End})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, st := range sum.Stages {
+		if st.Stage == Store.String() || st.Stage == API.String() {
+			if st.Delivery.Lost != n {
+				t.Errorf("%s: lost %d, want all %d (never observed)", st.Stage, st.Delivery.Lost, n)
+			}
+			continue
+		}
+		if d := st.Delivery; d.Delivered != n || d.Lost != 0 || d.Duplicated != 0 || d.Reordered != 0 || st.Latency.Count != n {
+			t.Errorf("%s: %+v, latency count %d; want %d delivered, none lost, duplicated or reordered", st.Stage, d, st.Latency.Count, n)
+		}
 	}
 }

@@ -14,22 +14,38 @@ func refused(s Stage, m *schedule.Message) bool {
 	return s > Acked && m.IsMalformed()
 }
 
-// expectRefusals marks the malformed messages as settled in the progress windows
-// of the stages past the acknowledgement, so a tap waiting for its stage to
-// catch up does not wait for them.
-func (l *Ledger) expectRefusals() {
-	for dev, d := range l.plan.Devices {
-		for _, m := range d.Messages {
-			if m.Malformed == 0 {
-				continue
-			}
-			for s := Broker; s < NumStages; s++ {
-				if w := l.logs[dev].window[s]; w != nil {
-					w.observe(m.Seq)
-				}
-			}
+// refusedSeq is refused for device log's message seq.
+func (log *deviceLog) refusedSeq(s Stage, seq uint64) bool {
+	return s > Acked && log.dev.MalformedAt(seq) != 0
+}
+
+// firstUnseen is the lowest seq in 1..upTo stage s has not seen and should
+// expect (log locked): the window's answer, stepping past malformed messages.
+func (log *deviceLog) firstUnseen(s Stage, upTo uint64) (uint64, bool) {
+	seq, ok := log.win[s].firstUnseen(upTo)
+	if !ok || s <= Acked || log.dev.Fleet.Malformed <= 0 {
+		return seq, ok
+	}
+	for ; seq <= upTo; seq++ {
+		if !log.win[s].has(seq) && !log.refusedSeq(s, seq) {
+			return seq, true
 		}
 	}
+	return 0, false
+}
+
+// missing is how many of seqs 1..upTo stage s has not seen and should expect (log locked).
+func (log *deviceLog) missing(s Stage, upTo uint64) int {
+	n := log.win[s].missing(upTo)
+	if s <= Acked || log.dev.Fleet.Malformed <= 0 || n == 0 {
+		return n
+	}
+	for seq := uint64(1); seq <= upTo; seq++ {
+		if log.refusedSeq(s, seq) && !log.win[s].has(seq) {
+			n--
+		}
+	}
+	return n
 }
 
 // Forwardable is how many messages sent so far a correct pipeline passes on

@@ -2,7 +2,6 @@ package ledger
 
 import (
 	"fmt"
-	"sort"
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
@@ -10,16 +9,12 @@ import (
 	"github.com/citybench/citybench/reports/result"
 )
 
-// Window says which messages a summary is about.
+// Window says which messages a summary is about. Measurement starts at the
+// plan's warm-up; the deadline is the ledger's (WithDeadline).
 type Window struct {
-	// From is the offset where measurement starts (after warm-up); messages
-	// intended earlier are not measured.
-	From time.Duration
 	// Until is the offset past which nothing was offered (the plan's end, or the
 	// moment an interrupted run stopped load).
 	Until time.Duration
-	// Deadline is the latency within which a delivery counts as available.
-	Deadline time.Duration
 	// Expect says whether stage should see device dev's messages at all (no acks
 	// at QoS 0; the API tap polls only sampled devices). Nil expects everything.
 	Expect func(stage Stage, dev int) bool
@@ -45,12 +40,21 @@ type Summary struct {
 	Intervals       []result.Interval
 }
 
+// expectation is, per stage, what the plan offered before Until: counts by
+// intended second and the delivery accounting only the plan can give (expected,
+// lost, unverified, and the duplicates and reorderings of measured devices).
+type expectation struct {
+	expected, lost [NumStages][]int64
+	delivery       [NumStages]result.Delivery
+}
+
 // Summarise computes per-stage histograms and accounting, generator lag and the
-// 1-second interval series. Call it after every recorder has stopped.
+// 1-second interval series. Call it after every recorder has stopped; it
+// settles the ledger first. It walks the plan once more (computing every
+// message from the seed again) to count what was offered and what was never seen.
 func (l *Ledger) Summarise(w Window) (*Summary, error) {
-	start := l.start.Load()
+	l.Settle()
 	nIntervals := int((max(w.Until, w.SeriesUntil)+time.Second-1)/time.Second) + 1
-	sum := &Summary{}
 	intervals := make([]result.Interval, nIntervals)
 	for i := range intervals {
 		intervals[i] = result.Interval{StartS: float64(i), Stages: map[string]result.IntervalStage{}}
@@ -64,67 +68,144 @@ func (l *Ledger) Summarise(w Window) (*Summary, error) {
 		}
 		return true
 	})
-
-	genLag := NewHistogram()
-	intervalLag := make([]*hdrhistogram.Histogram, nIntervals)
-	for dev, d := range l.plan.Devices {
-		sent := l.logs[dev].obs[Sent]
-		for i, m := range d.Messages {
-			if m.At >= w.Until {
-				break
-			}
-			due := l.intendedOffset(dev, i)
-			if sec := int(due / time.Second); sec >= 0 && sec < nIntervals {
-				intervals[sec].Offered++
-			}
-			if sent[i] == 0 {
-				continue
-			}
-			lag := clamp((sent[i] - start - int64(due)) / int64(time.Microsecond))
-			if m.At >= w.From {
-				_ = genLag.RecordValue(lag)
-			}
-			if sec := secondOf(sent[i], start); sec >= 0 && sec < nIntervals {
-				if intervalLag[sec] == nil {
-					intervalLag[sec] = NewHistogram()
-				}
-				_ = intervalLag[sec].RecordValue(lag)
-			}
-		}
+	ex := l.expect(w, intervals)
+	sum := &Summary{}
+	sent := &l.acc[Sent]
+	sum.GeneratorLag = Quantiles(sent.lat)
+	enc, err := sent.lat.Encode(hdrhistogram.V2CompressedEncodingCookieBase)
+	if err != nil {
+		return nil, fmt.Errorf("encode generator lag histogram: %w", err)
 	}
-	for i, h := range intervalLag {
-		if h != nil {
-			intervals[i].GenLagP99Us = h.ValueAtQuantile(99)
-			enc, err := h.Encode(hdrhistogram.V2CompressedEncodingCookieBase)
+	sum.GeneratorLagHDR = string(enc)
+	scratch := NewHistogram()
+	for i := range min(len(sent.bySec), nIntervals) {
+		if h := sent.bySec[i]; h != nil {
+			scratch.Reset()
+			h.into(scratch)
+			intervals[i].GenLagP99Us = scratch.ValueAtQuantile(99)
+			enc, err := scratch.Encode(hdrhistogram.V2CompressedEncodingCookieBase)
 			if err != nil {
 				return nil, fmt.Errorf("encode generator lag interval %d: %w", i, err)
 			}
 			intervals[i].GenLagHDR = string(enc)
 		}
 	}
-	sum.GeneratorLag = Quantiles(genLag)
-	enc, err := genLag.Encode(hdrhistogram.V2CompressedEncodingCookieBase)
-	if err != nil {
-		return nil, fmt.Errorf("encode generator lag histogram: %w", err)
-	}
-	sum.GeneratorLagHDR = string(enc)
-
-	firstSent := l.firstSent(w)
 	for s := range NumStages {
-		st, last, err := l.summariseStage(s, w, intervals)
+		if ex.delivery[s].Expected == 0 {
+			continue // the stage expected nothing (e.g. acks at QoS 0)
+		}
+		st, err := l.summariseStage(s, w, ex, intervals, scratch)
 		if err != nil {
 			return nil, err
 		}
-		if st == nil {
-			continue
-		}
-		if w.ClosedLoop && firstSent != 0 && last > firstSent {
-			st.RatePerS = float64(st.Delivery.Delivered) / time.Duration(last-firstSent).Seconds()
+		if a := &l.acc[s]; w.ClosedLoop && sent.first != 0 && a.last > sent.first {
+			st.RatePerS = float64(st.Delivery.Delivered) / time.Duration(a.last-sent.first).Seconds()
 		}
 		sum.Stages = append(sum.Stages, *st)
 	}
 	sum.Intervals = intervals
 	return sum, nil
+}
+
+// expect walks the plan's messages intended before w.Until, adding each to the
+// offered series, and per expected stage to what the stage should have seen and
+// — if its window says it never did — to what it lost (or could not verify).
+func (l *Ledger) expect(w Window, intervals []result.Interval) *expectation {
+	ex := &expectation{}
+	for s := range NumStages {
+		ex.expected[s], ex.lost[s] = make([]int64, len(intervals)), make([]int64, len(intervals))
+	}
+	start := l.start.Load()
+	for dev, d := range l.plan.Devices {
+		log := &l.logs[dev]
+		var expected, measured [NumStages]bool
+		for s := range NumStages {
+			expected[s] = w.Expect == nil || w.Expect(s, dev)
+		}
+		c := d.Cursor()
+		for m, ok := c.Next(); ok && m.At < w.Until; m, ok = c.Next() {
+			due := time.Duration(l.intended(log, m.Seq, m.At) - start)
+			sec := int(due / time.Second)
+			inSeries := sec >= 0 && sec < len(intervals)
+			if inSeries {
+				intervals[sec].Offered++
+			}
+			for s := range NumStages {
+				if !expected[s] || refused(s, &m) {
+					continue
+				}
+				seen := log.seen(s, m.Seq)
+				if inSeries {
+					ex.expected[s][sec]++
+					if !seen {
+						ex.lost[s][sec]++
+					}
+				}
+				if m.At < l.plan.Warmup {
+					continue
+				}
+				measured[s] = true
+				dl := &ex.delivery[s]
+				dl.Expected++
+				switch {
+				case seen:
+				case w.Unverified != nil && w.Unverified(s, dev, due):
+					dl.Unverified++
+				default:
+					dl.Lost++
+				}
+			}
+		}
+		for s := range NumStages {
+			if measured[s] {
+				ex.delivery[s].Duplicated += log.win[s].dups
+				ex.delivery[s].Reordered += log.win[s].reord
+			}
+		}
+	}
+	return ex
+}
+
+// summariseStage builds stage s's summary and its entries in the interval series.
+func (l *Ledger) summariseStage(s Stage, w Window, ex *expectation, intervals []result.Interval, scratch *hdrhistogram.Histogram) (*result.StageSummary, error) {
+	a := &l.acc[s]
+	dl := ex.delivery[s]
+	dl.Delivered, dl.WithinDeadline, dl.Negative = a.delivered, a.within, a.negative
+	dl.SetAvailability()
+	for i := range intervals {
+		is := result.IntervalStage{Expected: ex.expected[s][i], Lost: ex.lost[s][i], Duplicated: l.dupsIn(s, i)}
+		if i < len(a.onTime) {
+			is.OnTime = a.onTime[i]
+		}
+		// A second without deliveries is a zero in the series, not a gap.
+		if i < len(a.bySec) && a.bySec[i] != nil {
+			scratch.Reset()
+			a.bySec[i].into(scratch)
+			enc, err := scratch.Encode(hdrhistogram.V2CompressedEncodingCookieBase)
+			if err != nil {
+				return nil, fmt.Errorf("encode %s interval %d: %w", s, i, err)
+			}
+			is.Delivered, is.P50Us, is.P99Us, is.MaxUs, is.LatencyHDR = scratch.TotalCount(), scratch.ValueAtQuantile(50), scratch.ValueAtQuantile(99), scratch.Max(), string(enc)
+		}
+		intervals[i].Stages[s.String()] = is
+	}
+	st := &result.StageSummary{Stage: s.String(), Latency: Quantiles(a.lat), Delivery: dl}
+	st.BytesPerMessage, st.SizedMessages = l.BytesPerMessage(s)
+	st.Sampled = s == API // the API tap polls a sample of devices
+	latEnc, err := a.lat.Encode(hdrhistogram.V2CompressedEncodingCookieBase)
+	if err != nil {
+		return nil, fmt.Errorf("encode %s latency: %w", s, err)
+	}
+	st.LatencyHDR = string(latEnc)
+	if s != Sent {
+		st.ServiceTime = Quantiles(a.svc)
+		svcEnc, err := a.svc.Encode(hdrhistogram.V2CompressedEncodingCookieBase)
+		if err != nil {
+			return nil, fmt.Errorf("encode %s service time: %w", s, err)
+		}
+		st.ServiceTimeHDR = string(svcEnc)
+	}
+	return st, nil
 }
 
 // dupsIn is how many duplicates stage saw during second sec.
@@ -133,134 +214,6 @@ func (l *Ledger) dupsIn(s Stage, sec int) int64 {
 		return v.(interface{ Load() int64 }).Load()
 	}
 	return 0
-}
-
-func secondOf(at, start int64) int { return int((at - start) / int64(time.Second)) }
-
-// firstSent is the earliest send (unix ns) of a measured message, 0 if none.
-func (l *Ledger) firstSent(w Window) int64 {
-	first := int64(0)
-	for dev, d := range l.plan.Devices {
-		for i, m := range d.Messages {
-			if m.At >= w.Until {
-				break
-			}
-			if at := l.logs[dev].obs[Sent][i]; at != 0 && m.At >= w.From && (first == 0 || at < first) {
-				first = at
-			}
-		}
-	}
-	return first
-}
-
-// summariseStage returns nil when the stage expected nothing (e.g. acks at QoS
-// 0), and the stage's last observation (unix ns) of a measured message.
-func (l *Ledger) summariseStage(s Stage, w Window, intervals []result.Interval) (*result.StageSummary, int64, error) {
-	start := l.start.Load()
-	lat, svc := NewHistogram(), NewHistogram()
-	perInterval := make([]*hdrhistogram.Histogram, len(intervals))
-	// By intended second: what the stage should see, what it never saw, what it saw within the deadline.
-	expected, lost, onTime := make([]int64, len(intervals)), make([]int64, len(intervals)), make([]int64, len(intervals))
-	var dl result.Delivery
-	var last int64
-	deadlineUs := int64(w.Deadline / time.Microsecond)
-	for dev, d := range l.plan.Devices {
-		if w.Expect != nil && !w.Expect(s, dev) {
-			continue
-		}
-		log := &l.logs[dev]
-		obs, sent := log.obs[s], log.obs[Sent]
-		measured := false
-		for i, m := range d.Messages {
-			if m.At >= w.Until {
-				break
-			}
-			if refused(s, &m) {
-				continue
-			}
-			at := obs[i]
-			due := l.intendedOffset(dev, i)
-			if sec := int(due / time.Second); sec >= 0 && sec < len(intervals) {
-				expected[sec]++
-				if at == 0 {
-					lost[sec]++
-				} else if at-start-int64(due) <= int64(w.Deadline) {
-					onTime[sec]++
-				}
-			}
-			if at != 0 {
-				if sec := secondOf(at, start); sec >= 0 && sec < len(intervals) {
-					if perInterval[sec] == nil {
-						perInterval[sec] = NewHistogram()
-					}
-					_ = perInterval[sec].RecordValue(clamp((at - start - int64(due)) / int64(time.Microsecond)))
-				}
-			}
-			if m.At < w.From {
-				continue
-			}
-			measured = true
-			dl.Expected++
-			if at == 0 {
-				if w.Unverified != nil && w.Unverified(s, dev, due) {
-					dl.Unverified++
-				} else {
-					dl.Lost++
-				}
-				continue
-			}
-			dl.Delivered++
-			last = max(last, at)
-			latUs := (at - start - int64(due)) / int64(time.Microsecond)
-			if latUs < 0 {
-				dl.Negative++
-			}
-			_ = lat.RecordValue(clamp(latUs))
-			if latUs <= deadlineUs {
-				dl.WithinDeadline++
-			}
-			if sent[i] != 0 {
-				_ = svc.RecordValue(clamp((at - sent[i]) / int64(time.Microsecond)))
-			}
-		}
-		if measured {
-			dl.Duplicated += log.dups[s]
-			dl.Reordered += log.reordered[s]
-		}
-	}
-	if dl.Expected == 0 {
-		return nil, 0, nil
-	}
-	dl.SetAvailability()
-	for i, h := range perInterval {
-		is := result.IntervalStage{Expected: expected[i], Lost: lost[i], OnTime: onTime[i], Duplicated: l.dupsIn(s, i)}
-		// A second without deliveries is a zero in the series, not a gap.
-		if h != nil {
-			enc, err := h.Encode(hdrhistogram.V2CompressedEncodingCookieBase)
-			if err != nil {
-				return nil, 0, fmt.Errorf("encode %s interval %d: %w", s, i, err)
-			}
-			is.Delivered, is.P50Us, is.P99Us, is.MaxUs, is.LatencyHDR = h.TotalCount(), h.ValueAtQuantile(50), h.ValueAtQuantile(99), h.Max(), string(enc)
-		}
-		intervals[i].Stages[s.String()] = is
-	}
-	st := &result.StageSummary{Stage: s.String(), Latency: Quantiles(lat), Delivery: dl}
-	st.BytesPerMessage, st.SizedMessages = l.BytesPerMessage(s)
-	st.Sampled = s == API // the API tap polls a sample of devices
-	latEnc, err := lat.Encode(hdrhistogram.V2CompressedEncodingCookieBase)
-	if err != nil {
-		return nil, 0, fmt.Errorf("encode %s latency: %w", s, err)
-	}
-	st.LatencyHDR = string(latEnc)
-	if s != Sent {
-		st.ServiceTime = Quantiles(svc)
-		svcEnc, err := svc.Encode(hdrhistogram.V2CompressedEncodingCookieBase)
-		if err != nil {
-			return nil, 0, fmt.Errorf("encode %s service time: %w", s, err)
-		}
-		st.ServiceTimeHDR = string(svcEnc)
-	}
-	return st, last, nil
 }
 
 // Quantiles summarises h.
@@ -279,38 +232,4 @@ func Quantiles(h *hdrhistogram.Histogram) result.Quantiles {
 		P9999Us: h.ValueAtQuantile(99.99),
 		MaxUs:   h.Max(),
 	}
-}
-
-// SampleTrace is one message's timestamps across stages (unix ns, 0 = not seen),
-// used to check stage ordering.
-type SampleTrace struct {
-	Device   string
-	Seq      uint64
-	Intended int64
-	At       [NumStages]int64
-}
-
-// Traces returns the traces of up to n messages spread evenly over the plan.
-func (l *Ledger) Traces(n int) []SampleTrace {
-	total := l.plan.Count()
-	if total == 0 || n <= 0 {
-		return nil
-	}
-	step := max(total/n, 1)
-	var out []SampleTrace
-	k := 0
-	for dev, d := range l.plan.Devices {
-		for i := range d.Messages {
-			if k%step == 0 {
-				t := SampleTrace{Device: d.ID, Seq: uint64(i + 1), Intended: l.Intended(dev, uint64(i+1))}
-				for s := range NumStages {
-					t.At[s] = l.logs[dev].obs[s][i]
-				}
-				out = append(out, t)
-			}
-			k++
-		}
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Intended < out[j].Intended })
-	return out
 }

@@ -2,40 +2,41 @@ package ledger
 
 import (
 	"math/bits"
-	"slices"
+	"sort"
 )
 
 // seqWindow is one device's delivery state at one stage in memory bounded by
 // its window and its gaps, not by how many messages the device sent: a bitmap
-// of the seqs in [base, base+windowSeqs) and the set of seqs below base never
-// seen (holes). It answers what the slot-per-message ledger answers — first
-// sighting or duplicate, reordered, how many are missing, the first unseen —
-// exactly, for any order of arrival: a seq that falls behind the window unseen
-// is kept as a hole, so a late first sighting is still told from a duplicate.
-// It is the building block of the bounded recorder (the ledger's replacement
-// for long runs); it keeps no times.
+// of the seqs in [base, base+windowSeqs) and the unseen seqs below base as
+// ranges (gaps). Everything below base outside a gap was seen: the delivered
+// watermark plus a small exception set. It answers what a slot per message
+// would — first sighting or duplicate, reordered, how many are missing, the
+// first unseen — exactly, for any order of arrival: a seq that falls behind
+// the window unseen stays in a gap, so a late first sighting is still told
+// from a duplicate. It keeps no times.
 type seqWindow struct {
-	base   uint64   // lowest seq the bitmap covers (1 + a multiple of 64); below it, seen or in holes
-	words  []uint64 // ring of windowWords words; bit (seq-base) from head
-	head   int      // index in words of the word holding base
-	holes  []uint64 // unseen seqs below base, ascending
-	maxSeq uint64   // highest seq seen
-	seen   int64    // distinct seqs seen
+	base   uint64              // lowest seq the bitmap covers (1 + a multiple of 64)
+	words  [windowWords]uint64 // ring; bit (seq-base) from head
+	head   int                 // index in words of the word holding base
+	gaps   []gap               // unseen seqs below base, ascending and disjoint
+	maxSeq uint64              // highest seq seen
+	seen   int64               // distinct seqs seen
 	dups   int64
 	reord  int64
 }
 
-// windowSeqs is how many seqs a window tracks bit by bit: 512 B per device and
-// stage, so six stages of 50,000 devices take 150 MiB. Reordering deeper than
-// that turns into holes, which stay exact but cost 8 B each.
+// gap is the unseen seqs from..to (inclusive).
+type gap struct{ from, to uint64 }
+
+// windowSeqs is how many seqs a window tracks bit by bit: 64 B per device and
+// stage. Reordering deeper than that turns into gaps, which stay exact: a lost
+// run of messages costs one gap (16 B), however long.
 const (
-	windowWords = 64
+	windowWords = 8
 	windowSeqs  = windowWords * 64
 )
 
-func newSeqWindow() *seqWindow {
-	return &seqWindow{base: 1, words: make([]uint64, windowWords)}
-}
+func newSeqWindow() *seqWindow { return &seqWindow{base: 1} }
 
 // observe records seq and reports whether it is its first sighting.
 func (w *seqWindow) observe(seq uint64) bool {
@@ -43,12 +44,12 @@ func (w *seqWindow) observe(seq uint64) bool {
 		return false
 	}
 	if seq < w.base {
-		i, found := slices.BinarySearch(w.holes, seq)
+		i, found := w.gapOf(seq)
 		if !found {
 			w.dups++
 			return false
 		}
-		w.holes = slices.Delete(w.holes, i, i+1)
+		w.fill(i, seq)
 		w.first(seq)
 		return true
 	}
@@ -63,6 +64,30 @@ func (w *seqWindow) observe(seq uint64) bool {
 	w.words[word] |= bit
 	w.first(seq)
 	return true
+}
+
+// gapOf finds the gap holding seq.
+func (w *seqWindow) gapOf(seq uint64) (int, bool) {
+	i := sort.Search(len(w.gaps), func(i int) bool { return w.gaps[i].to >= seq })
+	return i, i < len(w.gaps) && w.gaps[i].from <= seq
+}
+
+// fill removes seq from gap i, which holds it.
+func (w *seqWindow) fill(i int, seq uint64) {
+	g := w.gaps[i]
+	switch {
+	case g.from == g.to:
+		w.gaps = append(w.gaps[:i], w.gaps[i+1:]...)
+	case seq == g.from:
+		w.gaps[i].from++
+	case seq == g.to:
+		w.gaps[i].to--
+	default:
+		w.gaps = append(w.gaps, gap{})
+		copy(w.gaps[i+2:], w.gaps[i+1:])
+		w.gaps[i] = gap{g.from, seq - 1}
+		w.gaps[i+1] = gap{seq + 1, g.to}
+	}
 }
 
 func (w *seqWindow) first(seq uint64) {
@@ -80,12 +105,12 @@ func (w *seqWindow) slot(seq uint64) (word int, bit uint64) {
 	return (w.head + int(off/64)) % windowWords, 1 << (off % 64)
 }
 
-// retire moves the window one word up, keeping the unseen seqs it passes as holes.
+// retire moves the window one word up, keeping the unseen seqs it passes as gaps.
 func (w *seqWindow) retire() {
 	word := w.words[w.head]
 	for b := range uint64(64) {
 		if word&(1<<b) == 0 {
-			w.holes = append(w.holes, w.base+b)
+			w.addGap(w.base + b)
 		}
 	}
 	w.words[w.head] = 0
@@ -93,33 +118,55 @@ func (w *seqWindow) retire() {
 	w.base += 64
 }
 
+// addGap adds seq, above every gap, extending the last gap when adjacent.
+func (w *seqWindow) addGap(seq uint64) {
+	if n := len(w.gaps); n > 0 && w.gaps[n-1].to+1 == seq {
+		w.gaps[n-1].to = seq
+		return
+	}
+	w.gaps = append(w.gaps, gap{seq, seq})
+}
+
+// has reports whether seq was seen.
+func (w *seqWindow) has(seq uint64) bool {
+	switch {
+	case seq == 0 || seq >= w.base+windowSeqs:
+		return false
+	case seq < w.base:
+		_, inGap := w.gapOf(seq)
+		return !inGap
+	}
+	word, bit := w.slot(seq)
+	return w.words[word]&bit != 0
+}
+
 // missing is how many of seqs 1..upTo are unseen.
 func (w *seqWindow) missing(upTo uint64) int {
-	n := 0
-	for _, h := range w.holes {
-		if h > upTo {
+	n := uint64(0)
+	for _, g := range w.gaps {
+		if g.from > upTo {
 			break
 		}
-		n++
+		n += min(g.to, upTo) - g.from + 1
 	}
 	for seq := w.base; seq <= upTo && seq < w.base+windowSeqs; {
 		word, _ := w.slot(seq)
 		off := (seq - w.base) % 64
 		span := min(64-off, upTo-seq+1)
 		mask := ^uint64(0) >> (64 - span) << off
-		n += int(span) - bits.OnesCount64(w.words[word]&mask)
+		n += span - uint64(bits.OnesCount64(w.words[word]&mask))
 		seq += span
 	}
 	if upTo >= w.base+windowSeqs {
-		n += int(upTo - (w.base + windowSeqs) + 1)
+		n += upTo - (w.base + windowSeqs) + 1
 	}
-	return n
+	return int(n)
 }
 
 // firstUnseen is the lowest unseen seq in 1..upTo; ok is false when all are seen.
 func (w *seqWindow) firstUnseen(upTo uint64) (uint64, bool) {
-	if len(w.holes) > 0 && w.holes[0] <= upTo {
-		return w.holes[0], true
+	if len(w.gaps) > 0 && w.gaps[0].from <= upTo {
+		return w.gaps[0].from, true
 	}
 	for seq := w.base; seq <= upTo; seq++ {
 		if seq >= w.base+windowSeqs {

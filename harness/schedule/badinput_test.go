@@ -20,15 +20,16 @@ func TestMalformedMarkingLeavesTheRestAlone(t *testing.T) {
 	n, total := 0, 0
 	for i, d := range spoilt.Devices {
 		c := clean.Devices[i]
-		if len(d.Messages) != len(c.Messages) {
-			t.Fatalf("device %s: %d messages with malformed on, %d without", d.ID, len(d.Messages), len(c.Messages))
+		dm, cms, am := d.Messages(), c.Messages(), again.Devices[i].Messages()
+		if len(dm) != len(cms) {
+			t.Fatalf("device %s: %d messages with malformed on, %d without", d.ID, len(dm), len(cms))
 		}
-		for j := range d.Messages {
-			m, cm := d.Messages[j], c.Messages[j]
+		for j := range dm {
+			m, cm := dm[j], cms[j]
 			if m.At != cm.At || m.Topic != cm.Topic || m.Seq != cm.Seq || !sameValues(m.Values, cm.Values) {
 				t.Fatalf("device %s seq %d changed: %+v vs %+v", d.ID, m.Seq, m, cm)
 			}
-			if m.Malformed != again.Devices[i].Messages[j].Malformed {
+			if m.Malformed != am[j].Malformed {
 				t.Fatalf("device %s seq %d: marking differs between two builds of the same seed", d.ID, m.Seq)
 			}
 			total++
@@ -84,18 +85,18 @@ fleets:
 		t.Errorf("stats %+v: want 3 sites, 42 rows, 30 replayed, 12 beyond the run, 10 empty cells", st)
 	}
 	sand := p.Devices[0] // Sand Mountain: ozone only
-	if len(sand.Messages) != 10 {
-		t.Fatalf("Sand Mountain sends %d messages, want 10 (ozone on days 0..9)", len(sand.Messages))
+	if len(sand.Messages()) != 10 {
+		t.Fatalf("Sand Mountain sends %d messages, want 10 (ozone on days 0..9)", len(sand.Messages()))
 	}
-	for i, m := range sand.Messages {
+	for i, m := range sand.Messages() {
 		if m.Topic != "epa/epa-00000/Ozone" || m.At != time.Duration(i)*time.Second || m.Seq != uint64(i+1) {
 			t.Fatalf("message %d: %+v", i, m)
 		}
 	}
-	if got := len(p.Devices[1].Messages); got != 20 || st.Messages != 50 {
+	if got := len(p.Devices[1].Messages()); got != 20 || st.Messages != 50 {
 		t.Errorf("North Birmingham sends %d messages (want 20: ozone and SO2 for 10 days), fleet %d (want 50)", got, st.Messages)
 	}
-	if first := p.Devices[1].Messages[0]; first.Values[0] != 0.021824 || first.Values[1] != 0.028571 {
+	if first := p.Devices[1].Messages()[0]; first.Values[0] != 0.021824 || first.Values[1] != 0.028571 {
 		t.Errorf("North Birmingham 2021-01-01 = %v, CSV says [0.021824 0.028571]", first.Values)
 	}
 }

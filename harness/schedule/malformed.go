@@ -5,36 +5,38 @@ import (
 	"hash/fnv"
 )
 
-// markMalformed picks which of device d's messages go out malformed, and of
-// which kind: each message independently with the fleet's fraction, from a hash
-// of the seed, the device and the seq — not from the device's value stream, so
-// turning malformed on changes no other message's values or times.
-func markMalformed(d *Device, seed int64) {
+// MalformedAt is 0 when device d's message seq goes out valid, else 1 + the
+// index of its kind in the fleet's MalformedMix: each message independently
+// with the fleet's fraction, from a hash of the seed, the device and the seq —
+// not from the device's value stream, so turning malformed on changes no other
+// message's values or times.
+func (d *Device) MalformedAt(seq uint64) uint8 {
 	f := d.Fleet
 	if f.Malformed <= 0 {
-		return
+		return 0
 	}
-	kinds := f.MalformedMix()
-	for i := range d.Messages {
-		h := fnv.New64a()
-		var b [16]byte
-		binary.LittleEndian.PutUint64(b[:8], uint64(seed))
-		binary.LittleEndian.PutUint64(b[8:], d.Messages[i].Seq)
-		h.Write(b[:])
-		h.Write([]byte(d.ID))
-		x := mix(h.Sum64())
-		if float64(x>>11)/(1<<53) >= f.Malformed {
-			continue
-		}
-		d.Messages[i].Malformed = uint8(1 + (x&0x7ff)%uint64(len(kinds)))
+	h := fnv.New64a()
+	var b [16]byte
+	binary.LittleEndian.PutUint64(b[:8], uint64(d.gen.malformedSeed))
+	binary.LittleEndian.PutUint64(b[8:], seq)
+	h.Write(b[:])
+	h.Write([]byte(d.ID))
+	x := mix(h.Sum64())
+	if float64(x>>11)/(1<<53) >= f.Malformed {
+		return 0
 	}
+	return uint8(1 + (x&0x7ff)%uint64(len(f.MalformedMix())))
 }
 
-// MalformedCount is how many of the plan's messages go out malformed.
+// MalformedCount is how many of the plan's messages go out malformed (it walks
+// the messages of fleets that send any).
 func (p *Plan) MalformedCount() int {
 	n := 0
 	for _, d := range p.Devices {
-		for _, m := range d.Messages {
+		if d.Fleet.Malformed <= 0 {
+			continue
+		}
+		for m := range d.All() {
 			if m.Malformed != 0 {
 				n++
 			}

@@ -59,45 +59,69 @@ type ReplayStats struct {
 	RowsBeyondRun int
 }
 
-// planReplay gives a replay device its messages from src, one per row (or one per
-// present metric when the topic names the metric). Empty cells stay empty: the
-// metric is not sent, and a row with no value at all sends nothing.
-func planReplay(d *Device, src ValueSource, perMetric bool, end time.Duration, st *ReplayStats) {
-	topics := d.Topics()
-	seq := uint64(0)
+// nextReplay yields a replay device's next message from its recording: one per
+// row (or one per present metric when the topic names the metric). Empty cells
+// stay empty: the metric is not sent, and a row with no value at all sends
+// nothing; rows past the run's end are not sent.
+func (c *Cursor) nextReplay() (Message, bool) {
+	g := &c.d.gen
+	for {
+		if c.values != nil && g.perMetric {
+			for ; c.left < len(c.values); c.left++ {
+				if !math.IsNaN(c.values[c.left]) {
+					c.seq++
+					m := Message{Seq: c.seq, At: c.at, Topic: g.topics[c.left], Metric: c.left, Values: c.values}
+					c.left++
+					return m, true
+				}
+			}
+		}
+		at, values, ok := c.src.Next()
+		if !ok {
+			return Message{}, false
+		}
+		c.values = nil
+		if at >= g.end || emptyCells(values) == len(values) {
+			continue
+		}
+		if !g.perMetric {
+			c.seq++
+			return Message{Seq: c.seq, At: at, Topic: g.topics[0], Metric: -1, Values: values}, true
+		}
+		c.at, c.values, c.left = at, values, 0
+	}
+}
+
+// emptyCells counts a row's missing values.
+func emptyCells(values []float64) int {
+	n := 0
+	for _, v := range values {
+		if math.IsNaN(v) {
+			n++
+		}
+	}
+	return n
+}
+
+// countReplay adds what replay device d will do with its recording to st.
+func countReplay(d *Device, st *ReplayStats) {
+	src := replaySourceOf(d.gen.replay, d.gen.local)
 	for {
 		at, values, ok := src.Next()
 		if !ok {
-			return
+			break
 		}
 		st.Rows++
-		if at >= end {
+		empty := emptyCells(values)
+		switch {
+		case at >= d.gen.end:
 			st.RowsBeyondRun++
-			continue
-		}
-		empty := 0
-		for _, v := range values {
-			if math.IsNaN(v) {
-				empty++
-			}
-		}
-		if empty == len(values) {
+		case empty == len(values):
 			st.RowsEmpty++
-			continue
-		}
-		st.EmptyCells += empty
-		st.RowsReplayed++
-		if !perMetric {
-			seq++
-			d.Messages = append(d.Messages, Message{Seq: seq, At: at, Topic: topics[0], Metric: -1, Values: values})
-			continue
-		}
-		for m, v := range values {
-			if math.IsNaN(v) {
-				continue
-			}
-			seq++
-			d.Messages = append(d.Messages, Message{Seq: seq, At: at, Topic: topics[m], Metric: m, Values: values})
+		default:
+			st.EmptyCells += empty
+			st.RowsReplayed++
 		}
 	}
+	st.Messages += d.Count()
 }

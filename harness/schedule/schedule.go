@@ -1,7 +1,8 @@
 // Package schedule turns a scenario into a deterministic plan: every device's id
 // and topics, and every message's sequence number, intended send time and sampled
-// values. The same scenario and seed always give the same plan; the load engine
-// only replays it against the clock.
+// values — the messages computed from each device's seed as they are walked
+// (Cursor), never held. The same scenario and seed always give the same plan; the
+// load engine only replays it against the clock.
 package schedule
 
 import (
@@ -19,7 +20,8 @@ import (
 	"github.com/citybench/citybench/scenarios"
 )
 
-// Plan is the whole offered load of a run, or of one segment of it.
+// Plan is the whole offered load of a run, or of one segment of it: its
+// devices, each of which computes its messages on demand.
 type Plan struct {
 	Devices []*Device
 	// Segment is the slice of the scenario's devices this plan holds (Whole: all).
@@ -39,7 +41,7 @@ type PhaseSpan struct {
 	Start, End time.Duration
 }
 
-// Device is one simulated device and everything it will send.
+// Device is one simulated device; Cursor walks what it will send.
 type Device struct {
 	Index int // position in Plan.Devices
 	// Global is the position in the unsliced plan: the {index} placeholder and the
@@ -49,10 +51,14 @@ type Device struct {
 	ID       string
 	Fleet    *scenarios.Fleet
 	Location map[string]string
-	// Messages in send order; Messages[i].Seq == i+1.
-	Messages []Message
 	// Metrics are the fleet's metric names, indexing Message.Values.
 	Metrics []string
+	// Values draws the device's readings, one sample at a time (see Sampler):
+	// the seeded generator's seam. A replay fleet's devices take their times and
+	// values from a ValueSource (their recording) instead.
+	Values Sampler
+
+	gen generator // what the device's messages are computed from (cursor.go)
 }
 
 // Message is one MQTT publish.
@@ -71,24 +77,12 @@ type Message struct {
 	Malformed uint8
 }
 
-// Count is the number of messages in the plan.
+// Count is the number of messages in the plan; it walks every device's
+// messages once (then remembers each device's count).
 func (p *Plan) Count() int {
 	n := 0
 	for _, d := range p.Devices {
-		n += len(d.Messages)
-	}
-	return n
-}
-
-// MeasuredCount is the number of messages intended at or after the warm-up.
-func (p *Plan) MeasuredCount() int {
-	n := 0
-	for _, d := range p.Devices {
-		for _, m := range d.Messages {
-			if m.At >= p.Warmup {
-				n++
-			}
-		}
+		n += d.Count()
 	}
 	return n
 }
@@ -140,19 +134,15 @@ func BuildSegment(sc *scenarios.Scenario, seg Segment) (*Plan, error) {
 				Fleet:    f,
 				Location: location(f, i),
 				Metrics:  metrics,
+				Values:   seededValues(f),
 			}
+			d.gen = generator{seed: uint64(sc.Seed), malformedSeed: sc.Seed, local: i, perMetric: perMetric, prof: prof, topics: d.Topics(), end: p.End}
 			if rs != nil {
+				d.gen.replay = f.Replay
 				rs.Sites++
 				rs.MissingDays += f.Replay.Data.Sites[i].MissingDays
-				planReplay(d, replaySourceOf(f.Replay, i), perMetric, p.End, rs)
-				rs.Messages += len(d.Messages)
-			} else {
-				rng := rand.New(rand.NewPCG(uint64(sc.Seed), hash64(f.Name, i)))
-				if err := planDevice(d, i, perMetric, rng, prof); err != nil {
-					return nil, err
-				}
+				countReplay(d, rs)
 			}
-			markMalformed(d, sc.Seed)
 			p.Devices = append(p.Devices, d)
 		}
 	}
@@ -242,82 +232,6 @@ func (d *Device) Topics() []string {
 		out[i] = d.Topic(i)
 	}
 	return out
-}
-
-func planDevice(d *Device, idx int, perMetric bool, rng *rand.Rand, prof *profile) error {
-	f := d.Fleet
-	if f.Arrival.Burst() {
-		planBurst(d, idx, perMetric, rng)
-		return nil
-	}
-	topics := d.Topics()
-	base := f.Arrival.Interval.D()
-	// Spread the first sends uniformly over one interval of rate-scaled time, so
-	// devices neither fire in lockstep nor bunch up behind a ramp from zero.
-	t := prof.advance(prof.start, time.Duration(rng.Int64N(int64(max(base, time.Millisecond)))))
-	seq := uint64(0)
-	sample := 0
-	for t < prof.end {
-		_, active := prof.at(t)
-		values := sampleValues(f, sample, rng)
-		sample++
-		interval := base
-		if f.Severity != nil {
-			interval = severityInterval(f, d.Metrics, values, base)
-		}
-		if active > 0 && float64(idx) < active*float64(f.Devices) {
-			if perMetric {
-				for m := range d.Metrics {
-					seq++
-					d.Messages = append(d.Messages, Message{Seq: seq, At: t, Topic: topics[m], Metric: m, Values: values})
-				}
-			} else {
-				seq++
-				d.Messages = append(d.Messages, Message{Seq: seq, At: t, Topic: topics[0], Metric: -1, Values: values})
-			}
-		}
-		step := interval
-		switch f.Arrival.Kind {
-		case "poisson":
-			step = time.Duration(rng.ExpFloat64() * float64(step))
-		default:
-			if j := f.Arrival.Jitter.D(); j > 0 {
-				step += time.Duration(rng.Int64N(int64(2*j))) - j
-			}
-		}
-		if step < time.Microsecond {
-			step = time.Microsecond
-		}
-		t = prof.advance(t, step)
-	}
-	return nil
-}
-
-// planBurst gives a burst device its Count messages, all due at the device's
-// start: the devices send them back to back, each as soon as an in-flight slot
-// frees, so the moment a message actually becomes due is known only at run time
-// (the ledger records it). Starts are spread evenly over Arrival.Start.
-func planBurst(d *Device, idx int, perMetric bool, rng *rand.Rand) {
-	f := d.Fleet
-	at := time.Duration(0)
-	if f.Devices > 0 {
-		at = time.Duration(int64(f.Arrival.Start.D()) * int64(idx) / int64(f.Devices))
-	}
-	topics := d.Topics()
-	d.Messages = make([]Message, 0, f.Arrival.Count)
-	var values []float64
-	for seq := uint64(1); seq <= uint64(f.Arrival.Count); seq++ {
-		m := Message{Seq: seq, At: at, Topic: topics[0], Metric: -1}
-		if perMetric {
-			m.Metric = int(seq-1) % len(d.Metrics)
-			m.Topic = topics[m.Metric]
-		}
-		if m.Metric <= 0 { // a new sample for each message, or for each round of metrics
-			values = sampleValues(f, int(seq-1), rng)
-		}
-		m.Values = values
-		d.Messages = append(d.Messages, m)
-	}
 }
 
 // ClosedLoop reports whether any device of the plan sends bursts paced by

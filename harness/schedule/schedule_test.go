@@ -55,7 +55,7 @@ func TestBuildIsDeterministic(t *testing.T) {
 	}
 	for i := range a.Devices {
 		da, db := a.Devices[i], b.Devices[i]
-		if da.ID != db.ID || !reflect.DeepEqual(da.Location, db.Location) || !reflect.DeepEqual(da.Messages, db.Messages) {
+		if da.ID != db.ID || !reflect.DeepEqual(da.Location, db.Location) || !reflect.DeepEqual(da.Messages(), db.Messages()) {
 			t.Fatalf("device %d differs between two builds of the same scenario and seed", i)
 		}
 	}
@@ -65,7 +65,7 @@ func TestBuildIsDeterministic(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if reflect.DeepEqual(a.Devices[0].Messages, c.Devices[0].Messages) {
+	if reflect.DeepEqual(a.Devices[0].Messages(), c.Devices[0].Messages()) {
 		t.Fatal("a different seed produced the same intended times and values")
 	}
 }
@@ -81,7 +81,7 @@ func TestBuildTopicsAndValues(t *testing.T) {
 	}
 	var no2Sum float64
 	var n int
-	for i, m := range d.Messages {
+	for i, m := range d.Messages() {
 		if m.Seq != uint64(i+1) {
 			t.Fatalf("message %d has seq %d", i, m.Seq)
 		}
@@ -143,7 +143,7 @@ func TestBuildRates(t *testing.T) {
 	count := func(from, to time.Duration) int {
 		n := 0
 		for _, d := range p.Devices {
-			for _, m := range d.Messages {
+			for _, m := range d.Messages() {
 				if m.At >= from && m.At < to {
 					n++
 				}
@@ -168,12 +168,13 @@ func TestBuildRates(t *testing.T) {
 		})
 	}
 	for _, d := range p.Devices {
-		for i := 1; i < len(d.Messages); i++ {
-			if d.Messages[i].At < d.Messages[i-1].At {
+		msgs := d.Messages()
+		for i := 1; i < len(msgs); i++ {
+			if msgs[i].At < msgs[i-1].At {
 				t.Fatalf("device %s: intended times go backwards at seq %d", d.ID, i+1)
 			}
 		}
-		if last := d.Messages[len(d.Messages)-1].At; last >= p.End {
+		if last := msgs[len(msgs)-1].At; last >= p.End {
 			t.Fatalf("device %s sends at %s, after the end %s", d.ID, last, p.End)
 		}
 	}
@@ -203,7 +204,7 @@ fleets:
 	perSecond := make([]int, 20)
 	senders := map[string]bool{}
 	for _, d := range p.Devices {
-		for _, m := range d.Messages {
+		for _, m := range d.Messages() {
 			perSecond[int(m.At/time.Second)]++
 			if m.At >= 10*time.Second {
 				senders[d.ID] = true
@@ -245,7 +246,7 @@ fleets:
 	if err != nil {
 		t.Fatal(err)
 	}
-	msgs := p.Devices[0].Messages
+	msgs := p.Devices[0].Messages()
 	gaps := map[string][]time.Duration{}
 	for i := 1; i < len(msgs); i++ {
 		mode := Mode(sc.Fleets[0].Severity, msgs[i-1].Values[0])
@@ -295,11 +296,12 @@ func TestBurstPlan(t *testing.T) {
 		t.Fatalf("plan has %d messages, want 4 devices × 5", a.Count())
 	}
 	for i, d := range a.Devices {
-		if !reflect.DeepEqual(d.Messages, b.Devices[i].Messages) {
+		if !reflect.DeepEqual(d.Messages(), b.Devices[i].Messages()) {
 			t.Fatalf("device %d: two builds of the same scenario and seed differ", i)
 		}
 		wantAt := time.Duration(i) * 500 * time.Millisecond // 2s spread over 4 devices
-		for j, m := range d.Messages {
+		msgs := d.Messages()
+		for j, m := range msgs {
 			if m.Seq != uint64(j+1) || m.At != wantAt {
 				t.Fatalf("device %d message %d: seq %d at %s, want seq %d at %s", i, j, m.Seq, m.At, j+1, wantAt)
 			}
@@ -308,11 +310,11 @@ func TestBurstPlan(t *testing.T) {
 			}
 		}
 		// The messages of one round of metrics carry one sample.
-		if &d.Messages[0].Values[0] != &d.Messages[1].Values[0] || &d.Messages[1].Values[0] == &d.Messages[2].Values[0] {
+		if &msgs[0].Values[0] != &msgs[1].Values[0] || &msgs[1].Values[0] == &msgs[2].Values[0] {
 			t.Errorf("device %d: want one sample per round of metrics", i)
 		}
 	}
-	if reflect.DeepEqual(a.Devices[0].Messages[0].Values, a.Devices[1].Messages[0].Values) {
+	if reflect.DeepEqual(a.Devices[0].Messages()[0].Values, a.Devices[1].Messages()[0].Values) {
 		t.Error("two devices drew the same values: the seed is not per device")
 	}
 }

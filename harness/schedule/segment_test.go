@@ -51,14 +51,14 @@ func TestSegmentsPartitionThePlan(t *testing.T) {
 							t.Fatalf("segment %d/%d: device %s has Index %d at position %d", i, n, d.ID, d.Index, pos)
 						}
 						w := whole.Devices[d.Global]
-						if d.ID != w.ID || !reflect.DeepEqual(d.Location, w.Location) || !reflect.DeepEqual(d.Topics(), w.Topics()) || !reflect.DeepEqual(d.Messages, w.Messages) {
+						if d.ID != w.ID || !reflect.DeepEqual(d.Location, w.Location) || !reflect.DeepEqual(d.Topics(), w.Topics()) || !reflect.DeepEqual(d.Messages(), w.Messages()) {
 							t.Fatalf("segment %d/%d: device %s differs from the whole plan's", i, n, d.ID)
 						}
 						if k := fleetPosition(whole, d.Global); k%n != i {
 							t.Fatalf("segment %d/%d holds fleet device %d", i, n, k)
 						}
 						seen[d.Global]++
-						messages += len(d.Messages)
+						messages += len(d.Messages())
 					}
 				}
 				for g, c := range seen {

@@ -135,7 +135,7 @@ func (a *API) poll(ctx context.Context, dev int) bool {
 		a.outages.up("poll")
 		now := time.Now().UnixNano()
 		for _, r := range page.Readings {
-			if r.Seq == 0 || r.Seq > uint64(len(a.env.Plan.Devices[dev].Messages)) || a.env.Rec.Seen(ledger.API, dev, r.Seq) {
+			if r.Seq == 0 || r.Seq > a.env.Rec.Planned(dev) || a.env.Rec.Seen(ledger.API, dev, r.Seq) {
 				continue
 			}
 			a.env.Rec.Observe(ledger.API, dev, r.Seq, now)
@@ -159,12 +159,12 @@ func (a *API) poll(ctx context.Context, dev int) bool {
 // API has not shown yet, but not further back than apiLookback before now,
 // except while draining.
 func (a *API) from(dev int, until time.Duration, draining bool) (int64, bool) {
-	rec, d := a.env.Rec, a.env.Plan.Devices[dev]
+	rec := a.env.Rec
 	first, ok := rec.FirstUnseen(ledger.API, dev, until)
 	if !ok {
 		return 0, false
 	}
-	at := d.Messages[first-1].At
+	at := time.Duration(rec.Intended(dev, first) - rec.Start().UnixNano())
 	if !draining {
 		at = max(at, time.Since(rec.Start())-apiLookback)
 	}
@@ -198,7 +198,7 @@ func (a *API) get(ctx context.Context, dev int, from int64) (*readingsPage, erro
 
 // storeCaughtUp: every message of dev the store holds, the API has shown.
 func (a *API) storeCaughtUp(dev int, until time.Duration) bool {
-	for _, m := range a.env.Plan.Devices[dev].Messages {
+	for m := range a.env.Plan.Devices[dev].All() {
 		if m.At >= until {
 			break
 		}

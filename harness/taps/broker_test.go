@@ -46,7 +46,7 @@ func TestBrokerTapSurvivesBrokerRestart(t *testing.T) {
 	d := p.Devices[0]
 	publish := func(b *mochi.Server, seq uint64) {
 		t.Helper()
-		m := d.Messages[seq-1]
+		m := d.Messages()[seq-1]
 		payload, err := codec.JSON().Encode(codec.Reading{DeviceID: d.ID, Seq: seq, SampleTimeNs: start.Add(m.At).UnixNano(), Metrics: map[string]float64{"temperature": 1}})
 		if err != nil {
 			t.Fatal(err)
@@ -74,7 +74,7 @@ func TestBrokerTapSurvivesBrokerRestart(t *testing.T) {
 	seq := uint64(2)
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
-	for led.Delivered(ledger.Broker) < 2 && seq < uint64(len(d.Messages)) {
+	for led.Delivered(ledger.Broker) < 2 && seq < uint64(d.Count()) {
 		publish(b2, seq)
 		seq++
 		select {

@@ -33,7 +33,7 @@ func TestBrokersTapCoversEveryBroker(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, d := range p.Devices {
-		m := d.Messages[0]
+		m := d.Messages()[0]
 		payload, err := codec.JSON().Encode(codec.Reading{DeviceID: d.ID, Seq: 1, SampleTimeNs: start.Add(m.At).UnixNano(), Metrics: map[string]float64{"temperature": 1}})
 		if err != nil {
 			t.Fatal(err)

@@ -22,7 +22,7 @@ func produce(t *testing.T, w *kafka.Writer, p *schedule.Plan, start time.Time, f
 	t.Helper()
 	var msgs []kafka.Message
 	for _, d := range p.Devices {
-		for _, m := range d.Messages[from:to] {
+		for _, m := range d.Messages()[from:to] {
 			b, err := codec.JSON().Encode(codec.Reading{DeviceID: d.ID, Seq: m.Seq, SampleTimeNs: start.Add(m.At).UnixNano(), Metrics: map[string]float64{"temperature": 1}})
 			if err != nil {
 				t.Fatal(err)
@@ -61,7 +61,7 @@ func TestKafkaTapSurvivesBlackout(t *testing.T) {
 	}
 	produce(t, w, p, start, 0, 10)
 	for _, d := range p.Devices { // what the devices sent, for the drain
-		for _, m := range d.Messages {
+		for m := range d.All() {
 			led.Observe(ledger.Sent, d.Index, m.Seq, start.Add(m.At).UnixNano())
 		}
 	}

@@ -182,10 +182,9 @@ func (s *Store) readDevice(ctx context.Context, dev int, st *deviceState, until 
 }
 
 func (s *Store) record(dev int, r store.Row, countUnknown bool) {
-	d := s.env.Plan.Devices[dev]
 	// Stores keep time at millisecond precision (CQL timestamp): compare at that
 	// grain, with the intended time a burst device's message got at run time.
-	if r.Seq == 0 || r.Seq > uint64(len(d.Messages)) || r.Time.UnixMilli() != time.Unix(0, s.env.Rec.Intended(dev, r.Seq)).UnixMilli() {
+	if r.Seq == 0 || r.Seq > s.env.Rec.Planned(dev) || r.Time.UnixMilli() != time.Unix(0, s.env.Rec.Intended(dev, r.Seq)).UnixMilli() {
 		if countUnknown {
 			s.env.Rec.Observe(ledger.Store, -1, 0, 0) // counted as unknown
 		}

@@ -36,9 +36,8 @@ type Recorder interface {
 	Progress
 }
 
-// Progress is the read side a tap and the drain need. Seen, FirstUnseen and
-// Missing are only safe from the goroutine that records stage for dev, or after
-// that stage stopped recording.
+// Progress is the read side a tap and the drain need: small answers from the
+// recorder's per-device windows, never the raw store of observations.
 type Progress interface {
 	// Start is the wall-clock time of the run's offset 0; the zero time until the
 	// run's time line is fixed (taps start before it is).
@@ -46,6 +45,8 @@ type Progress interface {
 	// Intended is device dev's message seq's intended send time (unix ns): the
 	// plan's, or for a burst device the moment its in-flight slot freed.
 	Intended(dev int, seq uint64) int64
+	// Planned is how many messages device dev's plan holds (seqs 1..Planned).
+	Planned(dev int) uint64
 	// Delivered is how many distinct messages stage has seen so far.
 	Delivered(stage ledger.Stage) int64
 	// Forwardable is how many messages sent so far a correct pipeline passes on

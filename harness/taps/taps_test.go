@@ -56,7 +56,7 @@ func stored(t *testing.T, st store.Store, p *schedule.Plan, start time.Time, unt
 	n := 0
 	for _, d := range p.Devices {
 		var rows []store.Row
-		for _, m := range d.Messages {
+		for m := range d.All() {
 			if m.At >= until {
 				break
 			}
@@ -108,7 +108,7 @@ func TestAPITapPagesForward(t *testing.T) {
 	led := ledger.New(p)
 	led.SetStart(start)
 	for _, d := range p.Devices { // the store read-back found every row
-		for _, m := range d.Messages {
+		for m := range d.All() {
 			led.Observe(ledger.Store, d.Index, m.Seq, start.Add(m.At).UnixNano())
 		}
 	}
@@ -159,7 +159,7 @@ func TestStoreReadBackRetriesAndSeparatesUnverified(t *testing.T) {
 	mem2 := memory.New()
 	for _, d := range p.Devices {
 		var rows []store.Row
-		for _, m := range d.Messages {
+		for m := range d.All() {
 			if d == lostDev && m.Seq == 5 {
 				continue
 			}
@@ -193,7 +193,7 @@ func TestStoreReadBackRetriesAndSeparatesUnverified(t *testing.T) {
 			got = &struct{ lost, unverified, delivered int64 }{s.Delivery.Lost, s.Delivery.Unverified, s.Delivery.Delivered}
 		}
 	}
-	perDevice := int64(len(p.Devices[0].Messages))
+	perDevice := int64(p.Devices[0].Count())
 	if got == nil || got.lost != 1 || got.unverified != perDevice || got.delivered != 3*perDevice-1 {
 		t.Fatalf("store accounting %+v, want lost 1, unverified %d, delivered %d", got, perDevice, 3*perDevice-1)
 	}
