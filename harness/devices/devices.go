@@ -238,6 +238,7 @@ func (s *Simulator) sendOnTime(ctx context.Context, d *schedule.Device, until ti
 	start := s.ledger.Start()
 	cd := s.codecs[d.Fleet.Name]
 	qos := byte(d.Fleet.QoS)
+	metrics := make(map[string]float64, len(d.Metrics))
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for i := range d.Messages {
@@ -255,7 +256,7 @@ func (s *Simulator) sendOnTime(ctx context.Context, d *schedule.Device, until ti
 		} else if ctx.Err() != nil {
 			return
 		}
-		payload, err := cd.Encode(reading(d, m, start.Add(m.At).UnixNano()))
+		payload, err := cd.Encode(reading(d, m, start.Add(m.At).UnixNano(), metrics))
 		if err != nil {
 			s.ledger.Error(time.Now().UnixNano())
 			s.log.Error("encode reading", "device", d.ID, "seq", m.Seq, "err", err)
@@ -297,6 +298,7 @@ func (s *Simulator) sendBurst(ctx context.Context, d *schedule.Device, until tim
 		s.ledger.Error(time.Now().UnixNano())
 		return
 	}
+	metrics := make(map[string]float64, len(d.Metrics))
 	bound := time.NewTimer(time.Until(start.Add(until)))
 	defer bound.Stop()
 	if len(d.Messages) > 0 {
@@ -322,7 +324,7 @@ func (s *Simulator) sendBurst(ctx context.Context, d *schedule.Device, until tim
 		}
 		due := max(slot, start.Add(m.At).UnixNano())
 		s.ledger.SetIntended(d.Index, m.Seq, due)
-		payload, err := cd.Encode(reading(d, m, due))
+		payload, err := cd.Encode(reading(d, m, due, metrics))
 		if err != nil {
 			s.ledger.Error(time.Now().UnixNano())
 			s.log.Error("encode reading", "device", d.ID, "seq", m.Seq, "err", err)
@@ -398,9 +400,11 @@ func (s *Simulator) sendOnce(ctx context.Context, d *schedule.Device, m *schedul
 	}
 }
 
-// reading is message m's payload, sampled at its intended time (unix ns).
-func reading(d *schedule.Device, m *schedule.Message, intended int64) codec.Reading {
-	metrics := make(map[string]float64, len(d.Metrics))
+// reading is message m's payload, sampled at its intended time (unix ns). Its
+// metrics go into metrics, cleared first: the device's one map, reused for every
+// message because codecs never keep a reading.
+func reading(d *schedule.Device, m *schedule.Message, intended int64, metrics map[string]float64) codec.Reading {
+	clear(metrics)
 	if m.Metric >= 0 {
 		metrics[d.Metrics[m.Metric]] = m.Values[m.Metric]
 	} else {

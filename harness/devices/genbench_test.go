@@ -319,18 +319,9 @@ func runBare(ctx context.Context, url string, payloadLen int, subscribe bool) (g
 		}
 		defer clients[i].Disconnect(250)
 	}
-	start := time.Now().Add(100 * time.Millisecond)
-	var acked atomic.Int64
-	var wg sync.WaitGroup
-	for i, c := range clients {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			acked.Add(bareClient(ctx, c, fmt.Sprintf("bare/%02d", i), payload, start.Add(genInterval*time.Duration(i)/genClients), perClient))
-		}()
-	}
-	wg.Wait()
-	o.Acked = acked.Load()
+	o.Acked = playClients(func(i int, first time.Time) int64 {
+		return bareClient(ctx, clients[i], fmt.Sprintf("bare/%02d", i), payload, first, perClient)
+	})
 	if subscribe {
 		deadline := time.Now().Add(10 * time.Second)
 		for received.Load() < o.Acked && time.Now().Before(deadline) {
@@ -360,16 +351,11 @@ func bareClient(ctx context.Context, c mqtt.Client, topic string, payload []byte
 		}
 		done <- ok
 	}()
-	for k := range n {
-		if d := time.Until(first.Add(genInterval * time.Duration(k))); d > 0 {
-			time.Sleep(d)
-		}
-		if ctx.Err() != nil {
-			break
-		}
+	pace(ctx, first, n, func(k int) bool {
 		sent[k] = time.Now().UnixNano()
 		tokens <- c.Publish(topic, 1, false, payload)
-	}
+		return true
+	})
 	close(tokens)
 	return <-done
 }
@@ -390,18 +376,9 @@ func runLean(ctx context.Context, url string, payloadLen int) (genOutcome, error
 		defer c.Close()
 		conns[i] = c
 	}
-	start := time.Now().Add(100 * time.Millisecond)
-	var acked atomic.Int64
-	var wg sync.WaitGroup
-	for i, c := range conns {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			acked.Add(leanClient(ctx, c, fmt.Sprintf("lean/%02d", i), payload, start.Add(genInterval*time.Duration(i)/genClients), perClient))
-		}()
-	}
-	wg.Wait()
-	return genOutcome{Acked: acked.Load()}, nil
+	return genOutcome{Acked: playClients(func(i int, first time.Time) int64 {
+		return leanClient(ctx, conns[i], fmt.Sprintf("lean/%02d", i), payload, first, perClient)
+	})}, nil
 }
 
 func leanConnect(ctx context.Context, addr, id string) (net.Conn, error) {
@@ -447,24 +424,47 @@ func leanClient(ctx context.Context, c net.Conn, topic string, payload []byte, f
 	}()
 	pp := packets.NewControlPacket(packets.Publish).(*packets.PublishPacket)
 	pp.Qos, pp.TopicName, pp.Payload = 1, topic, payload
-	for k := range n {
-		if d := time.Until(first.Add(genInterval * time.Duration(k))); d > 0 {
-			time.Sleep(d)
-		}
-		if ctx.Err() != nil {
-			break
-		}
+	pace(ctx, first, n, func(k int) bool {
 		sent[k] = time.Now().UnixNano()
 		pp.MessageID = uint16(k + 1) // n < 65536: ids are never reused within a round
-		if pp.Write(c) != nil {
-			break
-		}
-	}
+		return pp.Write(c) == nil
+	})
 	select {
 	case ok := <-done:
 		return ok
 	case <-ctx.Done():
 		c.Close() // ends the reader
 		return <-done
+	}
+}
+
+// playClients runs play for each of genClients clients at once, client i's
+// first message a fraction i/genClients of an interval after a common start,
+// and sums what they return (messages acknowledged).
+func playClients(play func(i int, first time.Time) int64) int64 {
+	start := time.Now().Add(100 * time.Millisecond)
+	var acked atomic.Int64
+	var wg sync.WaitGroup
+	for i := range genClients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			acked.Add(play(i, start.Add(genInterval*time.Duration(i)/genClients)))
+		}()
+	}
+	wg.Wait()
+	return acked.Load()
+}
+
+// pace calls send for k = 0 … n-1 at first + k·genInterval (at once when late),
+// until send fails or ctx ends.
+func pace(ctx context.Context, first time.Time, n int, send func(k int) bool) {
+	for k := range n {
+		if d := time.Until(first.Add(genInterval * time.Duration(k))); d > 0 {
+			time.Sleep(d)
+		}
+		if ctx.Err() != nil || !send(k) {
+			return
+		}
 	}
 }

@@ -49,10 +49,11 @@ func (e *envelopes) find(topic, deviceHint string, payload []byte) (dev int, seq
 	if !ok {
 		return 0, 0, false
 	}
-	r, err := c.Decode(topic, payload)
+	// The envelope alone identifies a message; judging the reading is the pipeline's job.
+	id, seq, err := codec.Envelope(c, topic, payload)
 	if err != nil {
 		return 0, 0, false
 	}
-	dev, ok = e.byID[r.DeviceID]
-	return dev, r.Seq, ok
+	dev, ok = e.byID[id]
+	return dev, seq, ok
 }
