@@ -1,6 +1,9 @@
 package codec
 
-import "testing"
+import (
+	"encoding/json"
+	"testing"
+)
 
 func TestJSONEnvelope(t *testing.T) {
 	good, err := JSON().Encode(reading(map[string]float64{"temperature": 28.7}))
@@ -53,5 +56,50 @@ func TestEnvelopeWithoutFastPath(t *testing.T) {
 	id, seq, err := Envelope(Text(), cityTopo, p)
 	if err != nil || id != r.DeviceID || seq != r.Seq {
 		t.Fatalf("Envelope = (%q, %d, %v), Decode = (%q, %d)", id, seq, err, r.DeviceID, r.Seq)
+	}
+}
+
+// FuzzPlainJSONEnvelope holds the plain-form reader to encoding/json's answer
+// wherever it reads an envelope at all, and checks it reads citybench's own encoding.
+func FuzzPlainJSONEnvelope(f *testing.F) {
+	for _, metrics := range []map[string]float64{{"temperature": 28.7}, {"a": -1e-7, "b": 1e21, "c": 0}} {
+		good, err := JSON().Encode(reading(metrics))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(good)
+	}
+	f.Add([]byte(`{"device_id":"d","seq":1,"sample_time_ns":1,"metrics":{}}`))
+	f.Add([]byte(`{"device_id":"d","seq":01,"sample_time_ns":1,"metrics":{"a":1}}`))
+	f.Add([]byte(`{"device_id":"d","seq":18446744073709551616,"sample_time_ns":1,"metrics":{"a":1}}`))
+	f.Add([]byte(`{"device_id":"d","seq":1,"sample_time_ns":1,"metrics":{"a":1.}}`))
+	f.Add([]byte(`{"device_id":"d","seq":1,"sample_time_ns":1,"metrics":{"a":1},"seq":2}`))
+	f.Add([]byte(`{"device_id":"d\"","seq":1,"sample_time_ns":1,"metrics":{"a":1}}`))
+	f.Fuzz(func(t *testing.T, payload []byte) {
+		id, seq, ok := plainJSONEnvelope(payload)
+		if !ok {
+			return
+		}
+		wantID, wantSeq, err := jsonEnvelopeOf(payload)
+		if err != nil || id != wantID || seq != wantSeq {
+			t.Fatalf("plain reader (%q, %d), encoding/json (%q, %d, %v) for %q", id, seq, wantID, wantSeq, err, payload)
+		}
+		if !json.Valid(payload) {
+			t.Fatalf("plain reader took invalid JSON %q", payload)
+		}
+	})
+}
+
+func TestPlainJSONEnvelopeReadsOwnEncoding(t *testing.T) {
+	for _, metrics := range []map[string]float64{{"temperature": 28.7}, {"a": -1e-7, "b": 1e21, "c": 0}} {
+		r := reading(metrics)
+		r.Model = "env-v2"
+		p, err := JSON().Encode(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if id, seq, ok := plainJSONEnvelope(p); !ok || id != r.DeviceID || seq != r.Seq {
+			t.Errorf("plainJSONEnvelope(%s) = (%q, %d, %v)", p, id, seq, ok)
+		}
 	}
 }
