@@ -16,6 +16,7 @@ import (
 	"github.com/citybench/citybench/harness/devices"
 	"github.com/citybench/citybench/harness/ledger"
 	"github.com/citybench/citybench/harness/limits"
+	"github.com/citybench/citybench/harness/malformed"
 	"github.com/citybench/citybench/harness/recovery"
 	"github.com/citybench/citybench/harness/schedule"
 	"github.com/citybench/citybench/harness/slo"
@@ -112,6 +113,8 @@ type run struct {
 	sampled []int // devices the API tap polls
 	sim     *devices.Simulator
 	started time.Time
+	// book records the malformed messages sent and their dead letters (nil: the plan sends none).
+	book *malformed.Book
 }
 
 func newRun(sc *scenarios.Scenario, opts Options) (*run, error) {
@@ -127,7 +130,11 @@ func newRun(sc *scenarios.Scenario, opts Options) (*run, error) {
 	if err != nil {
 		return nil, fmt.Errorf("plan: %w", err)
 	}
-	return &run{sc: sc, opts: opts, seg: seg, log: log, plan: plan, led: ledger.New(plan), sampled: apiSample(plan, sc.APISample), started: time.Now()}, nil
+	r := &run{sc: sc, opts: opts, seg: seg, log: log, plan: plan, led: ledger.New(plan), sampled: apiSample(plan, sc.APISample), started: time.Now()}
+	if plan.MalformedCount() > 0 {
+		r.book = malformed.NewBook()
+	}
+	return r, nil
 }
 
 func (r *run) startTarget(ctx context.Context) (target.Endpoints, error) {
@@ -154,7 +161,7 @@ func (r *run) connectDevices(ctx context.Context, eps target.Endpoints) error {
 		return err
 	}
 	sim, err := devices.New(devices.Broker{URLs: eps.MQTTURLs, Username: eps.MQTTUsername, Password: eps.MQTTPassword, TLS: eps.TLS}, r.led,
-		devices.WithLogger(r.log), devices.WithSourceAddrs(machine.SourceAddrs(len(r.plan.Devices))))
+		devices.WithLogger(r.log), devices.WithSourceAddrs(machine.SourceAddrs(len(r.plan.Devices))), devices.WithMalformedBook(r.book))
 	if err != nil {
 		return err
 	}
@@ -171,13 +178,17 @@ func (r *run) connectDevices(ctx context.Context, eps target.Endpoints) error {
 // target may leave a stage unmeasured (an external pipeline whose Kafka or store
 // the harness cannot reach); that stage then expects nothing.
 func (r *run) taps(eps target.Endpoints) ([]taps.Tap, error) {
-	out := []taps.Tap{taps.NewBroker(taps.BrokerConfig{URL: eps.MQTTURLs[0], Username: eps.MQTTUsername, Password: eps.MQTTPassword, TLS: eps.TLS, QoS: maxQoS(r.sc)})}
+	out := []taps.Tap{r.brokerTap(eps)}
 	if len(eps.KafkaBrokers) > 0 {
 		cfg, err := kafkaTapConfig(eps)
 		if err != nil {
 			return nil, err
 		}
 		out = append(out, taps.NewKafka(cfg))
+		if r.book != nil && eps.KafkaDeadLetterTopic != "" {
+			cfg.Topic = eps.KafkaDeadLetterTopic
+			out = append(out, taps.NewDeadLetter(cfg, r.book))
+		}
 	}
 	if eps.Store != nil {
 		out = append(out, taps.NewStore(eps.Store, storeReadBackPoll))
@@ -271,9 +282,12 @@ func (r *run) playLoad(ctx context.Context) *load {
 func drainTaps(ctx context.Context, ts []taps.Tap, until, deadline time.Duration) []taps.Report {
 	ctx, cancel := context.WithTimeout(ctx, deadline)
 	defer cancel()
-	done := make(map[ledger.Stage]chan struct{}, len(ts))
+	done := make(map[ledger.Stage]*sync.WaitGroup, len(ts)) // per stage: its taps still running (the dead-letter tap shares kafka)
 	for _, t := range ts {
-		done[t.Stage()] = make(chan struct{})
+		if done[t.Stage()] == nil {
+			done[t.Stage()] = &sync.WaitGroup{}
+		}
+		done[t.Stage()].Add(1)
 	}
 	reports := make([]taps.Report, len(ts))
 	var wg sync.WaitGroup
@@ -281,10 +295,10 @@ func drainTaps(ctx context.Context, ts []taps.Tap, until, deadline time.Duration
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			defer close(done[t.Stage()])
+			defer done[t.Stage()].Done()
 			if f, ok := t.(taps.Follower); ok {
-				if ch, ok := done[f.Follows()]; ok {
-					<-ch
+				if w, ok := done[f.Follows()]; ok {
+					w.Wait()
 				}
 			}
 			reports[i] = t.Stop(ctx, until)
@@ -328,6 +342,7 @@ func (r *run) result(ctx context.Context, eps target.Endpoints, ld *load, report
 	}
 	res.Counters["errors"] = r.led.Errors()
 	addTapReports(res, reports)
+	r.badInput(res, eps)
 	if api := res.Stage(result.StageAPI); api != nil {
 		api.Note = fmt.Sprintf("%d sampled devices polled every %s: latency includes up to one polling interval", len(r.sampled), apiPollInterval)
 	}
@@ -391,7 +406,9 @@ func addTapReports(res *result.Result, reports []taps.Report) {
 func unverifiedFunc(reports []taps.Report) func(ledger.Stage, int, time.Duration) bool {
 	var by [ledger.NumStages]func(int, time.Duration) bool
 	for _, rep := range reports {
-		by[rep.Stage] = rep.Unverified
+		if rep.Unverified != nil {
+			by[rep.Stage] = rep.Unverified
+		}
 	}
 	return func(s ledger.Stage, dev int, at time.Duration) bool {
 		return by[s] != nil && by[s](dev, at)

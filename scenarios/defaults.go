@@ -100,6 +100,9 @@ func (s *Scenario) setDefaults() {
 		defDuration(s, &f.KeepAlive, p+".keep_alive", DefaultKeepAlive)
 		defString(s, &f.Connection, p+".connection", DefaultConnection)
 		defString(s, &f.Arrival.Kind, p+".arrival.kind", DefaultArrival)
+		if f.Replay != nil && f.Replay.Speedup > 0 {
+			f.Arrival.Interval = Duration(f.Replay.Interval()) // one recorded day, for the nominal rate
+		}
 		if f.Arrival.Burst() {
 			defInt(s, &f.Arrival.Inflight, p+".arrival.inflight", DefaultInflight)
 		}

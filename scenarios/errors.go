@@ -35,6 +35,12 @@ func (e *FieldError) Error() string {
 	return b.String()
 }
 
+// FieldError is a problem with the field at path (e.g. target.brokers), named
+// with its file and line, for checks made outside this package (a target's limits).
+func (s *Scenario) FieldError(path, format string, args ...any) *FieldError {
+	return &FieldError{File: s.File, Line: s.lineOf(path), Path: path, Msg: fmt.Sprintf(format, args...)}
+}
+
 // ValidationErrors is every problem found in one file, in line order, so a user
 // fixes them in one pass rather than one run per mistake.
 type ValidationErrors []*FieldError

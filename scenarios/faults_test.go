@@ -1,8 +1,6 @@
 package scenarios
 
 import (
-	"errors"
-	"strings"
 	"testing"
 	"time"
 )
@@ -53,19 +51,7 @@ func TestFaultsParse(t *testing.T) {
 				}
 				return
 			}
-			var verrs ValidationErrors
-			if !errors.As(err, &verrs) {
-				t.Fatalf("got %v, want ValidationErrors containing %q", err, tt.wantErr)
-			}
-			for _, e := range verrs {
-				if strings.Contains(e.Error(), tt.wantErr) {
-					if e.Line != tt.line || e.File != "f.yaml" {
-						t.Errorf("%q names %s:%d, want f.yaml:%d", e, e.File, e.Line, tt.line)
-					}
-					return
-				}
-			}
-			t.Fatalf("errors %v do not contain %q", err, tt.wantErr)
+			wantFieldError(t, err, tt.wantErr, "f.yaml", tt.line)
 		})
 	}
 }

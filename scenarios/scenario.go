@@ -80,6 +80,14 @@ type Fleet struct {
 	Sensors    []Sensor  `yaml:"sensors"`
 	Arrival    Arrival   `yaml:"arrival"`
 	Severity   *Severity `yaml:"severity,omitempty"`
+	// Replay, when set, takes the fleet's values and send times from a recorded
+	// file instead of its sensors' distributions and its arrival (see replay.go).
+	Replay *Replay `yaml:"replay,omitempty"`
+	// Malformed is the fraction of the fleet's messages sent deliberately
+	// malformed, of the kinds in MalformedKinds (default: every kind), to
+	// measure what the pipeline does with bad input (see malformed.go).
+	Malformed      float64  `yaml:"malformed,omitempty"`
+	MalformedKinds []string `yaml:"malformed_kinds,omitempty"`
 }
 
 // Will is an MQTT last will.
@@ -152,8 +160,12 @@ type Target struct {
 	ReplicationFactor int    `yaml:"replication_factor,omitempty"` // default 3
 	MinInsyncReplicas int    `yaml:"min_insync_replicas,omitempty"`
 	CassandraNodes    int    `yaml:"cassandra_nodes,omitempty"` // default 1
-	BridgeReplicas    int    `yaml:"bridge_replicas,omitempty"` // default 1
-	SinkReplicas      int    `yaml:"sink_replicas,omitempty"`   // default 1
+	// Brokers pins how many MQTT brokers the containers target runs, one per city
+	// domain, each with its own bridge (0, the default: as many as the devices
+	// need; see docs/scale.md). Devices are spread over them by location.
+	Brokers        int `yaml:"brokers,omitempty"`
+	BridgeReplicas int `yaml:"bridge_replicas,omitempty"` // default 1, per broker
+	SinkReplicas   int `yaml:"sink_replicas,omitempty"`   // default 1
 	// SinkMaxWriteRate caps each sink instance's store writes in rows/s (the
 	// sink's own setting; 0, the default, is no cap).
 	SinkMaxWriteRate float64 `yaml:"sink_max_write_rate,omitempty"`

@@ -3,6 +3,7 @@ package scenarios
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -37,7 +38,17 @@ const (
 	// Fault figures (harness/recovery), the worst over the run's faults.
 	MetricRecoveryTime = "recovery_time" // fault start → latency back within the pre-fault baseline
 	MetricUnavailable  = "unavailable"   // seconds without a delivery within the availability deadline
+	// Malformed-message figures (result.Malformed), judged as malformed.<metric>
+	// or malformed.<kind>.<metric>.
+	MetricInjected          = "injected"            // malformed messages sent
+	MetricDeadLettered      = "dead_lettered"       // of them, seen in the dead-letter topic
+	MetricStored            = "stored"              // of them, found in the store
+	MetricMissing           = "missing"             // of them, neither dead-lettered nor stored
+	MetricDeadLetteredRatio = "dead_lettered_ratio" // dead_lettered / injected
 )
+
+// SubjectMalformed starts an SLO on the malformed messages: malformed.stored == 0.
+const SubjectMalformed = "malformed"
 
 // Units of SLO thresholds and observations; the result defines them.
 const (
@@ -58,6 +69,8 @@ type SLO struct {
 	Metric string // one of the Metric constants
 	Stat   string // for latency, service_time and generator_lag: p50, p99.9, max …
 	Op     string // <, <=, >, >=, ==, !=
+	// Kind narrows a malformed.<kind>.<metric> SLO to one malformed kind ("": all).
+	Kind string
 	// Threshold is in the metric's Unit: µs for times, a fraction for ratios,
 	// a count, or msgs/s.
 	Threshold float64
@@ -68,7 +81,7 @@ func (s SLO) Unit() string {
 	switch s.Metric {
 	case MetricLatency, MetricServiceTime, MetricGeneratorLag, MetricRecoveryTime, MetricUnavailable:
 		return UnitMicroseconds
-	case MetricLossRatio, MetricAvailability:
+	case MetricLossRatio, MetricAvailability, MetricDeadLetteredRatio:
 		return UnitRatio
 	case MetricThroughput, MetricRate:
 		return UnitPerSecond
@@ -160,9 +173,12 @@ func (s *SLO) parseSubject(lhs string) error {
 		s.Metric = MetricGeneratorLag
 		return s.parseStat(rest)
 	}
+	if rest, ok := strings.CutPrefix(lhs, SubjectMalformed+"."); ok {
+		return s.parseMalformed(rest)
+	}
 	stage, rest, _ := strings.Cut(lhs, ".")
 	if !isStage(stage) {
-		return fmt.Errorf("unknown stage %q (want %s or generator_lag)", stage, strings.Join(result.Stages, ", "))
+		return fmt.Errorf("unknown stage %q (want %s, generator_lag or malformed)", stage, strings.Join(result.Stages, ", "))
 	}
 	s.Stage = stage
 	metric, stat, hasStat := strings.Cut(rest, ".")
@@ -188,6 +204,25 @@ func (s *SLO) parseSubject(lhs string) error {
 	default:
 		return fmt.Errorf("unknown metric %q (want latency, service_time, loss, loss_ratio, duplicates, reordered, delivered, availability, throughput, rate, bytes_per_message, recovery_time or unavailable)", metric)
 	}
+}
+
+// parseMalformed parses what follows "malformed.": a metric, or a kind and a metric.
+func (s *SLO) parseMalformed(rest string) error {
+	s.Stage = SubjectMalformed
+	metric := rest
+	if kind, m, ok := strings.Cut(rest, "."); ok {
+		if !slices.Contains(MalformedKinds, kind) {
+			return fmt.Errorf("unknown malformed kind %q (want one of %s)", kind, strings.Join(MalformedKinds, ", "))
+		}
+		s.Kind, metric = kind, m
+	}
+	switch metric {
+	case MetricInjected, MetricDeadLettered, MetricStored, MetricMissing, MetricDeadLetteredRatio:
+		s.Metric = metric
+		return nil
+	}
+	return fmt.Errorf("unknown malformed metric %q (want %s, %s, %s, %s or %s)", metric,
+		MetricInjected, MetricDeadLettered, MetricStored, MetricMissing, MetricDeadLetteredRatio)
 }
 
 func (s *SLO) parseStat(rest string) error {

@@ -31,6 +31,9 @@ func TestParseSLO(t *testing.T) {
 		{"store.delivered >= 1000", StageStore, MetricDelivered, "", ">=", 1000, UnitMessages},
 		{"generator_lag.p99 < 100ms", "", MetricGeneratorLag, "p99", "<", 100_000, UnitMicroseconds},
 		{"  generator_lag.mean   <   0 ", "", MetricGeneratorLag, "mean", "<", 0, UnitMicroseconds},
+		{"malformed.stored == 0", SubjectMalformed, MetricStored, "", "==", 0, UnitMessages},
+		{"malformed.dead_lettered_ratio >= 99%", SubjectMalformed, MetricDeadLetteredRatio, "", ">=", 0.99, UnitRatio},
+		{"malformed.oversize.missing == 0", SubjectMalformed, MetricMissing, "", "==", 0, UnitMessages},
 	}
 	for _, tt := range tests {
 		t.Run(tt.expr, func(t *testing.T) {
@@ -57,6 +60,8 @@ func TestParseSLOErrors(t *testing.T) {
 		{"< 5", "nothing to compare"},
 		{"storage.loss == 0", `unknown stage "storage"`},
 		{"store == 0", "needs a metric"},
+		{"malformed.garbled.stored == 0", `unknown malformed kind "garbled"`},
+		{"malformed.latency == 0", `unknown malformed metric "latency"`},
 		{"store.speed > 1", `unknown metric "speed"`},
 		{"store.latency < 1s", "needs a statistic"},
 		{"store.latency.p95 < 1s", `unknown statistic "p95"`},

@@ -164,6 +164,11 @@ func (v *validator) fleet(p string, f *Fleet) {
 		}
 	}
 	metrics := v.sensors(p, f.Sensors)
+	v.malformed(p, f)
+	if f.Replay != nil {
+		v.replayFleet(p, f)
+		return
+	}
 	v.arrival(p+".arrival", f.Arrival, f.Severity != nil)
 	if f.Arrival.Burst() {
 		v.burstFleet(p, f)
@@ -374,6 +379,7 @@ func (v *validator) target() {
 			v.add("target."+c.field, "must be at least 1, got %d", c.n)
 		}
 	}
+	v.brokers()
 	if t.SinkMaxWriteRate < 0 {
 		v.add("target.sink_max_write_rate", "must be 0 (no cap) or a positive rows/s, got %g", t.SinkMaxWriteRate)
 	}
@@ -392,6 +398,27 @@ func (v *validator) target() {
 	}
 	if t.Kind == TargetEmbedded {
 		v.embeddedTarget()
+	}
+}
+
+// MaxBrokers bounds target.brokers: every broker brings a broker and a bridge
+// container of its own to one machine.
+const MaxBrokers = 32
+
+// brokers checks target.brokers: a count the containers target can start. The
+// embedded target runs one in-process broker and refuses it; an external
+// pipeline's brokers are the URLs it is given (CITYBENCH_MQTT_URL), which is
+// how the worker processes of a containers run reach its tier.
+func (v *validator) brokers() {
+	t := v.s.Target
+	if !v.s.has("target.brokers") {
+		return
+	}
+	switch {
+	case t.Kind == TargetEmbedded:
+		v.add("target.brokers", "the embedded target runs one broker, in process — remove it or use kind: containers")
+	case t.Brokers < 1 || t.Brokers > MaxBrokers:
+		v.add("target.brokers", "must be between 1 and %d, got %d (leave it out to size the broker tier by the devices)", MaxBrokers, t.Brokers)
 	}
 }
 
@@ -427,6 +454,11 @@ func (v *validator) slos() {
 		}
 		if slo.Stage == StageAcked && !anyQoS && len(v.s.Fleets) > 0 {
 			v.add(p, "%q: no fleet uses qos 1 or 2, so nothing is ever acked", expr)
+		}
+		if slo.Stage == SubjectMalformed && !slices.ContainsFunc(v.s.Fleets, func(f Fleet) bool {
+			return f.Malformed > 0 && (slo.Kind == "" || slices.Contains(f.MalformedMix(), slo.Kind))
+		}) {
+			v.add(p, "%q: no fleet sends malformed messages of that kind: set malformed (and malformed_kinds) on a fleet", expr)
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package testcontainers
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/tls"
@@ -21,22 +22,80 @@ import (
 	"github.com/citybench/citybench/pipeline/service"
 )
 
-// brokerInfo is how to reach the MQTT broker from the host and from the network.
+// brokerInfo is how to reach one MQTT broker from the host and from the network.
 type brokerInfo struct {
-	hostURL    string // e.g. tcp://127.0.0.1:49153
+	name       string // network alias: mqtt, or mqtt-1 … mqtt-n in a tier
+	hostURL    string // e.g. tcp://127.0.0.1:49153, the loopback port mapping
 	networkURL string // e.g. tcp://mqtt:1883, for the bridge
+	// directURL is the broker's container address as the host reaches it (e.g.
+	// tcp://172.18.0.5:1883), set when devices connect there rather than
+	// through the port mapping (Topology.DirectBrokers).
+	directURL  string
 	user, pass string
 }
 
 const mqttUser = "citybench"
 
-func (t *Target) startBroker(ctx context.Context) (brokerInfo, error) {
+// brokerName is broker i's network alias: mqtt when there is one, as the
+// single-broker topology always had, else mqtt-1 … mqtt-n.
+func (t *Target) brokerName(i int) string {
+	if t.top.Brokers == 1 {
+		return "mqtt"
+	}
+	return fmt.Sprintf("mqtt-%d", i+1)
+}
+
+// startBroker starts broker i of the tier and waits until it answers where the
+// devices will connect.
+func (t *Target) startBroker(ctx context.Context, i int) (brokerInfo, error) {
+	var (
+		info brokerInfo
+		err  error
+	)
 	switch t.top.Broker {
 	case CompHiveMQ:
-		return t.startHiveMQ(ctx)
+		info, err = t.startHiveMQ(ctx, t.brokerName(i))
 	default:
-		return t.startMosquitto(ctx)
+		info, err = t.startMosquitto(ctx, t.brokerName(i))
 	}
+	if err != nil || !t.top.DirectBrokers(t.cfg.devices) {
+		return info, err
+	}
+	return t.reachDirectly(ctx, info)
+}
+
+// reachDirectly finds the broker's container address and checks the host
+// reaches it: a tier's devices connect there, since the engine's userland
+// proxy behind a port mapping holds six files per connection and reset every
+// connection beyond about 3,300 per broker.
+func (t *Target) reachDirectly(ctx context.Context, info brokerInfo) (brokerInfo, error) {
+	m, _, err := t.container(info.name)
+	if err != nil {
+		return info, err
+	}
+	ip, err := m.c.ContainerIP(ctx)
+	if err != nil {
+		return info, fmt.Errorf("%s address: %w", info.name, err)
+	}
+	_, port, _ := strings.Cut(strings.TrimPrefix(info.networkURL, "tcp://"), ":")
+	info.directURL = "tcp://" + net.JoinHostPort(ip, port)
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := MQTTConnect(cctx, info.directURL, nil, info.user, info.pass); err != nil {
+		return info, fmt.Errorf("%d devices over %d brokers need the brokers' container addresses, but this host cannot reach %s at %s (%v): "+
+			"through the engine's port mapping one broker takes about %d devices — set target.brokers to %d, or run the engine on this host",
+			t.cfg.devices, t.top.Brokers, info.name, info.directURL, err, MappedBrokerDevices, ceilDiv(t.cfg.devices, MappedBrokerDevices))
+	}
+	return info, nil
+}
+
+// deviceURLs are where devices connect, broker by broker in tier order.
+func deviceURLs(brokers []brokerInfo) []string {
+	out := make([]string, len(brokers))
+	for i, b := range brokers {
+		out[i] = cmp.Or(b.directURL, b.hostURL)
+	}
+	return out
 }
 
 // mosquittoConf is the broker's configuration. Limits are raised because the
@@ -60,16 +119,16 @@ func mosquittoConf(tls bool) string {
 	return b.String()
 }
 
-func (t *Target) startMosquitto(ctx context.Context) (brokerInfo, error) {
+func (t *Target) startMosquitto(ctx context.Context, name string) (brokerInfo, error) {
 	useTLS := t.tls != nil
 	port := "1883/tcp"
-	info := brokerInfo{networkURL: "tcp://mqtt:1883"}
+	info := brokerInfo{name: name, networkURL: "tcp://" + name + ":1883"}
 	files := []tc.ContainerFile{{Reader: strings.NewReader(mosquittoConf(useTLS)), ContainerFilePath: "/mosquitto/config/mosquitto.conf", FileMode: 0o644}}
 	if useTLS {
 		port = "8883/tcp"
-		info.networkURL = "ssl://mqtt:8883"
+		info.networkURL = "ssl://" + name + ":8883"
 		info.user = mqttUser
-		info.pass = randomHex(12)
+		info.pass = t.mqttPass
 		line, err := mosquittoPasswordLine(info.user, info.pass)
 		if err != nil {
 			return info, err
@@ -83,7 +142,7 @@ func (t *Target) startMosquitto(ctx context.Context) (brokerInfo, error) {
 			tc.ContainerFile{Reader: strings.NewReader(string(t.tls.Server.Key)), ContainerFilePath: "/mosquitto/config/certs/server.key", FileMode: 0o644},
 		)
 	}
-	m, err := t.run(ctx, "mqtt", CompMosquitto, tc.ContainerRequest{
+	m, err := t.run(ctx, name, CompMosquitto, tc.ContainerRequest{
 		Image:              t.catalog.Image(CompMosquitto),
 		ExposedPorts:       []string{port},
 		Files:              files,
@@ -157,7 +216,7 @@ const hivemqMaxInflightEnv = "CITYBENCH_HIVEMQ_MAX_INFLIGHT"
 // packet ids.
 const hivemqMaxInflight = 16384
 
-func (t *Target) startHiveMQ(ctx context.Context) (brokerInfo, error) {
+func (t *Target) startHiveMQ(ctx context.Context, name string) (brokerInfo, error) {
 	port := "1883/tcp"
 	// Limits raised for the same reason as Mosquitto's (see mosquittoConf):
 	//   - in-memory persistence (Mosquitto writes its file only at autosave and shutdown): with file
@@ -178,7 +237,7 @@ func (t *Target) startHiveMQ(ctx context.Context) (brokerInfo, error) {
 	// p50 was 454 ms with C2 (store lost 865 readings at the drain deadline) and
 	// 21 ms without (no loss).
 	listener := `<tcp-listener><port>1883</port><bind-address>0.0.0.0</bind-address></tcp-listener>`
-	info := brokerInfo{networkURL: "tcp://mqtt:1883"}
+	info := brokerInfo{name: name, networkURL: "tcp://" + name + ":1883"}
 	var files []tc.ContainerFile
 	if t.sec != nil {
 		// TLS only: the plaintext listener is not configured at all.
@@ -187,7 +246,7 @@ func (t *Target) startHiveMQ(ctx context.Context) (brokerInfo, error) {
 			return info, err
 		}
 		port = "8883/tcp"
-		info.networkURL = "ssl://mqtt:8883"
+		info.networkURL = "ssl://" + name + ":8883"
 	}
 	conf := `<?xml version="1.0"?>
 <hivemq>
@@ -201,7 +260,7 @@ func (t *Target) startHiveMQ(ctx context.Context) (brokerInfo, error) {
     <anonymous-usage-statistics><enabled>false</enabled></anonymous-usage-statistics>
 </hivemq>
 `
-	m, err := t.run(ctx, "mqtt", CompHiveMQ, tc.ContainerRequest{
+	m, err := t.run(ctx, name, CompHiveMQ, tc.ContainerRequest{
 		Image:              t.catalog.Image(CompHiveMQ),
 		ExposedPorts:       []string{port},
 		Env:                map[string]string{"JAVA_OPTS": "-Xmx384m -Xms64m -XX:TieredStopAtLevel=1", hivemqMaxInflightEnv: strconv.Itoa(hivemqMaxInflight)},
@@ -391,7 +450,8 @@ func (t *Target) waitCassandra(ctx context.Context, name, hostport string, first
 
 // startServices starts bridge and sink replicas and the API from the citybench
 // image, wired to the others by network alias, and returns the API's host URL.
-func (t *Target) startServices(ctx context.Context, broker brokerInfo) (string, error) {
+func (t *Target) startServices(ctx context.Context, brokers []brokerInfo) (string, error) {
+	broker := brokers[0] // every broker of a tier has the same credentials
 	var internalKafka, internalCQL []string
 	for i := range t.top.KafkaBrokers {
 		internalKafka = append(internalKafka, fmt.Sprintf("kafka-%d:19092", i+1))
@@ -402,6 +462,7 @@ func (t *Target) startServices(ctx context.Context, broker brokerInfo) (string, 
 	common := map[string]string{
 		service.EnvKafkaBrokers:           strings.Join(internalKafka, ","),
 		service.EnvKafkaTopic:             t.top.KafkaTopic,
+		service.EnvKafkaDLQTopic:          t.dlqTopic(),
 		"CITYBENCH_STORE":                 "cassandra",
 		service.EnvCassandraHosts:         strings.Join(internalCQL, ","),
 		service.EnvCassandraKeyspace:      t.cfg.keyspace,
@@ -433,31 +494,10 @@ func (t *Target) startServices(ctx context.Context, broker brokerInfo) (string, 
 		}
 		files = func() []tc.ContainerFile { _, f := t.sec.services(broker); return f }
 	}
-	bridgeEnv := map[string]string{service.EnvMQTTURL: broker.networkURL}
-	if err := t.proxyBridge(broker, bridgeEnv); err != nil {
-		return "", err
-	}
-	// Replicas share the broker's stream through a shared subscription instead of each
-	// receiving (and forwarding) every message. A single bridge subscribes plainly:
-	// Mosquitto 2.0.11 restores a persistent session's shared subscription after a
-	// restart but queues nothing for it until the client is back — a broker restart
-	// lost every QoS 1/2 message published before the bridge reconnected (471 of
-	// 10,005, each acknowledged to its device), while a plain subscription keeps them.
-	bridgeCmd := []string{"pipeline", "serve", "bridge", "--mqtt-share-group="} // an empty environment value means the default group
-	if t.top.BridgeReplicas > 1 {
-		bridgeCmd = bridgeCmd[:3]
-		bridgeEnv["CITYBENCH_MQTT_SHARE_GROUP"] = "citybench-bridges"
-	}
 	image := t.catalog.Image(CompServices)
-	var started []*managed
-	for i := range t.top.BridgeReplicas {
-		m, err := t.run(ctx, fmt.Sprintf("bridge-%d", i+1), "bridge", tc.ContainerRequest{
-			Image: image, Cmd: bridgeCmd, Env: with(bridgeEnv), Files: files(),
-		})
-		if err != nil {
-			return "", err
-		}
-		started = append(started, m)
+	started, err := t.startBridges(ctx, brokers, image, with, files)
+	if err != nil {
+		return "", err
 	}
 	var sinkEnv map[string]string
 	if t.top.SinkMaxWriteRate > 0 {
@@ -505,6 +545,57 @@ func (t *Target) startServices(ctx context.Context, broker brokerInfo) (string, 
 		}
 	}
 	return url, nil
+}
+
+// startBridges starts each broker's bridge replicas: a bridge forwards its own
+// broker's stream, as each district's bridge does in a city with a broker per
+// district. env and files give each container its settings.
+func (t *Target) startBridges(ctx context.Context, brokers []brokerInfo, image string,
+	env func(map[string]string) map[string]string, files func() []tc.ContainerFile) ([]*managed, error) {
+	// Replicas share the broker's stream through a shared subscription instead of each
+	// receiving (and forwarding) every message. A single bridge subscribes plainly:
+	// Mosquitto 2.0.11 restores a persistent session's shared subscription after a
+	// restart but queues nothing for it until the client is back — a broker restart
+	// lost every QoS 1/2 message published before the bridge reconnected (471 of
+	// 10,005, each acknowledged to its device), while a plain subscription keeps them.
+	bridgeCmd := []string{"pipeline", "serve", "bridge", "--mqtt-share-group="} // an empty environment value means the default group
+	if t.top.BridgeReplicas > 1 {
+		bridgeCmd = bridgeCmd[:3]
+	}
+	var started []*managed
+	for b, broker := range brokers {
+		bridgeEnv := map[string]string{service.EnvMQTTURL: broker.networkURL}
+		if t.top.BridgeReplicas > 1 {
+			bridgeEnv["CITYBENCH_MQTT_SHARE_GROUP"] = "citybench-bridges"
+		}
+		if err := t.proxyBridge(broker, bridgeEnv); err != nil {
+			return nil, err
+		}
+		for r := range t.top.BridgeReplicas {
+			m, err := t.run(ctx, t.bridgeName(b, r), "bridge", tc.ContainerRequest{
+				Image: image, Cmd: bridgeCmd, Env: env(bridgeEnv), Files: files(),
+			})
+			if err != nil {
+				return nil, err
+			}
+			started = append(started, m)
+		}
+	}
+	return started, nil
+}
+
+// bridgeName is the alias of broker b's bridge replica r: bridge-1 … for one
+// broker, as ever, bridge-<broker> for a tier with one replica each, and
+// bridge-<broker>-<replica> otherwise.
+func (t *Target) bridgeName(b, r int) string {
+	switch {
+	case t.top.Brokers == 1:
+		return fmt.Sprintf("bridge-%d", r+1)
+	case t.top.BridgeReplicas == 1:
+		return fmt.Sprintf("bridge-%d", b+1)
+	default:
+		return fmt.Sprintf("bridge-%d-%d", b+1, r+1)
+	}
 }
 
 // dlqTopic is where the bridge puts payloads it refuses.

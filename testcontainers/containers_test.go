@@ -28,11 +28,11 @@ import (
 // These tests need a Docker engine (scripts/docker-engine.sh start) and the offline
 // images (make images) or a reachable registry.
 
-func testLogger(t *testing.T) *slog.Logger {
+func testLogger(t testing.TB) *slog.Logger {
 	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
 }
 
-type testWriter struct{ t *testing.T }
+type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimRight(string(p), "\n"))
@@ -40,7 +40,7 @@ func (w testWriter) Write(p []byte) (int, error) {
 }
 
 // startTarget starts tg and registers a Stop that also asserts nothing of the run is left.
-func startTarget(t *testing.T, tg *Target) target.Endpoints {
+func startTarget(t testing.TB, tg *Target) target.Endpoints {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()

@@ -31,6 +31,11 @@ func (t *Target) CheckFault(f scenarios.Fault) error {
 	if scenarios.IsNetworkAction(f.Action) {
 		return t.checkNetworkFault(f, ft)
 	}
+	if ft.Kind == scenarios.CompBroker {
+		if err := t.checkBrokerFault(f); err != nil {
+			return err
+		}
+	}
 	if ft.Kind == scenarios.CompKafka && ft.Role == "" && ft.Index > t.top.KafkaBrokers {
 		return fmt.Errorf("the topology has %d Kafka brokers", t.top.KafkaBrokers)
 	}

@@ -166,6 +166,8 @@ func (t *Target) checkNetworkFault(f scenarios.Fault, ft scenarios.FaultTarget) 
 	switch {
 	case len(links) == 0:
 		return errors.New("network faults act on the bridge's links only (bridge–broker, bridge–kafka)")
+	case t.top.Brokers != 1:
+		return fmt.Errorf("network faults place one proxy on each bridge link and support one broker, but the topology has %d — set target.brokers: 1", t.top.Brokers)
 	case t.top.BridgeReplicas != 1:
 		return fmt.Errorf("network faults need one bridge replica (the topology has %d)", t.top.BridgeReplicas)
 	case t.top.Security == scenarios.SecurityTLS:

@@ -32,6 +32,9 @@ type config struct {
 	// codec and template configure the bridge and sink for the scenario's
 	// payloads and topic layout (empty: the services' defaults, JSON and none).
 	codec, template string
+	// devices is how many devices the run connects: it sizes the broker tier
+	// (see TopologyFor) and says how they reach it (0: unknown, one broker).
+	devices int
 }
 
 func defaults() config {
@@ -95,3 +98,8 @@ func WithRunLabel(key, value string) Option {
 		c.labels[key] = value
 	}
 }
+
+// WithDevices tells the target how many devices the run connects, so a fleet
+// too large for one broker gets a tier of them (unless target.brokers pins the
+// count) and devices reach the brokers the way that many connections need.
+func WithDevices(n int) Option { return func(c *config) { c.devices = n } }

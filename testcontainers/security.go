@@ -54,6 +54,11 @@ const kafkaSecrets = "/etc/kafka/secrets"
 
 func newSecrets(top Topology) (*secrets, error) {
 	hosts := []string{"mqtt", "localhost", "127.0.0.1"}
+	for i := range top.Brokers {
+		if top.Brokers > 1 {
+			hosts = append(hosts, fmt.Sprintf("mqtt-%d", i+1)) // a tier's bridges reach each broker by name
+		}
+	}
 	m, err := pki.New(hosts, "citybench-client")
 	if err != nil {
 		return nil, fmt.Errorf("tls material: %w", err)

@@ -52,6 +52,8 @@ type Target struct {
 	store          *cassandra.Store
 	// proxies carry the links a scenario's network faults act on (nil: none).
 	proxies *proxies
+	// mqttPass is the password of every broker of the run under security tls.
+	mqttPass string
 }
 
 // replication is the keyspace's replication map: RF 3 where the cluster allows,
@@ -76,8 +78,8 @@ func NewTarget(sc scenarios.Target, opts ...Option) *Target {
 	for _, o := range opts {
 		o(&cfg)
 	}
-	top, err := TopologyFrom(sc)
-	return &Target{cfg: cfg, top: top, topErr: err, runID: newRunID()}
+	top, err := TopologyFor(sc, cfg.devices)
+	return &Target{cfg: cfg, top: top, topErr: err, runID: newRunID(), mqttPass: randomHex(12)}
 }
 
 func newRunID() string {
@@ -226,14 +228,16 @@ func (t *Target) prepare(ctx context.Context) (*client.Client, error) {
 // startParts starts the containers and waits for each part to answer.
 func (t *Target) startParts(ctx context.Context) (ep target.Endpoints, err error) {
 	var (
-		broker  brokerInfo
+		brokers = make([]brokerInfo, t.top.Brokers)
 		kafkaEP []string
 		cqlEP   []string
 	)
 	// The three stateful systems are independent until the services join them, so they
-	// start together: Cassandra's minute-long start hides Kafka's and the broker's.
+	// start together: Cassandra's minute-long start hides Kafka's and the brokers'.
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() (err error) { broker, err = t.startBroker(gctx); return err })
+	for i := range brokers {
+		g.Go(func() (err error) { brokers[i], err = t.startBroker(gctx, i); return err })
+	}
 	if !t.cfg.brokerOnly {
 		g.Go(func() (err error) { kafkaEP, err = t.startKafka(gctx); return err })
 		g.Go(func() (err error) { cqlEP, err = t.startCassandra(gctx); return err })
@@ -243,12 +247,13 @@ func (t *Target) startParts(ctx context.Context) (ep target.Endpoints, err error
 	}
 
 	ep = target.Endpoints{
-		MQTTURLs:     []string{broker.hostURL},
-		MQTTUsername: broker.user,
-		MQTTPassword: broker.pass,
+		MQTTURLs:     deviceURLs(brokers),
+		MQTTUsername: brokers[0].user,
+		MQTTPassword: brokers[0].pass,
 		KafkaBrokers: kafkaEP,
 		KafkaTopic:   t.top.KafkaTopic,
 	}
+	ep.KafkaDeadLetterTopic = t.dlqTopic()
 	if ep.TLS, err = t.clientTLS(); err != nil {
 		return ep, err
 	}
@@ -256,7 +261,7 @@ func (t *Target) startParts(ctx context.Context) (ep target.Endpoints, err error
 		ep.KafkaSecurity = t.sec.kafka(ep.TLS)
 	}
 	if t.cfg.services && !t.cfg.brokerOnly {
-		if ep.APIURL, err = t.startServices(ctx, broker); err != nil {
+		if ep.APIURL, err = t.startServices(ctx, brokers); err != nil {
 			return ep, err
 		}
 	}
@@ -318,6 +323,7 @@ func (t *Target) run(ctx context.Context, name, component string, req tc.Contain
 	req.Labels = t.labels(component)
 	req.Networks = []string{t.netName}
 	req.NetworkAliases = map[string][]string{t.netName: {name}}
+	req.HostConfigModifier = withOpenFiles(req.HostConfigModifier)
 	c, err := tc.GenericContainer(ctx, tc.GenericContainerRequest{
 		ContainerRequest: req,
 		Started:          true,
@@ -338,6 +344,23 @@ func (t *Target) run(ctx context.Context, name, component string, req tc.Contain
 		return nil, fmt.Errorf("start %s (%s): %w", name, req.Image, err)
 	}
 	return nil, fmt.Errorf("start %s: no container", name)
+}
+
+// ContainerOpenFiles is every container's open-file limit (soft and hard), set
+// explicitly rather than inherited from the engine, whose default differs between
+// machines (1,024 on some, 1,048,576 on others; 20,000 and not raisable on the
+// machines citybench is built on). A broker holds one file per device, so this
+// limit bounds a broker's devices (see BrokerDevices).
+const ContainerOpenFiles = 20000
+
+// withOpenFiles sets the container's open-file limit after any other host setting.
+func withOpenFiles(next func(*container.HostConfig)) func(*container.HostConfig) {
+	return func(hc *container.HostConfig) {
+		if next != nil {
+			next(hc)
+		}
+		hc.Ulimits = append(hc.Ulimits, &container.Ulimit{Name: "nofile", Soft: ContainerOpenFiles, Hard: ContainerOpenFiles})
+	}
 }
 
 // hostPort is the loopback address of a container's mapped port.
@@ -390,6 +413,12 @@ func freePort() (int, error) {
 // Describe says what runs, for the result's metadata.
 func (t *Target) Describe() result.Target {
 	top := t.top.Map()
+	if t.cfg.devices > 0 {
+		top["devices_reach_brokers"] = "loopback port mapping"
+		if t.top.DirectBrokers(t.cfg.devices) {
+			top["devices_reach_brokers"] = "container addresses"
+		}
+	}
 	t.mu.Lock()
 	if t.catalog.Flavour != "" {
 		top["images"] = string(t.catalog.Flavour)
@@ -435,14 +464,18 @@ func (t *Target) Counters(ctx context.Context) map[string]int64 {
 	t.mu.Lock()
 	ep := t.endpoints
 	t.mu.Unlock()
-	if t.top.Broker == CompMosquitto && len(ep.MQTTURLs) > 0 {
-		sys, err := brokerSysCounters(ctx, ep.MQTTURLs[0], ep.TLS, ep.MQTTUsername, ep.MQTTPassword, 3*time.Second)
-		if err != nil {
-			t.cfg.log.Warn("broker counters unavailable", "err", err)
-			out["broker_counter_errors"]++
-		}
-		for k, v := range sys {
-			out[k] = v
+	if t.top.Broker == CompMosquitto {
+		// A tier's counters add up: most clients at once is then the sum of each
+		// broker's maximum.
+		for _, u := range ep.MQTTURLs {
+			sys, err := brokerSysCounters(ctx, u, ep.TLS, ep.MQTTUsername, ep.MQTTPassword, 3*time.Second)
+			if err != nil {
+				t.cfg.log.Warn("broker counters unavailable", "broker", u, "err", err)
+				out["broker_counter_errors"]++
+			}
+			for k, v := range sys {
+				out[k] += v
+			}
 		}
 	}
 	for _, m := range t.snapshot() {

@@ -11,6 +11,7 @@ import (
 // Topology is a scenario's target block with every default applied.
 type Topology struct {
 	Broker            string // mosquitto | hivemq
+	Brokers           int    // brokers of that kind, one per city domain, each with its own bridges
 	KafkaBrokers      int
 	Partitions        int
 	ReplicationFactor int
@@ -24,10 +25,16 @@ type Topology struct {
 }
 
 // TopologyFrom applies defaults to t and validates the result, returning every
-// problem at once.
-func TopologyFrom(t scenarios.Target) (Topology, error) {
+// problem at once. Without a device count the broker tier has target.brokers
+// brokers, or one.
+func TopologyFrom(t scenarios.Target) (Topology, error) { return TopologyFor(t, 0) }
+
+// TopologyFor is TopologyFrom for a run of devices devices: unless target.brokers
+// pins the count, the broker tier gets as many brokers as the devices need.
+func TopologyFor(t scenarios.Target, devices int) (Topology, error) {
 	top := Topology{
 		Broker:            t.Broker,
+		Brokers:           t.Brokers,
 		KafkaBrokers:      t.KafkaBrokers,
 		Partitions:        t.Partitions,
 		ReplicationFactor: t.ReplicationFactor,
@@ -62,6 +69,9 @@ func TopologyFrom(t scenarios.Target) (Topology, error) {
 	if top.KafkaTopic == "" {
 		top.KafkaTopic = "readings"
 	}
+	if top.Brokers == 0 {
+		top.Brokers = max(1, ceilDiv(devices, top.BrokerBudget()))
+	}
 
 	var errs []error
 	if top.Broker != CompMosquitto && top.Broker != CompHiveMQ {
@@ -74,7 +84,7 @@ func TopologyFrom(t scenarios.Target) (Topology, error) {
 		name string
 		v    int
 	}{
-		{"kafka_brokers", top.KafkaBrokers}, {"partitions", top.Partitions},
+		{"brokers", top.Brokers}, {"kafka_brokers", top.KafkaBrokers}, {"partitions", top.Partitions},
 		{"replication_factor", top.ReplicationFactor}, {"min_insync_replicas", top.MinInsyncReplicas},
 		{"cassandra_nodes", top.CassandraNodes}, {"bridge_replicas", top.BridgeReplicas},
 		{"sink_replicas", top.SinkReplicas},
@@ -89,13 +99,19 @@ func TopologyFrom(t scenarios.Target) (Topology, error) {
 	if top.MinInsyncReplicas > top.ReplicationFactor {
 		errs = append(errs, fmt.Errorf("min_insync_replicas %d exceeds replication_factor %d: every acks=all write would fail", top.MinInsyncReplicas, top.ReplicationFactor))
 	}
+	if top.Brokers > scenarios.MaxBrokers {
+		errs = append(errs, fmt.Errorf("brokers = %d: at most %d", top.Brokers, scenarios.MaxBrokers))
+	}
 	return top, errors.Join(errs...)
 }
+
+func ceilDiv(a, b int) int { return (a + b - 1) / max(b, 1) }
 
 // Map is the topology as result metadata.
 func (t Topology) Map() map[string]string {
 	m := map[string]string{
 		"broker":              t.Broker,
+		"brokers":             strconv.Itoa(t.Brokers),
 		"kafka_brokers":       strconv.Itoa(t.KafkaBrokers),
 		"partitions":          strconv.Itoa(t.Partitions),
 		"replication_factor":  strconv.Itoa(t.ReplicationFactor),

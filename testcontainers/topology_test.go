@@ -17,20 +17,20 @@ func TestTopologyFrom(t *testing.T) {
 		{
 			name: "defaults",
 			in:   scenarios.Target{Kind: "containers"},
-			want: Topology{Broker: "mosquitto", KafkaBrokers: 3, Partitions: 6, ReplicationFactor: 3, MinInsyncReplicas: 2,
+			want: Topology{Broker: "mosquitto", Brokers: 1, KafkaBrokers: 3, Partitions: 6, ReplicationFactor: 3, MinInsyncReplicas: 2,
 				CassandraNodes: 1, BridgeReplicas: 1, SinkReplicas: 1, Security: "none", KafkaTopic: "readings"},
 		},
 		{
 			name: "single broker scales replication defaults down",
 			in:   scenarios.Target{KafkaBrokers: 1, Broker: "hivemq"},
-			want: Topology{Broker: "hivemq", KafkaBrokers: 1, Partitions: 6, ReplicationFactor: 1, MinInsyncReplicas: 1,
+			want: Topology{Broker: "hivemq", Brokers: 1, KafkaBrokers: 1, Partitions: 6, ReplicationFactor: 1, MinInsyncReplicas: 1,
 				CassandraNodes: 1, BridgeReplicas: 1, SinkReplicas: 1, Security: "none", KafkaTopic: "readings"},
 		},
 		{
 			name: "explicit values kept",
 			in: scenarios.Target{KafkaBrokers: 5, Partitions: 12, ReplicationFactor: 3, MinInsyncReplicas: 3, CassandraNodes: 2,
 				BridgeReplicas: 2, SinkReplicas: 3, Security: "tls", KafkaTopic: "city"},
-			want: Topology{Broker: "mosquitto", KafkaBrokers: 5, Partitions: 12, ReplicationFactor: 3, MinInsyncReplicas: 3,
+			want: Topology{Broker: "mosquitto", Brokers: 1, KafkaBrokers: 5, Partitions: 12, ReplicationFactor: 3, MinInsyncReplicas: 3,
 				CassandraNodes: 2, BridgeReplicas: 2, SinkReplicas: 3, Security: "tls", KafkaTopic: "city"},
 		},
 		{
@@ -46,7 +46,7 @@ func TestTopologyFrom(t *testing.T) {
 		{
 			name: "tls with hivemq",
 			in:   scenarios.Target{Broker: "hivemq", Security: "tls"},
-			want: Topology{Broker: "hivemq", KafkaBrokers: 3, Partitions: 6, ReplicationFactor: 3, MinInsyncReplicas: 2,
+			want: Topology{Broker: "hivemq", Brokers: 1, KafkaBrokers: 3, Partitions: 6, ReplicationFactor: 3, MinInsyncReplicas: 2,
 				CassandraNodes: 1, BridgeReplicas: 1, SinkReplicas: 1, Security: "tls", KafkaTopic: "readings"},
 		},
 	}

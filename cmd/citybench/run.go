@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -133,6 +134,11 @@ func runScenario(cmd *cobra.Command, path string, f runFlags) error {
 		// A fault acts on the one pipeline of a run; its figures come from one time
 		// line. Workers and segments would each need the coordinator to perform it.
 		return withCode(exitInvalid, fmt.Errorf("%s: faults: are not supported with worker processes or --segment yet (%d workers, segment %s): run the fault scenario in one process", path, workers, seg))
+	}
+	if i := slices.IndexFunc(sc.Fleets, func(f scenarios.Fleet) bool { return f.Malformed > 0 }); i >= 0 && (workers > 1 || !seg.IsWhole()) {
+		// Each worker's dead-letter tap would see every worker's dead letters and
+		// the merge has no malformed accounting yet.
+		return withCode(exitInvalid, sc.MalformedError(i, "not supported with worker processes or --segment yet (%d workers, segment %s): run it in one process", workers, seg))
 	}
 	if sc.ClosedLoop() && (workers > 1 || !seg.IsWhole()) {
 		// A burst's rates and intended times live in one process's ledger; the
@@ -305,7 +311,7 @@ func newTarget(sc *scenarios.Scenario, out string, pipelineLog, runLog *slog.Log
 	case "", "embedded":
 		return embedded.New(sc, log)
 	case "containers":
-		opts := []testcontainers.Option{testcontainers.WithRunDir(out), testcontainers.WithNetworkFaults(sc.Faults), testcontainers.WithPayloads(sc.Payloads())}
+		opts := []testcontainers.Option{testcontainers.WithRunDir(out), testcontainers.WithNetworkFaults(sc.Faults), testcontainers.WithPayloads(sc.Payloads()), testcontainers.WithDevices(sc.Devices())}
 		if log != nil {
 			opts = append(opts, testcontainers.WithLogger(log))
 		}
@@ -377,6 +383,7 @@ func printSummary(w io.Writer, r *result.Result) {
 		fmt.Fprintf(w, "tap unavailable: %s tap %.1f–%.1f s%s: %s (the harness's outage, not pipeline loss)\n", o.Tap, o.FromS, o.ToS, still, o.Reason)
 	}
 	printRates(w, r)
+	printBadInput(w, r)
 	fmt.Fprintf(w, "generator lag p99 %s (max %s)\n", result.FormatUs(r.GeneratorLag.P99Us), result.FormatUs(r.GeneratorLag.MaxUs))
 	printFaults(w, r)
 	for _, v := range r.SLOs {

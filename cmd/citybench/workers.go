@@ -24,6 +24,7 @@ import (
 	"github.com/citybench/citybench/pipeline/service"
 	"github.com/citybench/citybench/reports/result"
 	"github.com/citybench/citybench/scenarios"
+	"github.com/citybench/citybench/testcontainers"
 	"github.com/citybench/citybench/testcontainers/external"
 )
 
@@ -45,6 +46,12 @@ func isEmbedded(sc *scenarios.Scenario) bool {
 // lets it. (The embedded target's whole runs are sized by workerCount.)
 func checkCapacity(sc *scenarios.Scenario, seg schedule.Segment, m limits.Machine) error {
 	devices := segmentDevices(sc, seg)
+	if sc.Target.Kind == "containers" {
+		// The broker tier holds every device of the run, whatever the processes.
+		if err := testcontainers.CheckBrokers(sc); err != nil {
+			return err
+		}
+	}
 	if isEmbedded(sc) && !seg.IsWhole() {
 		return m.Check(devices, limits.FilesPerEmbeddedDevice, "split the run into more segments")
 	}
@@ -154,10 +161,12 @@ func coordinate(ctx context.Context, c coordination) (*result.Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	connecting := time.Now()
 	if err := awaitReady(ctx, ws); err != nil {
 		stopWorkers(ws)
 		return nil, err
 	}
+	c.log.Info("every worker connected its devices", "devices", c.sc.Devices(), "workers", len(ws), "took", time.Since(connecting).Round(time.Millisecond))
 	startAt := time.Now().Add(500 * time.Millisecond)
 	for _, w := range ws {
 		fmt.Fprintln(w.stdin, startAt.Format(time.RFC3339Nano))

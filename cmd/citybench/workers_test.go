@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"os"
 	"path/filepath"
@@ -143,5 +144,52 @@ func TestEmbeddedWorkers(t *testing.T) {
 	sameAccounting(t, runResult(t, dir, path), many, 2)
 	if many.Stage(result.StageStore) == nil || !many.HasFlag(result.FlagEmbedded) {
 		t.Fatalf("embedded workers: store stage %v, flags %v", many.Stage(result.StageStore), many.Flags)
+	}
+}
+
+// TestBrokerTierRefusals: run and validate exit 2, naming file, line and field,
+// for a pinned broker tier too small for its devices and for a broker fault on
+// a tier; nothing is started.
+func TestBrokerTierRefusals(t *testing.T) {
+	dir := t.TempDir()
+	city, err := os.ReadFile("../../scenarios/city-districts.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	small := filepath.Join(dir, "small-tier.yaml")
+	if err := os.WriteFile(small, []byte(strings.Replace(string(city), "devices: 300", "devices: 30000", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	faulted := filepath.Join(dir, "tier-fault.yaml")
+	fault := "faults:\n  - {at: 5s, action: restart, target: broker}\n"
+	if err := os.WriteFile(faulted, append(city, fault...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"run, pinned tier too small", []string{"run", small, "--no-report", "-q", "--out", filepath.Join(dir, "out")},
+			"small-tier.yaml:38: target.brokers: 30100 devices over 2 brokers is 15050 each, but one broker here takes 12000"},
+		{"validate, pinned tier too small", []string{"validate", small}, "target.brokers: 30100 devices over 2 brokers"},
+		{"validate, broker fault on a tier", []string{"validate", faulted},
+			"broker faults act on the one broker of a single-broker topology, but this one has 2"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out bytes.Buffer
+			root := newRootCmd()
+			root.SetOut(&out)
+			root.SetErr(&out)
+			root.SetArgs(tt.args)
+			err := root.Execute()
+			if err == nil || exitCode(err) != exitInvalid || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err %v (exit %d), want exit %d with %q", err, exitCode(err), exitInvalid, tt.want)
+			}
+		})
+	}
+	if _, err := os.Stat(filepath.Join(dir, "out")); !os.IsNotExist(err) {
+		t.Errorf("a refused run left its output folder (%v)", err)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -20,13 +21,14 @@ import (
 
 	"github.com/citybench/citybench/harness/ledger"
 	"github.com/citybench/citybench/harness/limits"
+	"github.com/citybench/citybench/harness/malformed"
 	"github.com/citybench/citybench/harness/schedule"
 	"github.com/citybench/citybench/pipeline/codec"
 )
 
 // Broker is where devices connect.
 type Broker struct {
-	URLs     []string // devices are spread over them round-robin
+	URLs     []string // devices are spread over them by location (harness/domains)
 	Username string   // used when a fleet sets none
 	Password string
 	TLS      *tls.Config
@@ -45,6 +47,8 @@ type Simulator struct {
 	// connectParallelism bounds simultaneous CONNECTs: brokers have small listen
 	// backlogs (Mosquitto's is 100), so a thousand devices connect in waves.
 	connectParallelism int
+	// book records the malformed messages sent (nil: the plan has none).
+	book *malformed.Book
 	// sourceAddrs spreads connections to loopback brokers over 127.0.0.1…n, each
 	// with its own ephemeral port range (1: the kernel picks the source).
 	sourceAddrs int
@@ -63,6 +67,9 @@ func WithConnectParallelism(n int) Option { return func(s *Simulator) { s.connec
 // addresses (127.0.0.1 … 127.0.0.n), so one process is not bound by one address's
 // ephemeral ports.
 func WithSourceAddrs(n int) Option { return func(s *Simulator) { s.sourceAddrs = n } }
+
+// WithMalformedBook records every malformed message sent in b.
+func WithMalformedBook(b *malformed.Book) Option { return func(s *Simulator) { s.book = b } }
 
 // New prepares a simulator; nothing connects until Connect.
 func New(b Broker, l *ledger.Ledger, opts ...Option) (*Simulator, error) {
@@ -92,7 +99,7 @@ func (s *Simulator) Connections() int64 { return s.conns.Load() }
 
 func (s *Simulator) clientOptions(d *schedule.Device) *mqtt.ClientOptions {
 	f := d.Fleet
-	brokerURL := s.broker.URLs[d.Global%len(s.broker.URLs)]
+	brokerURL := s.brokerURL(d)
 	o := mqtt.NewClientOptions()
 	if s.sourceAddrs > 1 && limits.IsLoopback(brokerURL) {
 		// Before SetConnectTimeout, which sets the dialer's timeout.
@@ -155,7 +162,7 @@ func (s *Simulator) Connect(ctx context.Context) error {
 			if err := waitToken(ctx, c.Connect()); err != nil {
 				failed.Add(1)
 				once.Do(func() {
-					firstErr = fmt.Errorf("connect device %s to %s: %w", d.ID, s.broker.URLs[d.Global%len(s.broker.URLs)], err)
+					firstErr = fmt.Errorf("connect device %s to %s: %w", d.ID, s.brokerURL(d), err)
 				})
 				return
 			}
@@ -236,7 +243,6 @@ func (s *Simulator) runDevice(ctx context.Context, d *schedule.Device, until, ac
 // sendOnTime sends each message at its planned time (open loop).
 func (s *Simulator) sendOnTime(ctx context.Context, d *schedule.Device, until time.Duration, acks chan<- pending) {
 	start := s.ledger.Start()
-	cd := s.codecs[d.Fleet.Name]
 	qos := byte(d.Fleet.QoS)
 	metrics := make(map[string]float64, len(d.Metrics))
 	timer := time.NewTimer(time.Hour)
@@ -256,7 +262,7 @@ func (s *Simulator) sendOnTime(ctx context.Context, d *schedule.Device, until ti
 		} else if ctx.Err() != nil {
 			return
 		}
-		payload, err := cd.Encode(reading(d, m, start.Add(m.At).UnixNano(), metrics))
+		payload, err := s.payload(d, m, start.Add(m.At).UnixNano(), metrics)
 		if err != nil {
 			s.ledger.Error(time.Now().UnixNano())
 			s.log.Error("encode reading", "device", d.ID, "seq", m.Seq, "err", err)
@@ -292,7 +298,6 @@ func (s *Simulator) sendOnTime(ctx context.Context, d *schedule.Device, until ti
 // at until: what is left unsent then shows as not sent.
 func (s *Simulator) sendBurst(ctx context.Context, d *schedule.Device, until time.Duration, acks chan<- pending, freed <-chan int64) {
 	start := s.ledger.Start()
-	cd := s.codecs[d.Fleet.Name]
 	c := s.clients[d.Index]
 	if c == nil {
 		s.ledger.Error(time.Now().UnixNano())
@@ -324,7 +329,7 @@ func (s *Simulator) sendBurst(ctx context.Context, d *schedule.Device, until tim
 		}
 		due := max(slot, start.Add(m.At).UnixNano())
 		s.ledger.SetIntended(d.Index, m.Seq, due)
-		payload, err := cd.Encode(reading(d, m, due, metrics))
+		payload, err := s.payload(d, m, due, metrics)
 		if err != nil {
 			s.ledger.Error(time.Now().UnixNano())
 			s.log.Error("encode reading", "device", d.ID, "seq", m.Seq, "err", err)
@@ -400,16 +405,38 @@ func (s *Simulator) sendOnce(ctx context.Context, d *schedule.Device, m *schedul
 	}
 }
 
+// payload encodes message m of device d, intended at unix ns, with metrics as
+// the device's reading map (see reading); a message the plan marks malformed is
+// spoilt as its kind says and recorded in the book.
+func (s *Simulator) payload(d *schedule.Device, m *schedule.Message, intended int64, metrics map[string]float64) ([]byte, error) {
+	cd := s.codecs[d.Fleet.Name]
+	r := reading(d, m, intended, metrics)
+	b, err := cd.Encode(r)
+	if err != nil || m.Malformed == 0 {
+		return b, err
+	}
+	kind := d.MalformedKind(m)
+	if b, err = malformed.Payload(kind, cd, r, b); err != nil {
+		return nil, err
+	}
+	if s.book != nil {
+		s.book.Sent(d.Index, m.Seq, kind, b)
+	}
+	return b, nil
+}
+
 // reading is message m's payload, sampled at its intended time (unix ns). Its
 // metrics go into metrics, cleared first: the device's one map, reused for every
-// message because codecs never keep a reading.
+// message because neither codecs nor malformed payloads keep a reading.
 func reading(d *schedule.Device, m *schedule.Message, intended int64, metrics map[string]float64) codec.Reading {
 	clear(metrics)
 	if m.Metric >= 0 {
 		metrics[d.Metrics[m.Metric]] = m.Values[m.Metric]
 	} else {
 		for i, name := range d.Metrics {
-			metrics[name] = m.Values[i]
+			if !math.IsNaN(m.Values[i]) { // a replayed recording's empty cell: not sent, never guessed
+				metrics[name] = m.Values[i]
+			}
 		}
 	}
 	return codec.Reading{DeviceID: d.ID, Seq: m.Seq, SampleTimeNs: intended, Model: d.Fleet.Model, Metrics: metrics}

@@ -55,6 +55,7 @@ type Ledger struct {
 	byID  map[string]int
 
 	delivered [NumStages]atomic.Int64 // first observations, for live progress
+	refused   atomic.Int64            // malformed messages sent: a correct pipeline passes none of them on
 	unknown   [NumStages]atomic.Int64 // observations of messages not in the plan
 	errors    atomic.Int64
 	errorsAt  sync.Map            // second index → *atomic.Int64
@@ -101,6 +102,7 @@ func New(plan *schedule.Plan) *Ledger {
 	for s := range NumStages {
 		l.live[s].h = NewHistogram()
 	}
+	l.expectRefusals()
 	return l
 }
 
@@ -176,6 +178,9 @@ func (l *Ledger) Observe(stage Stage, dev int, seq uint64, at int64) bool {
 		log.maxSeq[stage] = seq
 	}
 	l.delivered[stage].Add(1)
+	if stage == Sent && l.plan.Devices[dev].Messages[seq-1].Malformed != 0 {
+		l.refused.Add(1)
+	}
 	if stage != Sent {
 		lat := (at - l.Intended(dev, seq)) / int64(time.Microsecond)
 		lh := &l.live[stage]

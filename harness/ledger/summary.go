@@ -175,6 +175,9 @@ func (l *Ledger) summariseStage(s Stage, w Window, intervals []result.Interval) 
 			if m.At >= w.Until {
 				break
 			}
+			if refused(s, &m) {
+				continue
+			}
 			at := obs[i]
 			due := l.intendedOffset(dev, i)
 			if sec := int(due / time.Second); sec >= 0 && sec < len(intervals) {

@@ -72,6 +72,7 @@ func Results(parts []*result.Result) (*result.Result, error) {
 			o.Tap = fmt.Sprintf("segment %s: %s", p.Meta.Segment, o.Tap)
 			out.TapOutages = append(out.TapOutages, o)
 		}
+		addBadInput(out, p)
 		if err := addEncoded(lag, p.GeneratorLagHDR); err != nil {
 			return nil, fmt.Errorf("segment %s generator lag: %w", p.Meta.Segment, err)
 		}

@@ -29,6 +29,8 @@ type Plan struct {
 	// End is the offset of the end of the last phase.
 	End    time.Duration
 	Phases []PhaseSpan
+	// Replays says, per replay fleet, what its devices replayed of their recording.
+	Replays []ReplayStats
 }
 
 // PhaseSpan is a phase placed on the run's time line.
@@ -61,8 +63,12 @@ type Message struct {
 	Topic string
 	// Metric is the index of the single metric this message carries, or -1 for all.
 	Metric int
-	// Values holds one sample of every metric (shared by the messages of one sample).
+	// Values holds one sample of every metric (shared by the messages of one
+	// sample); NaN where a replayed recording has no value.
 	Values []float64
+	// Malformed is 0 for a valid reading, else 1 + the index of its kind in the
+	// fleet's MalformedMix (see Device.MalformedKind).
+	Malformed uint8
 }
 
 // Count is the number of messages in the plan.
@@ -118,6 +124,11 @@ func BuildSegment(sc *scenarios.Scenario, seg Segment) (*Plan, error) {
 			metrics[i] = s.Metric
 		}
 		perMetric := strings.Contains(f.Topic, "{metric}")
+		var rs *ReplayStats
+		if f.Replay != nil {
+			p.Replays = append(p.Replays, ReplayStats{Fleet: f.Name, File: f.Replay.File, SHA256: f.Replay.Data.SHA256})
+			rs = &p.Replays[len(p.Replays)-1]
+		}
 		for i := 0; i < f.Devices; i, global = i+1, global+1 {
 			if !seg.Holds(i) {
 				continue
@@ -130,10 +141,18 @@ func BuildSegment(sc *scenarios.Scenario, seg Segment) (*Plan, error) {
 				Location: location(f, i),
 				Metrics:  metrics,
 			}
-			rng := rand.New(rand.NewPCG(uint64(sc.Seed), hash64(f.Name, i)))
-			if err := planDevice(d, i, perMetric, rng, prof); err != nil {
-				return nil, err
+			if rs != nil {
+				rs.Sites++
+				rs.MissingDays += f.Replay.Data.Sites[i].MissingDays
+				planReplay(d, replaySourceOf(f.Replay, i), perMetric, p.End, rs)
+				rs.Messages += len(d.Messages)
+			} else {
+				rng := rand.New(rand.NewPCG(uint64(sc.Seed), hash64(f.Name, i)))
+				if err := planDevice(d, i, perMetric, rng, prof); err != nil {
+					return nil, err
+				}
 			}
+			markMalformed(d, sc.Seed)
 			p.Devices = append(p.Devices, d)
 		}
 	}

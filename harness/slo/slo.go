@@ -73,6 +73,9 @@ func observe(s scenarios.SLO, r *result.Result) (obs float64, note string, ok bo
 	if s.Metric == scenarios.MetricRecoveryTime || s.Metric == scenarios.MetricUnavailable {
 		return worstFault(r, s)
 	}
+	if s.Stage == scenarios.SubjectMalformed {
+		return malformedFigure(r, s)
+	}
 	st := r.Stage(s.Stage)
 	if st == nil {
 		return 0, fmt.Sprintf("stage %s was not measured in this run", s.Stage), false

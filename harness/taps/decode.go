@@ -54,6 +54,14 @@ func (e *envelopes) find(topic, deviceHint string, payload []byte) (dev int, seq
 	if err != nil {
 		return 0, 0, false
 	}
-	dev, ok = e.byID[id]
-	return dev, seq, ok
+	if dev, ok = e.byID[id]; !ok {
+		return 0, 0, false
+	}
+	// A message the plan made malformed is one the pipeline must refuse, so no
+	// stage past the acknowledgement expects it (see ledger): even when its
+	// envelope reads, it is not this stage's to count.
+	if msgs := e.plan.Devices[dev].Messages; seq >= 1 && seq <= uint64(len(msgs)) && msgs[seq-1].IsMalformed() {
+		return 0, 0, false
+	}
+	return dev, seq, true
 }

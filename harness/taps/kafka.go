@@ -60,6 +60,8 @@ type Kafka struct {
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
 	redials atomic.Int64 // readers replaced after an error, for the report
+	// handle takes every record read (record: the Kafka stage's observation).
+	handle func(kafka.Message)
 }
 
 // kafkaStartTimeout bounds how long Start retries finding the partitions' end
@@ -81,11 +83,18 @@ func (k *Kafka) Start(ctx context.Context, env Env) error {
 	if err != nil {
 		return err
 	}
-	k.envs, k.rec = envs, env.Rec
-	k.outages = newOutages(ledger.Kafka, env.Rec.Start)
+	k.envs = envs
+	k.handle = k.record
+	return k.start(ctx, env, newOutages(ledger.Kafka, env.Rec.Start))
+}
+
+// start reads every partition of the configured topic from its end offset now,
+// passing each record to k.handle.
+func (k *Kafka) start(ctx context.Context, env Env, o *outages) error {
+	k.rec, k.outages = env.Rec, o
 	offsets, err := k.endOffsets(ctx)
 	if err != nil {
-		return fmt.Errorf("kafka tap: %w", err)
+		return fmt.Errorf("%s tap: %w", o.tap, err)
 	}
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	k.cancel = cancel
@@ -138,7 +147,7 @@ func (k *Kafka) follow(ctx context.Context, partition int, offset int64) {
 			k.outages.up(key)
 			retry.Reset()
 			offset = m.Offset + 1
-			k.record(m)
+			k.handle(m)
 		}
 		r.Close()
 	}
@@ -157,21 +166,27 @@ func (k *Kafka) record(m kafka.Message) {
 	}
 }
 
-// Stop waits until the tap has seen as many messages as were sent (or ctx ends),
+// Stop waits until the tap has seen as many messages as were sent and a correct
+// pipeline passes on (or ctx ends),
 // then ends every reader. A partition still unavailable at the end leaves the
 // messages the tap did not see unverified: it could not look.
 func (k *Kafka) Stop(ctx context.Context, _ time.Duration) Report {
-	waitFor(ctx, func() bool { return k.rec.Delivered(ledger.Kafka) >= k.rec.Delivered(ledger.Sent) })
+	waitFor(ctx, func() bool { return k.rec.Delivered(ledger.Kafka) >= k.rec.Forwardable() })
+	return k.stop()
+}
+
+// stop ends every reader and reports the tap's outages and redials.
+func (k *Kafka) stop() Report {
 	k.cancel()
 	k.wg.Wait()
 	rep := Report{Stage: ledger.Kafka, Outages: k.outages.spans(), Counters: map[string]int64{}}
 	if redials := k.redials.Load(); redials > 0 {
-		rep.Counters["kafka_tap_redials"] = redials
+		rep.Counters[k.outages.tap+"_tap_redials"] = redials
 	}
 	for _, sp := range rep.Outages {
 		if sp.Open {
 			rep.Unverified = func(int, time.Duration) bool { return true }
-			rep.Warnings = append(rep.Warnings, fmt.Sprintf("kafka tap: still unavailable when it stopped (%s): the messages it did not see are unverified, not lost", sp.Reason))
+			rep.Warnings = append(rep.Warnings, fmt.Sprintf("%s tap: still unavailable when it stopped (%s): the messages it did not see are unverified, not lost", k.outages.tap, sp.Reason))
 			break
 		}
 	}

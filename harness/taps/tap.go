@@ -48,6 +48,9 @@ type Progress interface {
 	Intended(dev int, seq uint64) int64
 	// Delivered is how many distinct messages stage has seen so far.
 	Delivered(stage ledger.Stage) int64
+	// Forwardable is how many messages sent so far a correct pipeline passes on
+	// past the broker: all but the deliberately malformed ones.
+	Forwardable() int64
 	Seen(stage ledger.Stage, dev int, seq uint64) bool
 	// FirstUnseen is the lowest seq of dev intended before until that stage has
 	// not seen; ok is false when it has seen them all.
@@ -98,6 +101,7 @@ type Report struct {
 // partition, a connection), on the run's time line.
 type outages struct {
 	stage   ledger.Stage
+	tap     string // the tap's name in spans and warnings: its stage's, unless a second tap reads that stage
 	origin  func() time.Time
 	anyOpen atomic.Bool // len(open) > 0, for the hot path of taps that call up per message
 	mu      sync.Mutex
@@ -106,7 +110,7 @@ type outages struct {
 }
 
 func newOutages(stage ledger.Stage, origin func() time.Time) *outages {
-	return &outages{stage: stage, origin: origin, open: map[string]*result.TapOutage{}}
+	return &outages{stage: stage, tap: stage.String(), origin: origin, open: map[string]*result.TapOutage{}}
 }
 
 // offset is now on the run's time line (0 before the time line is fixed).
@@ -123,7 +127,7 @@ func (o *outages) down(key, reason string) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if _, ok := o.open[key]; !ok {
-		o.open[key] = &result.TapOutage{Tap: o.stage.String(), FromS: o.offset(), Reason: reason}
+		o.open[key] = &result.TapOutage{Tap: o.tap, FromS: o.offset(), Reason: reason}
 		o.anyOpen.Store(true)
 	}
 }

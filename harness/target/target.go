@@ -31,6 +31,9 @@ type Endpoints struct {
 	// KafkaBrokers are bootstrap addresses; KafkaTopic is where the bridge writes readings.
 	KafkaBrokers []string
 	KafkaTopic   string
+	// KafkaDeadLetterTopic is where the pipeline puts payloads it refuses, each
+	// with a reason header ("": unknown — malformed messages are then unverified).
+	KafkaDeadLetterTopic string
 	// KafkaSecurity is how the harness's Kafka clients encrypt and authenticate
 	// (zero: plaintext, anonymous).
 	KafkaSecurity kafkasec.Config

@@ -99,6 +99,7 @@ const (
 	EnvMQTTKey           = "CITYBENCH_MQTT_KEY"
 	EnvKafkaBrokers      = "CITYBENCH_KAFKA_BROKERS"
 	EnvKafkaTopic        = "CITYBENCH_KAFKA_TOPIC"
+	EnvKafkaDLQTopic     = "CITYBENCH_KAFKA_DLQ_TOPIC"
 	EnvCassandraHosts    = "CITYBENCH_CASSANDRA_HOSTS"
 	EnvCassandraKeyspace = "CITYBENCH_CASSANDRA_KEYSPACE"
 
@@ -142,7 +143,7 @@ func (c *Config) vars() []envVar {
 		{flag: "mqtt-filter", env: "CITYBENCH_MQTT_FILTER", def: "#", str: &c.MQTTFilter, help: "MQTT topic filter to bridge"},
 		{flag: "kafka-brokers", env: EnvKafkaBrokers, def: "127.0.0.1:9092", list: &c.KafkaBrokers, help: "Kafka bootstrap brokers, comma separated"},
 		{flag: "kafka-topic", env: EnvKafkaTopic, def: "readings", str: &c.KafkaTopic, help: "Kafka topic for readings"},
-		{flag: "kafka-dlq-topic", env: "CITYBENCH_KAFKA_DLQ_TOPIC", def: "readings.dlq", str: &c.KafkaDLQTopic, help: "Kafka dead-letter topic"},
+		{flag: "kafka-dlq-topic", env: EnvKafkaDLQTopic, def: "readings.dlq", str: &c.KafkaDLQTopic, help: "Kafka dead-letter topic"},
 		{flag: "kafka-group", env: "CITYBENCH_KAFKA_GROUP", def: "citybench-sink", str: &c.KafkaGroup, help: "Kafka consumer group of the sink"},
 		{flag: "kafka-ca", env: EnvKafkaCA, str: &c.KafkaCA, help: "PEM file of CAs to trust for Kafka TLS (TLS is on when this or kafka-cert is set)"},
 		{flag: "kafka-cert", env: EnvKafkaCert, str: &c.KafkaCert, help: "PEM client certificate for Kafka TLS"},

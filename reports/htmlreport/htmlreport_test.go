@@ -100,3 +100,34 @@ func TestPageShowsWorkers(t *testing.T) {
 		})
 	}
 }
+
+// TestPageShowsMalformedAndReplays renders the bad-input sections: per-kind
+// counts with their reasons, the unverified banner, and the replay figures.
+func TestPageShowsMalformedAndReplays(t *testing.T) {
+	r := &result.Result{
+		Meta: result.Meta{Scenario: "bad", Target: result.Target{Kind: "containers"}},
+		Malformed: &result.Malformed{Verified: false,
+			Kinds:     []result.MalformedKind{{Kind: "oversize", Injected: 39, DeadLettered: 38, Stored: 1, Reasons: map[string]int64{"oversize": 38}}},
+			Total:     result.MalformedKind{Kind: "total", Injected: 39, DeadLettered: 38, Stored: 1},
+			Unmatched: map[string]int64{"bad_name": 2}},
+		Replays: []result.Replay{{Fleet: "epa", File: "data/epa-sample.csv", Sites: 3, Rows: 42, RowsReplayed: 42, Messages: 42, EmptyCells: 14}},
+	}
+	var buf bytes.Buffer
+	if err := Write(&buf, r, Page{}); err != nil {
+		t.Fatal(err)
+	}
+	page := buf.String()
+	for _, want := range []string{
+		`<table id="malformed">`,
+		`<td class="l">oversize</td><td>39</td><td>38</td><td>1</td>`,
+		`<code>oversize</code> 38`,
+		"dead letters were not counted",
+		`<code>bad_name</code> 2`,
+		`<table id="replays">`,
+		`<td>3</td><td>42</td><td>42</td><td>42</td><td>0</td><td>14</td>`,
+	} {
+		if !strings.Contains(page, want) {
+			t.Errorf("page lacks %q", want)
+		}
+	}
+}

@@ -57,6 +57,11 @@ type Result struct {
 	// stage (a Kafka broker it reads from was down, API polls failed): the
 	// harness's trouble, never counted as the pipeline's loss.
 	TapOutages []TapOutage `json:"tap_outages,omitempty"`
+	// Malformed counts the deliberately malformed messages of fleets with a
+	// malformed fraction: not part of any stage's delivery accounting.
+	Malformed *Malformed `json:"malformed,omitempty"`
+	// Replays says what each replay fleet replayed of its recording.
+	Replays []Replay `json:"replays,omitempty"`
 }
 
 // Worker is one segment of a merged run, as its own process saw it.

@@ -18,6 +18,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/citybench/citybench/harness/target"
+	"github.com/citybench/citybench/pipeline/bridge"
 	"github.com/citybench/citybench/pipeline/service"
 	"github.com/citybench/citybench/pipeline/store/cassandra"
 	"github.com/citybench/citybench/reports/result"
@@ -34,6 +35,7 @@ type Config struct {
 	MQTTCA, MQTTCert, MQTTKey string
 	KafkaBrokers              []string
 	KafkaTopic                string // default readings
+	KafkaDLQTopic             string // default bridge.DefaultDLQTopic (readings.dlq), the services' default
 	// Kafka TLS (PEM files; on when a CA or certificate is given) and SASL
 	// (SCRAM-SHA-512, SCRAM-SHA-256 or PLAIN).
 	KafkaCA, KafkaCert, KafkaKey string
@@ -75,6 +77,7 @@ func (c *Config) envFields() []struct {
 		{name: service.EnvMQTTKey, str: &c.MQTTKey},
 		{name: service.EnvKafkaBrokers, list: &c.KafkaBrokers},
 		{name: service.EnvKafkaTopic, str: &c.KafkaTopic},
+		{name: service.EnvKafkaDLQTopic, str: &c.KafkaDLQTopic},
 		{name: service.EnvKafkaCA, str: &c.KafkaCA},
 		{name: service.EnvKafkaCert, str: &c.KafkaCert},
 		{name: service.EnvKafkaKey, str: &c.KafkaKey},
@@ -213,6 +216,7 @@ var _ target.Target = (*Target)(nil)
 // New returns an external target for cfg.
 func New(cfg Config, opts ...Option) *Target {
 	cfg.KafkaTopic = cmp.Or(cfg.KafkaTopic, "readings")
+	cfg.KafkaDLQTopic = cmp.Or(cfg.KafkaDLQTopic, bridge.DefaultDLQTopic)
 	cfg.CassandraKeyspace = cmp.Or(cfg.CassandraKeyspace, cassandra.DefaultKeyspace)
 	t := &Target{cfg: cfg, log: slog.Default(), checkTimeout: 5 * time.Second}
 	for _, o := range opts {
@@ -352,8 +356,9 @@ func (t *Target) Start(ctx context.Context) (target.Endpoints, error) {
 		KafkaTopic:    t.cfg.KafkaTopic,
 		APIURL:        t.cfg.APIURL,
 	}
+	ep.KafkaDeadLetterTopic = t.cfg.KafkaDLQTopic
 	if len(t.cfg.KafkaBrokers) == 0 {
-		ep.KafkaTopic = ""
+		ep.KafkaTopic, ep.KafkaDeadLetterTopic = "", ""
 	}
 	if len(t.cfg.CassandraHosts) > 0 {
 		auth, err := t.cfg.cqlAuth()

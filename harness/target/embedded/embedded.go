@@ -102,7 +102,7 @@ func (t *Target) Start(ctx context.Context) (target.Endpoints, error) {
 		return target.Endpoints{}, fmt.Errorf("start embedded pipeline: %w", err)
 	}
 	t.p = p
-	return target.Endpoints{
+	eps := target.Endpoints{
 		MQTTURLs:     []string{p.MQTTURL},
 		KafkaBrokers: p.KafkaBrokers,
 		KafkaTopic:   p.Topic,
@@ -111,7 +111,9 @@ func (t *Target) Start(ctx context.Context) (target.Endpoints, error) {
 		TLS:          p.ClientTLS,
 		MQTTUsername: p.MQTTUsername,
 		MQTTPassword: p.MQTTPassword,
-	}, nil
+	}
+	eps.KafkaDeadLetterTopic = p.DeadLetterTopic
+	return eps, nil
 }
 
 // Describe says what runs.
