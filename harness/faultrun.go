@@ -32,8 +32,8 @@ type Fault struct {
 
 // seriesUntil is how far the interval series runs: through the drain when the
 // run had faults (their recovery may come after load ended), else to load's end.
-func seriesUntil(faults []Fault, now time.Duration) time.Duration {
-	if len(faults) == 0 {
+func seriesUntil(faults bool, now time.Duration) time.Duration {
+	if !faults {
 		return 0
 	}
 	return now

@@ -315,7 +315,7 @@ func (r *run) result(ctx context.Context, eps target.Endpoints, ld *load, report
 	tapLate := r.led.Settle()
 	sum, err := r.led.Summarise(ledger.Window{From: r.plan.Warmup, Until: ld.until, Deadline: r.sc.AvailabilityDeadline.D(),
 		Expect: expectFunc(r.plan, r.sampled, eps), Connections: conns, Unverified: unverifiedFunc(reports),
-		SeriesUntil: seriesUntil(r.opts.Faults, time.Since(r.led.Start())), ClosedLoop: r.plan.ClosedLoop()})
+		SeriesUntil: seriesUntil(len(r.opts.Faults) > 0 || r.sc.HasReconnect(), time.Since(r.led.Start())), ClosedLoop: r.plan.ClosedLoop()})
 	if err != nil {
 		return nil, err
 	}
@@ -343,6 +343,7 @@ func (r *run) result(ctx context.Context, eps target.Endpoints, ld *load, report
 	res.Counters["errors"] = r.led.Errors()
 	addTapReports(res, reports)
 	r.badInput(res, eps)
+	addDeviceReports(res, r.sim)
 	if api := res.Stage(result.StageAPI); api != nil {
 		api.Note = fmt.Sprintf("%d sampled devices polled every %s: latency includes up to one polling interval", len(r.sampled), apiPollInterval)
 	}

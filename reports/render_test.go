@@ -157,6 +157,30 @@ func TestReportInBrowser(t *testing.T) {
 	checkInBrowser(t, browser, filepath.Join(dir, "index.html"), 10, "")
 }
 
+// TestReconnectReportInBrowser opens a report with a reconnect storm and MQTT 5
+// reason codes: the page loads clean and shows both tables.
+func TestReconnectReportInBrowser(t *testing.T) {
+	browser := chromiumOrSkip(t)
+	r, err := synth.Result(synth.WithSeed(3), synth.WithDuration(8, 2), synth.WithRate(50))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Reconnects = []result.ReconnectStorm{{Fleet: "meters-v5", AtS: 4, EndS: 5.2, Devices: 50, Dropped: 50, Reconnected: 50, SessionKept: true,
+		SessionResumed: 50, Attempts: 52, NetworkFailures: 2, ConnectLatency: result.Quantiles{Count: 50, P50Us: 1800, P99Us: 9000}, ConnectRatePeak: 41, ConnectRateMean: 41.6}}
+	r.MQTT5ReasonCodes = map[string]map[string]int64{"connack": {"0x00 success": 100}}
+	dir := t.TempDir()
+	if err := reports.Render(context.Background(), r, dir); err != nil {
+		t.Fatal(err)
+	}
+	text := checkInBrowser(t, browser, filepath.Join(dir, "index.html"), 10,
+		`document.getElementById("reconnects").innerText + "\n" + document.getElementById("mqtt5-reason-codes").innerText`)
+	for _, w := range []string{"meters-v5", "1.8ms", "0x00 success"} {
+		if !strings.Contains(text, w) {
+			t.Errorf("page text lacks %q:\n%s", w, text)
+		}
+	}
+}
+
 // chromiumOrSkip finds Chromium, or skips — unless $CHROMIUM is set, which makes the test required.
 func chromiumOrSkip(t *testing.T) string {
 	t.Helper()

@@ -103,6 +103,8 @@ func (s *Scenario) setDefaults() {
 		if f.Replay != nil && f.Replay.Speedup > 0 {
 			f.Arrival.Interval = Duration(f.Replay.Interval()) // one recorded day, for the nominal rate
 		}
+		defString(s, &f.Protocol, p+".protocol", DefaultProtocol)
+		s.reconnectDefaults(p, f.Reconnect)
 		if f.Arrival.Burst() {
 			defInt(s, &f.Arrival.Inflight, p+".arrival.inflight", DefaultInflight)
 		}

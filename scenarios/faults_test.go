@@ -1,6 +1,8 @@
 package scenarios
 
 import (
+	"errors"
+	"strings"
 	"testing"
 	"time"
 )
@@ -51,7 +53,7 @@ func TestFaultsParse(t *testing.T) {
 				}
 				return
 			}
-			wantFieldError(t, err, tt.wantErr, "f.yaml", tt.line)
+			wantFieldError(t, err, "f.yaml", tt.wantErr, tt.line)
 		})
 	}
 }
@@ -65,4 +67,23 @@ func TestFaultError(t *testing.T) {
 	if got, want := e.Error(), "f.yaml:16: faults[1].target: the embedded target cannot stop sinks one by one"; got != want {
 		t.Fatalf("got %q, want %q", got, want)
 	}
+}
+
+// wantFieldError fails t unless err is ValidationErrors with one containing
+// want that names file and line.
+func wantFieldError(t *testing.T, err error, file, want string, line int) {
+	t.Helper()
+	var verrs ValidationErrors
+	if !errors.As(err, &verrs) {
+		t.Fatalf("got %v, want ValidationErrors containing %q", err, want)
+	}
+	for _, e := range verrs {
+		if strings.Contains(e.Error(), want) {
+			if e.Line != line || e.File != file {
+				t.Errorf("%q names %s:%d, want %s:%d", e, e.File, e.Line, file, line)
+			}
+			return
+		}
+	}
+	t.Fatalf("errors %v do not contain %q", err, want)
 }

@@ -88,6 +88,12 @@ type Fleet struct {
 	// measure what the pipeline does with bad input (see malformed.go).
 	Malformed      float64  `yaml:"malformed,omitempty"`
 	MalformedKinds []string `yaml:"malformed_kinds,omitempty"`
+	// Protocol is the MQTT version the devices speak: "3.1.1" or "5" (see devices.go).
+	Protocol string `yaml:"protocol,omitempty"` // default 3.1.1
+	// MQTT5 tunes protocol 5 sessions and publishes.
+	MQTT5 *MQTT5 `yaml:"mqtt5,omitempty"`
+	// Reconnect drops the fleet's connections at a moment and reconnects them.
+	Reconnect *Reconnect `yaml:"reconnect,omitempty"`
 }
 
 // Will is an MQTT last will.

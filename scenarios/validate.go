@@ -176,6 +176,8 @@ func (v *validator) fleet(p string, f *Fleet) {
 	if f.Severity != nil {
 		v.severity(p+".severity", f.Severity, metrics)
 	}
+	v.protocol(p, f)
+	v.reconnect(p, f)
 }
 
 // mustPlaceholders returns the placeholders of a template, or none if it is

@@ -145,6 +145,10 @@ func runScenario(cmd *cobra.Command, path string, f runFlags) error {
 		// merge of segments refuses them (merge.ErrClosedLoop).
 		return withCode(exitInvalid, fmt.Errorf("%s: arrival kind burst is not supported with worker processes or --segment (%d workers, segment %s): its rates need one process's first send and last observation — run the burst scenario in one process", path, workers, seg))
 	}
+	if sc.HasReconnect() && (workers > 1 || !seg.IsWhole()) {
+		// The merge of segments does not combine reconnect storms' figures yet.
+		return withCode(exitInvalid, fmt.Errorf("%s: reconnect: is not supported with worker processes or --segment yet (%d workers, segment %s): run the storm scenario in one process", path, workers, seg))
+	}
 	if err := makeOut(out); err != nil {
 		return err
 	}
@@ -386,6 +390,7 @@ func printSummary(w io.Writer, r *result.Result) {
 	printBadInput(w, r)
 	fmt.Fprintf(w, "generator lag p99 %s (max %s)\n", result.FormatUs(r.GeneratorLag.P99Us), result.FormatUs(r.GeneratorLag.MaxUs))
 	printFaults(w, r)
+	printReconnects(w, r)
 	for _, v := range r.SLOs {
 		verdict := "PASS"
 		if !v.Pass {

@@ -31,3 +31,24 @@ func TestSummaryNamesTapOutagesAndUnverified(t *testing.T) {
 		}
 	}
 }
+
+// TestSummaryShowsReconnectStorms: connect rate, connect latency, CONNACK
+// failures and resumed sessions reach the console, and MQTT 5 reason codes too.
+func TestSummaryShowsReconnectStorms(t *testing.T) {
+	r := &result.Result{
+		Reconnects: []result.ReconnectStorm{{Fleet: "meters", AtS: 15, EndS: 21.5, Devices: 2000, Dropped: 2000, Reconnected: 2000, SessionKept: true,
+			SessionResumed: 1999, Attempts: 2010, ConnackFailures: map[string]int64{"3 server unavailable": 10},
+			ConnectLatency: result.Quantiles{P50Us: 2100, P99Us: 48_000, MaxUs: 90_000}, ConnectRatePeak: 640, ConnectRateMean: 307.7, Queued: 512}},
+		MQTT5ReasonCodes: map[string]map[string]int64{"puback": {"0x00 success": 40, "0x97 quota exceeded": 1}},
+	}
+	var out bytes.Buffer
+	printSummary(&out, r)
+	for _, want := range []string{
+		"reconnect storm", "meters", "+6.5s", "2000/2000", "1999", "3 server unavailable: 10", "2.1ms", "48ms", "640", "307.7", "512",
+		"MQTT 5 puback reason codes: 0x00 success: 40, 0x97 quota exceeded: 1",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("summary lacks %q:\n%s", want, out.String())
+		}
+	}
+}

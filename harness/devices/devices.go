@@ -1,5 +1,6 @@
 // Package devices plays the plan's simulated devices against an MQTT broker:
-// one paho client per device, open-loop — every message goes out at its intended
+// one MQTT client per device (paho.mqtt.golang for 3.1.1, paho.golang for 5; see
+// client.go), open-loop — every message goes out at its intended
 // time whether or not earlier ones were acknowledged — recording sent and acked
 // times in the ledger. Burst devices are the one closed-loop exception: they send
 // back to back with at most their fleet's in-flight bound unacknowledged.
@@ -41,8 +42,9 @@ type Simulator struct {
 	plan    *schedule.Plan
 	codecs  map[string]codec.Codec // by fleet name
 	log     *slog.Logger
-	clients []mqtt.Client // persistent devices; nil for connect-send-disconnect
+	clients []client // persistent devices; nil for connect-send-disconnect
 	conns   atomic.Int64
+	reconnecting
 
 	// connectParallelism bounds simultaneous CONNECTs: brokers have small listen
 	// backlogs (Mosquitto's is 100), so a thousand devices connect in waves.
@@ -90,7 +92,8 @@ func New(b Broker, l *ledger.Ledger, opts ...Option) (*Simulator, error) {
 		}
 		s.codecs[d.Fleet.Name] = c
 	}
-	s.clients = make([]mqtt.Client, len(s.plan.Devices))
+	s.clients = make([]client, len(s.plan.Devices))
+	s.storms = newStorms(s.plan)
 	return s, nil
 }
 
@@ -158,8 +161,8 @@ func (s *Simulator) Connect(ctx context.Context) error {
 		go func(d *schedule.Device) {
 			defer wg.Done()
 			defer func() { <-sem }()
-			c := mqtt.NewClient(s.clientOptions(d))
-			if err := waitToken(ctx, c.Connect()); err != nil {
+			c := s.newClient(d)
+			if _, err := c.Connect(ctx); err != nil {
 				failed.Add(1)
 				once.Do(func() {
 					firstErr = fmt.Errorf("connect device %s to %s: %w", d.ID, s.brokerURL(d), err)
@@ -176,7 +179,7 @@ func (s *Simulator) Connect(ctx context.Context) error {
 	return nil
 }
 
-func waitToken(ctx context.Context, t mqtt.Token) error {
+func waitToken(ctx context.Context, t token) error {
 	select {
 	case <-t.Done():
 		return t.Error()
@@ -190,6 +193,7 @@ func waitToken(ctx context.Context, t mqtt.Token) error {
 // (or ackWait passed after the last send, or ctx ended). Offsets are from the
 // ledger's start.
 func (s *Simulator) Run(ctx context.Context, until time.Duration, ackWait time.Duration) {
+	defer s.startStorms(ctx)()
 	var wg sync.WaitGroup
 	for _, d := range s.plan.Devices {
 		if len(d.Messages) == 0 {
@@ -206,7 +210,7 @@ func (s *Simulator) Run(ctx context.Context, until time.Duration, ackWait time.D
 
 type pending struct {
 	seq   uint64
-	token mqtt.Token
+	token token
 }
 
 func (s *Simulator) runDevice(ctx context.Context, d *schedule.Device, until, ackWait time.Duration) {
@@ -279,7 +283,7 @@ func (s *Simulator) sendOnTime(ctx context.Context, d *schedule.Device, until ti
 		}
 		s.ledger.Observe(ledger.Sent, d.Index, m.Seq, time.Now().UnixNano())
 		s.ledger.AddBytes(ledger.Sent, d.Index, len(payload))
-		tok := c.Publish(m.Topic, qos, d.Fleet.Retain, payload)
+		tok := c.Publish(publication{Topic: m.Topic, QoS: qos, Retain: d.Fleet.Retain, Payload: payload, DeviceID: d.ID, Seq: m.Seq, Intended: start.Add(m.At).UnixNano()})
 		if qos == 0 {
 			continue
 		}
@@ -337,7 +341,7 @@ func (s *Simulator) sendBurst(ctx context.Context, d *schedule.Device, until tim
 		}
 		s.ledger.Observe(ledger.Sent, d.Index, m.Seq, time.Now().UnixNano())
 		s.ledger.AddBytes(ledger.Sent, d.Index, len(payload))
-		tok := c.Publish(m.Topic, byte(d.Fleet.QoS), d.Fleet.Retain, payload)
+		tok := c.Publish(publication{Topic: m.Topic, QoS: byte(d.Fleet.QoS), Retain: d.Fleet.Retain, Payload: payload, DeviceID: d.ID, Seq: m.Seq, Intended: due})
 		select {
 		case acks <- pending{seq: m.Seq, token: tok}:
 		case <-ctx.Done():
@@ -371,7 +375,7 @@ func (s *Simulator) recordAcks(ctx context.Context, d *schedule.Device, acks <-c
 	}
 }
 
-func tokenDone(t mqtt.Token) bool {
+func tokenDone(t token) bool {
 	select {
 	case <-t.Done():
 		return true
@@ -383,19 +387,19 @@ func tokenDone(t mqtt.Token) bool {
 // sendOnce is the alert-based testbench's node: connect, publish, wait for the
 // acknowledgement, disconnect.
 func (s *Simulator) sendOnce(ctx context.Context, d *schedule.Device, m *schedule.Message, payload []byte) {
-	c := mqtt.NewClient(s.clientOptions(d))
-	if err := waitToken(ctx, c.Connect()); err != nil {
+	c := s.newClient(d)
+	if _, err := c.Connect(ctx); err != nil {
 		s.ledger.Error(time.Now().UnixNano())
 		s.log.Warn("connect-send-disconnect: connect", "device", d.ID, "err", err)
 		return
 	}
 	defer func() {
-		c.Disconnect(100)
+		c.Disconnect(100 * time.Millisecond)
 		s.conns.Add(-1)
 	}()
 	s.ledger.Observe(ledger.Sent, d.Index, m.Seq, time.Now().UnixNano())
 	s.ledger.AddBytes(ledger.Sent, d.Index, len(payload))
-	tok := c.Publish(m.Topic, byte(d.Fleet.QoS), d.Fleet.Retain, payload)
+	tok := c.Publish(publication{Topic: m.Topic, QoS: byte(d.Fleet.QoS), Retain: d.Fleet.Retain, Payload: payload, DeviceID: d.ID, Seq: m.Seq, Intended: s.ledger.Start().Add(m.At).UnixNano()})
 	if err := waitToken(ctx, tok); err != nil {
 		s.ledger.Error(time.Now().UnixNano())
 		return
@@ -455,7 +459,7 @@ func (s *Simulator) Disconnect(quiesce time.Duration) {
 			if c.IsConnected() {
 				s.conns.Add(-1)
 			}
-			c.Disconnect(uint(quiesce / time.Millisecond))
+			c.Disconnect(quiesce)
 		}()
 		s.clients[i] = nil
 	}

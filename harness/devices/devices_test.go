@@ -9,7 +9,6 @@ import (
 
 	"github.com/citybench/citybench/harness/ledger"
 	"github.com/citybench/citybench/harness/schedule"
-	"github.com/citybench/citybench/harness/target/embedded"
 	"github.com/citybench/citybench/scenarios"
 )
 
@@ -36,15 +35,7 @@ fleets:
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	tgt, err := embedded.New(sc, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ep, err := tgt.Start(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = tgt.Stop(context.Background()) })
+	ep := startEmbedded(ctx, t, sc)
 
 	wills := make(chan string, 16)
 	watcher := connect(ctx, t, ep.MQTTURLs[0], "will-watcher")

@@ -2,14 +2,11 @@ package devices_test
 
 import (
 	"context"
-	"log/slog"
 	"net"
 	"testing"
 	"time"
 
-	mochi "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/hooks/auth"
-	"github.com/mochi-mqtt/server/v2/listeners"
 
 	"github.com/citybench/citybench/harness/devices"
 	"github.com/citybench/citybench/harness/ledger"
@@ -27,17 +24,7 @@ func TestSourceAddrsSpreadConnections(t *testing.T) {
 		{addrs: 1, want: []string{"127.0.0.1"}},
 		{addrs: 3, want: []string{"127.0.0.1", "127.0.0.2", "127.0.0.3"}},
 	} {
-		b := mochi.New(&mochi.Options{Logger: slog.New(slog.DiscardHandler)})
-		if err := b.AddHook(new(auth.AllowHook), nil); err != nil {
-			t.Fatal(err)
-		}
-		ln := listeners.NewTCP(listeners.Config{ID: "tcp", Address: "127.0.0.1:0"})
-		if err := b.AddListener(ln); err != nil {
-			t.Fatal(err)
-		}
-		if err := b.Serve(); err != nil {
-			t.Fatal(err)
-		}
+		b, url := devices.ServeMochi(t, new(auth.AllowHook))
 		sc, err := scenarios.Parse("t.yaml", []byte(`
 name: t
 seed: 1
@@ -52,7 +39,7 @@ fleets:
 		if err != nil {
 			t.Fatal(err)
 		}
-		sim, err := devices.New(devices.Broker{URLs: []string{"tcp://" + ln.Address()}}, ledger.New(plan), devices.WithSourceAddrs(tt.addrs))
+		sim, err := devices.New(devices.Broker{URLs: []string{url}}, ledger.New(plan), devices.WithSourceAddrs(tt.addrs))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -70,7 +57,6 @@ fleets:
 		}
 		sim.Disconnect(0)
 		cancel()
-		_ = b.Close()
 		if len(from) != len(tt.want) {
 			t.Fatalf("%d source addresses: connections came from %v, want %v", tt.addrs, from, tt.want)
 		}

@@ -63,6 +63,17 @@ func Results(parts []*result.Result) (*result.Result, error) {
 		for k, v := range p.Counters {
 			out.Counters[k] += v
 		}
+		for kind, codes := range p.MQTT5ReasonCodes {
+			if out.MQTT5ReasonCodes == nil {
+				out.MQTT5ReasonCodes = map[string]map[string]int64{}
+			}
+			if out.MQTT5ReasonCodes[kind] == nil {
+				out.MQTT5ReasonCodes[kind] = map[string]int64{}
+			}
+			for code, n := range codes {
+				out.MQTT5ReasonCodes[kind][code] += n
+			}
+		}
 		for _, r := range p.Resources {
 			r.Component = fmt.Sprintf("segment %s: %s", p.Meta.Segment, r.Component)
 			out.Resources = append(out.Resources, r)

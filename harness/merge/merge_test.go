@@ -221,3 +221,21 @@ func TestMergeBytesAndClosedLoop(t *testing.T) {
 	}
 	t.Log(err)
 }
+
+// TestMergeAddsMQTT5ReasonCodes: the segments' reason codes add up per kind and code.
+func TestMergeAddsMQTT5ReasonCodes(t *testing.T) {
+	part := func(seg string, codes map[string]map[string]int64) *result.Result {
+		return &result.Result{SchemaVersion: result.SchemaVersion, Meta: result.Meta{Segment: seg, ScenarioHash: "h"}, MQTT5ReasonCodes: codes}
+	}
+	merged, err := merge.Results([]*result.Result{
+		part("0/2", map[string]map[string]int64{"puback": {"0x00 success": 5}, "connack": {"0x00 success": 2}}),
+		part("1/2", map[string]map[string]int64{"puback": {"0x00 success": 7, "0x97 quota exceeded": 1}}),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := merged.MQTT5ReasonCodes
+	if got["puback"]["0x00 success"] != 12 || got["puback"]["0x97 quota exceeded"] != 1 || got["connack"]["0x00 success"] != 2 {
+		t.Errorf("merged reason codes %v", got)
+	}
+}

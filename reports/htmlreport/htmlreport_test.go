@@ -131,3 +131,30 @@ func TestPageShowsMalformedAndReplays(t *testing.T) {
 		}
 	}
 }
+
+func TestPageShowsReconnectStormsAndReasonCodes(t *testing.T) {
+	r := &result.Result{
+		Reconnects: []result.ReconnectStorm{{Fleet: "meters-v5", AtS: 15, EndS: 18.5, Devices: 1000, Dropped: 1000, Reconnected: 1000,
+			SessionKept: true, SessionResumed: 998, Attempts: 1003, ConnackFailures: map[string]int64{"0x89 server busy": 3},
+			ConnectLatency: result.Quantiles{P50Us: 2500, P99Us: 41_000}, ConnectRatePeak: 412, ConnectRateMean: 285.7, Queued: 250}},
+		MQTT5ReasonCodes: map[string]map[string]int64{"puback": {"0x00 success": 9000, "0x10 no matching subscribers": 2}},
+	}
+	var buf bytes.Buffer
+	if err := Write(&buf, r, Page{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range []string{`id="reconnects"`, "<td class=\"l\">meters-v5</td><td>15.0</td><td>3.5</td><td>1000</td>", "<td>998</td>",
+		"0x89 server busy: 3", "2.5ms", "41ms", "<td>412</td>", "<td>286</td>",
+		`id="mqtt5-reason-codes"`, "<td class=\"l\">puback</td><td class=\"l\">0x10 no matching subscribers</td><td>2</td>"} {
+		if !strings.Contains(buf.String(), w) {
+			t.Errorf("page lacks %q", w)
+		}
+	}
+	buf.Reset()
+	if err := Write(&buf, &result.Result{}, Page{}); err != nil {
+		t.Fatal(err)
+	}
+	if s := buf.String(); strings.Contains(s, `id="reconnects"`) || strings.Contains(s, `id="mqtt5-reason-codes"`) {
+		t.Error("a run without storms or MQTT 5 shows their tables")
+	}
+}

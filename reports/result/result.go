@@ -62,6 +62,11 @@ type Result struct {
 	Malformed *Malformed `json:"malformed,omitempty"`
 	// Replays says what each replay fleet replayed of its recording.
 	Replays []Replay `json:"replays,omitempty"`
+	// Reconnects are the fleets' reconnect storms (see ReconnectStorm).
+	Reconnects []ReconnectStorm `json:"reconnects,omitempty"`
+	// MQTT5ReasonCodes counts the reason codes MQTT 5 brokers answered, per
+	// packet kind ("connack", "puback", …) and code ("0x00 success").
+	MQTT5ReasonCodes map[string]map[string]int64 `json:"mqtt5_reason_codes,omitempty"`
 }
 
 // Worker is one segment of a merged run, as its own process saw it.
