@@ -31,6 +31,9 @@ func TestMain(m *testing.M) {
 	if os.Getenv(asBroker) == "1" {
 		os.Exit(serveBroker())
 	}
+	if side := os.Getenv(asGenerator); side != "" {
+		os.Exit(serveGenerator(side))
+	}
 	os.Exit(m.Run())
 }
 
@@ -58,7 +61,8 @@ func serveBroker() int {
 	return 0
 }
 
-func startBroker(b *testing.B) string {
+// startBrokerProcess starts the broker process and returns its address and pid.
+func startBrokerProcess(b *testing.B) (string, int) {
 	exe, err := os.Executable()
 	if err != nil {
 		b.Fatal(err)
@@ -85,7 +89,7 @@ func startBroker(b *testing.B) string {
 	if err != nil {
 		b.Fatalf("broker process: %v", err)
 	}
-	return strings.TrimSpace(url)
+	return strings.TrimSpace(url), cmd.Process.Pid
 }
 
 // maxBenchDevices keeps the benchmark inside one process's open-file limit
@@ -98,7 +102,7 @@ const maxBenchDevices = 10000
 // goroutines and connect time.
 func BenchmarkConnectedDevice(b *testing.B) {
 	devs := min(b.N, maxBenchDevices)
-	url := startBroker(b)
+	url := startBroker(b).url
 	sc, err := scenarios.Parse("bench.yaml", []byte(fmt.Sprintf(`
 name: bench
 seed: 1

@@ -257,6 +257,7 @@ func (s *Simulator) runDevice(ctx context.Context, d *schedule.Device, until, ac
 func (s *Simulator) sendOnTime(ctx context.Context, d *schedule.Device, until time.Duration, acks chan<- pending) {
 	start := s.ledger.Start()
 	qos := byte(d.Fleet.QoS)
+	metrics := make(map[string]float64, len(d.Metrics))
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for msg := range d.All() {
@@ -274,7 +275,7 @@ func (s *Simulator) sendOnTime(ctx context.Context, d *schedule.Device, until ti
 		} else if ctx.Err() != nil {
 			return
 		}
-		payload, err := s.payload(d, m, start.Add(m.At).UnixNano())
+		payload, err := s.payload(d, m, start.Add(m.At).UnixNano(), metrics)
 		if err != nil {
 			s.ledger.Error(time.Now().UnixNano())
 			s.log.Error("encode reading", "device", d.ID, "seq", m.Seq, "err", err)
@@ -317,6 +318,7 @@ func (s *Simulator) sendBurst(ctx context.Context, d *schedule.Device, until tim
 		s.ledger.Error(time.Now().UnixNano())
 		return
 	}
+	metrics := make(map[string]float64, len(d.Metrics))
 	bound := time.NewTimer(time.Until(start.Add(until)))
 	defer bound.Stop()
 	if m, ok := d.Cursor().Next(); ok {
@@ -342,7 +344,7 @@ func (s *Simulator) sendBurst(ctx context.Context, d *schedule.Device, until tim
 		}
 		due := max(slot, start.Add(m.At).UnixNano())
 		s.ledger.SetIntended(d.Index, m.Seq, due)
-		payload, err := s.payload(d, m, due)
+		payload, err := s.payload(d, m, due, metrics)
 		if err != nil {
 			s.ledger.Error(time.Now().UnixNano())
 			s.log.Error("encode reading", "device", d.ID, "seq", m.Seq, "err", err)
@@ -418,11 +420,12 @@ func (s *Simulator) sendOnce(ctx context.Context, d *schedule.Device, m *schedul
 	}
 }
 
-// payload encodes message m of device d, intended at unix ns; a message the
-// plan marks malformed is spoilt as its kind says and recorded in the book.
-func (s *Simulator) payload(d *schedule.Device, m *schedule.Message, intended int64) ([]byte, error) {
+// payload encodes message m of device d, intended at unix ns, with metrics as
+// the device's reading map (see reading); a message the plan marks malformed is
+// spoilt as its kind says and recorded in the book.
+func (s *Simulator) payload(d *schedule.Device, m *schedule.Message, intended int64, metrics map[string]float64) ([]byte, error) {
 	cd := s.codecs[d.Fleet.Name]
-	r := reading(d, m, intended)
+	r := reading(d, m, intended, metrics)
 	b, err := cd.Encode(r)
 	if err != nil || m.Malformed == 0 {
 		return b, err
@@ -437,9 +440,11 @@ func (s *Simulator) payload(d *schedule.Device, m *schedule.Message, intended in
 	return b, nil
 }
 
-// reading is message m's payload, sampled at its intended time (unix ns).
-func reading(d *schedule.Device, m *schedule.Message, intended int64) codec.Reading {
-	metrics := make(map[string]float64, len(d.Metrics))
+// reading is message m's payload, sampled at its intended time (unix ns). Its
+// metrics go into metrics, cleared first: the device's one map, reused for every
+// message because neither codecs nor malformed payloads keep a reading.
+func reading(d *schedule.Device, m *schedule.Message, intended int64, metrics map[string]float64) codec.Reading {
+	clear(metrics)
 	if m.Metric >= 0 {
 		metrics[d.Metrics[m.Metric]] = m.Values[m.Metric]
 	} else {

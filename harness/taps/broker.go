@@ -62,6 +62,7 @@ func (b *Broker) Start(ctx context.Context, env Env) error {
 		AddBroker(b.cfg.URL).
 		SetClientID(fmt.Sprintf("citybench-tap-%d", time.Now().UnixNano())).
 		SetCleanSession(true).
+		SetStore(noStore{}).
 		SetAutoReconnect(true).
 		SetMaxReconnectInterval(2 * time.Second).
 		SetConnectTimeout(10 * time.Second).

@@ -49,10 +49,19 @@ func (e *envelopes) find(topic, deviceHint string, payload []byte) (dev int, seq
 	if !ok {
 		return 0, 0, false
 	}
-	r, err := c.Decode(topic, payload)
+	// The envelope alone identifies a message; judging the reading is the pipeline's job.
+	id, seq, err := codec.Envelope(c, topic, payload)
 	if err != nil {
 		return 0, 0, false
 	}
-	dev, ok = e.byID[r.DeviceID]
-	return dev, r.Seq, ok
+	if dev, ok = e.byID[id]; !ok {
+		return 0, 0, false
+	}
+	// A message the plan made malformed is one the pipeline must refuse, so no
+	// stage past the acknowledgement expects it (see ledger): even when its
+	// envelope reads, it is not this stage's to count.
+	if msgs := e.plan.Devices[dev].Messages; seq >= 1 && seq <= uint64(len(msgs)) && msgs[seq-1].IsMalformed() {
+		return 0, 0, false
+	}
+	return dev, seq, true
 }

@@ -10,7 +10,7 @@ import (
 
 // fuzzDecode checks the contract every Decode keeps on hostile input: no panic,
 // every error is a rejection with a known reason, and whatever is accepted is
-// valid and survives a re-encode/decode unchanged.
+// valid, has the envelope Envelope reads, and survives a re-encode/decode unchanged.
 func fuzzDecode(f *testing.F, c Codec, seeds ...[]byte) {
 	f.Add(cityTopo, []byte{})
 	for _, s := range seeds {
@@ -34,6 +34,9 @@ func fuzzDecode(f *testing.F, c Codec, seeds ...[]byte) {
 			if id, found := f.FindDevice(topic, payload); found && string(id) != r.DeviceID {
 				t.Fatalf("FindDevice %q, Decode %q for %q", id, r.DeviceID, payload)
 			}
+		}
+		if id, seq, err := Envelope(c, topic, payload); err != nil || id != r.DeviceID || seq != r.Seq {
+			t.Fatalf("Envelope = (%q, %d, %v) where Decode read (%q, %d)", id, seq, err, r.DeviceID, r.Seq)
 		}
 		b, err := c.Encode(r)
 		if err != nil {

@@ -25,6 +25,9 @@ func (jsonCodec) Encode(r Reading) ([]byte, error) {
 	if err := Validate(r); err != nil {
 		return nil, err
 	}
+	if b, ok := appendJSON(make([]byte, 0, 128), r); ok {
+		return checkEncoded(b)
+	}
 	b, err := json.Marshal(r)
 	if err != nil {
 		return nil, reject(ReasonMalformed, "encode: %v", err)
