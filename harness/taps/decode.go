@@ -60,7 +60,7 @@ func (e *envelopes) find(topic, deviceHint string, payload []byte) (dev int, seq
 	// A message the plan made malformed is one the pipeline must refuse, so no
 	// stage past the acknowledgement expects it (see ledger): even when its
 	// envelope reads, it is not this stage's to count.
-	if msgs := e.plan.Devices[dev].Messages; seq >= 1 && seq <= uint64(len(msgs)) && msgs[seq-1].IsMalformed() {
+	if d := e.plan.Devices[dev]; seq >= 1 && seq <= uint64(d.Count()) && d.MalformedAt(seq) != 0 {
 		return 0, 0, false
 	}
 	return dev, seq, true
