@@ -258,21 +258,11 @@ func (s *Simulator) sendOnTime(ctx context.Context, d *schedule.Device, until ti
 	start := s.ledger.Start()
 	qos := byte(d.Fleet.QoS)
 	metrics := make(map[string]float64, len(d.Metrics))
-	timer := time.NewTimer(time.Hour)
-	defer timer.Stop()
+	due := schedule.NewDue(start)
+	defer due.Stop()
 	for msg := range d.All() {
 		m := &msg
-		if m.At >= until {
-			return
-		}
-		if wait := time.Until(start.Add(m.At)); wait > 0 {
-			timer.Reset(wait)
-			select {
-			case <-timer.C:
-			case <-ctx.Done():
-				return
-			}
-		} else if ctx.Err() != nil {
+		if m.At >= until || !due.Wait(ctx, m.At) {
 			return
 		}
 		payload, err := s.payload(d, m, start.Add(m.At).UnixNano(), metrics)

@@ -134,21 +134,11 @@ func (c *Commander) handle(_ mqtt.Client, m mqtt.Message) {
 // the client, or ctx ends.
 func (c *Commander) Run(ctx context.Context, until time.Duration) {
 	start := c.rec.start()
-	timer := time.NewTimer(time.Hour)
-	defer timer.Stop()
+	due := schedule.NewDue(start)
+	defer due.Stop()
 	for i := range c.plan.Commands {
 		cmd := &c.plan.Commands[i]
-		if cmd.At >= until {
-			return
-		}
-		if wait := time.Until(start.Add(cmd.At)); wait > 0 {
-			timer.Reset(wait)
-			select {
-			case <-timer.C:
-			case <-ctx.Done():
-				return
-			}
-		} else if ctx.Err() != nil {
+		if cmd.At >= until || !due.Wait(ctx, cmd.At) {
 			return
 		}
 		d := c.plan.Device(cmd)
