@@ -60,7 +60,7 @@ func (e *envelopes) find(topic, deviceHint string, payload []byte) (dev int, seq
 	// A message the plan made malformed is one the pipeline must refuse, so no
 	// stage past the acknowledgement expects it (see ledger): even when its
 	// envelope reads, it is not this stage's to count.
-	if d := e.plan.Devices[dev]; seq >= 1 && seq <= uint64(d.Count()) && d.MalformedAt(seq) != 0 {
+	if d := e.plan.Devices[dev]; seq >= 1 && d.MalformedAt(seq) != 0 && seq <= uint64(d.Count()) { // Count walks the plan once: only asked when the hash marks seq
 		return 0, 0, false
 	}
 	return dev, seq, true
