@@ -113,7 +113,9 @@ func runCapacity(cmd *cobra.Command, path string, f capacityFlags) error {
 		level = slog.LevelInfo
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-	tgt, out, err := openTarget(sc, f.out, sc.Name+"-capacity", log, f.verbose)
+	// The topology is sized (the embedded pipeline's retention) for the longest step.
+	longest := capacity.Scale(sc, f.by, 1, max(f.stepDuration, f.hold))
+	tgt, out, err := openTarget(longest, f.out, sc.Name+"-capacity", log, f.verbose)
 	if err != nil {
 		return err
 	}

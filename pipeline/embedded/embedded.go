@@ -63,6 +63,8 @@ type config struct {
 	password     bool
 	// sinkMaxWriteRate caps each sink instance's store writes (rows/s, 0: none).
 	sinkMaxWriteRate float64
+	// retention bounds what Kafka and the store keep (0: everything).
+	retention time.Duration
 }
 
 // Option configures Start.
@@ -120,6 +122,20 @@ func WithSinkMaxWriteRate(rowsPerSecond float64) Option {
 	return func(c *config) { c.sinkMaxWriteRate = rowsPerSecond }
 }
 
+// WithRetention keeps what a production deployment keeps instead of everything:
+// the topics get retention.ms = d and the store's readings a time to live of d
+// (Cassandra's default_time_to_live), both enforced every retentionCheck(d) as
+// Kafka's log.retention.check.interval.ms would. Without it the process holds
+// every record and reading for its whole life. A consumer that falls more than d
+// behind skips what expired, as it would on a real cluster.
+func WithRetention(d time.Duration) Option { return func(c *config) { c.retention = max(d, 0) } }
+
+// retentionCheck is how often retention is enforced: often enough that the
+// process holds little more than d, not so often that the scans cost CPU.
+func retentionCheck(d time.Duration) time.Duration {
+	return min(max(d/10, 100*time.Millisecond), 5*time.Second)
+}
+
 // WithSinks runs n sink instances in one consumer group (default 1).
 func WithSinks(n int) Option { return func(c *config) { c.sinks = n } }
 
@@ -151,22 +167,25 @@ type Pipeline struct {
 	apiSrv   *http.Server
 	registry *prometheus.Registry
 
-	kafkaMu sync.Mutex
-	kafka   *kfake.Cluster // nil while stopped
+	kafkaMu          sync.Mutex
+	kafka            *kfake.Cluster // nil while stopped
+	kafkaExpiredSeen int64          // kafkaExpired's last reading
 
 	bridgeMu   sync.Mutex
 	bridges    []*bridge.Bridge // running and stopped, for cumulative counters
 	bridgeStop context.CancelFunc
 	bridgeWG   sync.WaitGroup
 
-	sinkMu    sync.Mutex
-	sinks     []*sink.Sink // running and stopped, for cumulative counters
-	sinkStop  context.CancelFunc
-	sinkWG    sync.WaitGroup
-	runErrMu  sync.Mutex
-	runErrs   []error
-	closeOnce sync.Once
-	closeErr  error
+	sinkMu        sync.Mutex
+	sinks         []*sink.Sink // running and stopped, for cumulative counters
+	sinkStop      context.CancelFunc
+	sinkWG        sync.WaitGroup
+	retentionStop context.CancelFunc
+	retentionWG   sync.WaitGroup
+	runErrMu      sync.Mutex
+	runErrs       []error
+	closeOnce     sync.Once
+	closeErr      error
 }
 
 // Start brings every component up and returns once the bridges are subscribed
@@ -199,7 +218,7 @@ func Start(ctx context.Context, opts ...Option) (_ *Pipeline, err error) {
 		Topic:           cfg.topic,
 		DeadLetterTopic: cfg.topic + dlqSuffix,
 		SinkGroup:       sink.DefaultGroup,
-		Store:           memory.New(),
+		Store:           memory.New(memory.WithTTL(cfg.retention)),
 		cfg:             cfg,
 		registry:        prometheus.NewRegistry(),
 	}
@@ -232,7 +251,41 @@ func Start(ctx context.Context, opts ...Option) (_ *Pipeline, err error) {
 	if err := p.startAPI(); err != nil {
 		return nil, err
 	}
+	p.startRetention(ctx)
 	return p, nil
+}
+
+// startRetention enforces the retention on a ticker until Close.
+func (p *Pipeline) startRetention(ctx context.Context) {
+	if p.cfg.retention <= 0 {
+		return
+	}
+	ctx, p.retentionStop = context.WithCancel(context.WithoutCancel(ctx))
+	p.retentionWG.Add(1)
+	go func() {
+		defer p.retentionWG.Done()
+		tick := time.NewTicker(retentionCheck(p.cfg.retention))
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case now := <-tick.C:
+				p.applyRetention(now)
+			}
+		}
+	}()
+}
+
+// applyRetention drops the Kafka records and store readings older than the
+// retention (Kafka's by record timestamp, the store's by write time).
+func (p *Pipeline) applyRetention(now time.Time) {
+	p.kafkaMu.Lock()
+	if p.kafka != nil {
+		p.kafka.ApplyRetention()
+	}
+	p.kafkaMu.Unlock()
+	p.Store.Expire(now)
 }
 
 func (p *Pipeline) startBroker() error {
@@ -360,10 +413,14 @@ func (p *Pipeline) StopKafka() {
 
 func (p *Pipeline) createTopics(ctx context.Context) error {
 	cl := &kafka.Client{Addr: kafka.TCP(p.KafkaBrokers...), Timeout: 10 * time.Second}
+	var entries []kafka.ConfigEntry
+	if p.cfg.retention > 0 {
+		entries = []kafka.ConfigEntry{{ConfigName: "retention.ms", ConfigValue: strconv.FormatInt(p.cfg.retention.Milliseconds(), 10)}}
+	}
 	resp, err := cl.CreateTopics(ctx, &kafka.CreateTopicsRequest{
 		Topics: []kafka.TopicConfig{
-			{Topic: p.Topic, NumPartitions: p.cfg.partitions, ReplicationFactor: p.cfg.replication},
-			{Topic: p.DeadLetterTopic, NumPartitions: 1, ReplicationFactor: p.cfg.replication},
+			{Topic: p.Topic, NumPartitions: p.cfg.partitions, ReplicationFactor: p.cfg.replication, ConfigEntries: entries},
+			{Topic: p.DeadLetterTopic, NumPartitions: 1, ReplicationFactor: p.cfg.replication, ConfigEntries: entries},
 		},
 	})
 	if err != nil {
@@ -636,7 +693,28 @@ func (p *Pipeline) Counters() map[string]int64 {
 		out["sink_throttled_ms"] += st.Throttled.Milliseconds()
 	}
 	out["dead_lettered"] = out["bridge_dead_lettered"] + out["sink_dead_lettered"]
+	out["store_expired"] = p.Store.Expired()
+	out["kafka_expired"] = p.kafkaExpired()
 	return out
+}
+
+// kafkaExpired is how many records retention removed from the topics: the sum of
+// their partitions' log start offsets (nothing else deletes records here). While
+// Kafka is stopped it is the figure from before the stop.
+func (p *Pipeline) kafkaExpired() int64 {
+	p.kafkaMu.Lock()
+	defer p.kafkaMu.Unlock()
+	if p.kafka == nil {
+		return p.kafkaExpiredSeen
+	}
+	var n int64
+	for _, t := range []string{p.Topic, p.DeadLetterTopic} {
+		for _, pi := range p.kafka.PartitionInfos(t) {
+			n += pi.LogStartOffset
+		}
+	}
+	p.kafkaExpiredSeen = n
+	return n
 }
 
 // Close stops the components in data-flow order (bridges drain into Kafka, sinks
@@ -649,6 +727,10 @@ func (p *Pipeline) Close(ctx context.Context) error {
 func (p *Pipeline) close(ctx context.Context) error {
 	var errs []error
 	start := time.Now()
+	if p.retentionStop != nil {
+		p.retentionStop()
+		p.retentionWG.Wait()
+	}
 	if err := p.StopBridges(ctx); err != nil {
 		errs = append(errs, err)
 	}

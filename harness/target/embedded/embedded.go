@@ -36,6 +36,7 @@ type Target struct {
 	sinks        int
 	sinkCap      float64  // rows/s per sink instance, 0: no cap
 	control      []string // the devices' control-plane topic filters, which the bridges leave alone
+	retention    time.Duration
 	log          *slog.Logger
 	p            *embedded.Pipeline
 }
@@ -59,6 +60,7 @@ func New(sc *scenarios.Scenario, log *slog.Logger) (*Target, error) {
 		bridges:      max(st.BridgeReplicas, 1),
 		sinks:        max(st.SinkReplicas, 1),
 		sinkCap:      st.SinkMaxWriteRate,
+		retention:    Retention(sc),
 		log:          log,
 	}
 	t.tls = sc.Target.Security == "tls"
@@ -74,6 +76,22 @@ func New(sc *scenarios.Scenario, log *slog.Logger) (*Target, error) {
 	return t, nil
 }
 
+// Retention bounds (minimum and margin) of what the pipeline keeps.
+const (
+	minRetention    = time.Minute
+	retentionMargin = time.Minute
+)
+
+// Retention is what the pipeline keeps of its Kafka records and stored readings:
+// longer than one run of sc can take from its first send to the taps' last read
+// (warm-up and load, a load running late by up to the drain bound, then the
+// drain), so nothing a tap has still to see expires, yet bounded by one run and
+// not by how many runs a shared topology serves (a capacity search), as a
+// production deployment is bounded by its retention, not by its uptime.
+func Retention(sc *scenarios.Scenario) time.Duration {
+	return max(sc.Total()+2*sc.Drain.D(), minRetention) + retentionMargin
+}
+
 // Start brings the pipeline up.
 func (t *Target) Start(ctx context.Context) (target.Endpoints, error) {
 	cd, err := codec.ByName(t.codec)
@@ -85,7 +103,7 @@ func (t *Target) Start(ctx context.Context) (target.Endpoints, error) {
 		embedded.WithSinkMaxWriteRate(t.sinkCap),
 		embedded.WithKafkaBrokers(t.kafkaBrokers), embedded.WithReplicationFactor(t.replication),
 		embedded.WithPartitions(t.partitions), embedded.WithTopic(t.kafkaTopic),
-		embedded.WithIgnoredTopics(t.control...),
+		embedded.WithIgnoredTopics(t.control...), embedded.WithRetention(t.retention),
 	}
 	if t.tls {
 		// security: tls means what it means on the containers target: TLS and a password.
@@ -134,6 +152,7 @@ func (t *Target) Describe() result.Target {
 			"kafka_topic":        t.kafkaTopic,
 			"security":           map[bool]string{true: "tls + password", false: "none"}[t.tls],
 			"store":              "memory",
+			"retention":          t.retention.String() + " (Kafka retention.ms and the store's time to live)",
 			"bridges":            strconv.Itoa(t.bridges),
 			"sinks":              strconv.Itoa(t.sinks),
 			"codec":              t.codec,

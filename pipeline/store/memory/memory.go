@@ -1,6 +1,7 @@
 // Package memory is an in-process store.Store with Cassandra's semantics (keys,
-// overwrite, write times, ordering, limits), for the embedded pipeline and tests.
-// It can also be told to stall, to exercise back-pressure and coordinated omission.
+// overwrite, write times, ordering, limits, a table's default time to live), for
+// the embedded pipeline and tests. It can also be told to stall, to exercise
+// back-pressure and coordinated omission.
 package memory
 
 import (
@@ -24,6 +25,13 @@ type clusterKey struct {
 	seq uint64
 }
 
+// written is one row's write, in write order, for expiry.
+type written struct {
+	pk partitionKey
+	ck clusterKey
+	wt int64 // write time, µs since the epoch
+}
+
 // Store keeps rows per partition in a map; Readings sorts the partition's keys on
 // read, which is cheap at the partition sizes a day of one device produces.
 type Store struct {
@@ -33,16 +41,38 @@ type Store struct {
 	rows       int
 	closed     bool
 
+	// ttl > 0: every row expires ttl after its write time. writes holds the
+	// rows' writes in write order from head on, so Expire touches only what it
+	// removes; expired counts the rows it removed.
+	ttl     time.Duration
+	writes  []written
+	head    int
+	expired int64
+	now     func() time.Time
+
 	stallMu    sync.Mutex
 	stallUntil time.Time
 }
 
+// Option configures New.
+type Option func(*Store)
+
+// WithTTL makes every reading expire ttl after its write time, as a Cassandra
+// table's default_time_to_live does: Readings no longer returns it, and Expire
+// removes it. Writing a key again restarts its ttl. Devices never expire.
+func WithTTL(ttl time.Duration) Option { return func(s *Store) { s.ttl = max(ttl, 0) } }
+
 // New returns an empty store.
-func New() *Store {
-	return &Store{
+func New(opts ...Option) *Store {
+	s := &Store{
 		partitions: map[partitionKey]map[clusterKey]store.Row{},
 		devices:    map[string]store.Device{},
+		now:        time.Now,
 	}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
 }
 
 var (
@@ -108,7 +138,7 @@ func (s *Store) WriteReadings(ctx context.Context, rows []store.Row) error {
 	if s.closed {
 		return store.ErrClosed
 	}
-	wt := time.UnixMicro(time.Now().UnixMicro())
+	wt := time.UnixMicro(s.now().UnixMicro())
 	for _, r := range norm {
 		r.WriteTime = wt
 		pk := partitionKey{r.DeviceID, r.Day}
@@ -122,8 +152,55 @@ func (s *Store) WriteReadings(ctx context.Context, rows []store.Row) error {
 			s.rows++
 		}
 		part[ck] = r
+		if s.ttl > 0 {
+			s.writes = append(s.writes, written{pk: pk, ck: ck, wt: wt.UnixMicro()})
+		}
 	}
 	return nil
+}
+
+// Expire removes the readings whose time to live has run out by now and returns
+// how many it removed (a Cassandra compaction purging expired cells). Without a
+// ttl it does nothing.
+func (s *Store) Expire(now time.Time) int {
+	if s.ttl <= 0 {
+		return 0
+	}
+	cutoff := now.Add(-s.ttl).UnixMicro()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for ; s.head < len(s.writes) && s.writes[s.head].wt <= cutoff; s.head++ {
+		w := s.writes[s.head]
+		part := s.partitions[w.pk]
+		// A key written again later has a newer write: that one expires it.
+		if r, ok := part[w.ck]; ok && r.WriteTime.UnixMicro() == w.wt {
+			delete(part, w.ck)
+			s.rows--
+			n++
+			if len(part) == 0 {
+				delete(s.partitions, w.pk)
+			}
+		}
+	}
+	if s.head > len(s.writes)/2 {
+		// Copy the rest so the expired prefix's memory is released.
+		s.writes, s.head = append([]written(nil), s.writes[s.head:]...), 0
+	}
+	s.expired += int64(n)
+	return n
+}
+
+// Expired is how many readings Expire has removed since the store started.
+func (s *Store) Expired() int64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.expired
+}
+
+// live reports whether a row's time to live has not run out at now (µs).
+func (s *Store) live(r store.Row, nowUs int64) bool {
+	return s.ttl <= 0 || r.WriteTime.UnixMicro() > nowUs-s.ttl.Microseconds()
 }
 
 // UpsertDevices applies last-seen-wins per device.
@@ -184,6 +261,7 @@ func (s *Store) Readings(ctx context.Context, q store.Query) ([]store.Row, error
 		return nil, fmt.Errorf("readings: %w", err)
 	}
 	from, to := q.From.UnixMilli(), q.To.UnixMilli()
+	nowUs := s.now().UnixMicro()
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if s.closed {
@@ -193,8 +271,8 @@ func (s *Store) Readings(ctx context.Context, q store.Query) ([]store.Row, error
 	for _, day := range store.Days(q.From, q.To) {
 		part := s.partitions[partitionKey{q.DeviceID, day}]
 		keys := make([]clusterKey, 0, len(part))
-		for k := range part {
-			if k.ms >= from && k.ms < to {
+		for k, r := range part {
+			if k.ms >= from && k.ms < to && s.live(r, nowUs) {
 				keys = append(keys, k)
 			}
 		}
@@ -213,7 +291,8 @@ func (s *Store) Readings(ctx context.Context, q store.Query) ([]store.Row, error
 	return out, nil
 }
 
-// Count returns how many distinct rows are stored.
+// Count returns how many distinct rows are stored (expired ones included until
+// Expire removes them).
 func (s *Store) Count() int {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
