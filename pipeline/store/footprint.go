@@ -23,9 +23,16 @@ type Footprinter interface {
 // 8-byte time, sequence number and write time, each metric's name and 8-byte
 // value), before any storage engine overhead or compression.
 func RawBytes(r Row) int64 {
-	n := int64(len(r.DeviceID) + len(r.Day) + 3*8)
+	n := RawKeyBytes(r.DeviceID, r.Day)
 	for k := range r.Metrics {
-		n += int64(len(k) + 8)
+		n += RawMetricBytes(k)
 	}
 	return n
 }
+
+// RawKeyBytes is RawBytes without the metrics: the key text and the three 8-byte
+// fields.
+func RawKeyBytes(deviceID, day string) int64 { return int64(len(deviceID) + len(day) + 3*8) }
+
+// RawMetricBytes is one metric's share of RawBytes: its name and 8-byte value.
+func RawMetricBytes(name string) int64 { return int64(len(name) + 8) }

@@ -76,10 +76,12 @@ func New(sc *scenarios.Scenario, log *slog.Logger) (*Target, error) {
 	return t, nil
 }
 
-// Retention bounds (minimum and margin) of what the pipeline keeps.
+// Retention bounds (minimum and margin) of what the pipeline keeps. Expiry is
+// never early (only late, by up to one retention check), so the margin is slack
+// for the run's own bookkeeping, not for the pipeline.
 const (
 	minRetention    = time.Minute
-	retentionMargin = time.Minute
+	retentionMargin = 10 * time.Second
 )
 
 // Retention is what the pipeline keeps of its Kafka records and stored readings:

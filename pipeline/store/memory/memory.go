@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -25,18 +26,39 @@ type clusterKey struct {
 	seq uint64
 }
 
+// metric is one stored metric. A row keeps a slice of them, not a map, and the
+// names are interned: the store holds millions of readings, and their size and
+// pointer count are what a full store costs the process in memory and GC.
+type metric struct {
+	name  string
+	value float64
+}
+
+// cell is one stored row; its key and partition give the rest.
+type cell struct {
+	wt      int64 // write time, µs since the epoch
+	metrics []metric
+}
+
+// partition is one (device, day) partition's rows.
+type partition struct {
+	key  partitionKey
+	rows map[clusterKey]cell
+}
+
 // written is one row's write, in write order, for expiry.
 type written struct {
-	pk partitionKey
-	ck clusterKey
-	wt int64 // write time, µs since the epoch
+	part *partition
+	ck   clusterKey
+	wt   int64
 }
 
 // Store keeps rows per partition in a map; Readings sorts the partition's keys on
 // read, which is cheap at the partition sizes a day of one device produces.
 type Store struct {
 	mu         sync.RWMutex
-	partitions map[partitionKey]map[clusterKey]store.Row
+	partitions map[partitionKey]*partition
+	names      map[string]string // interned metric names
 	devices    map[string]store.Device
 	rows       int
 	closed     bool
@@ -65,7 +87,8 @@ func WithTTL(ttl time.Duration) Option { return func(s *Store) { s.ttl = max(ttl
 // New returns an empty store.
 func New(opts ...Option) *Store {
 	s := &Store{
-		partitions: map[partitionKey]map[clusterKey]store.Row{},
+		partitions: map[partitionKey]*partition{},
+		names:      map[string]string{},
 		devices:    map[string]store.Device{},
 		now:        time.Now,
 	}
@@ -130,7 +153,6 @@ func (s *Store) WriteReadings(ctx context.Context, rows []store.Row) error {
 		if err != nil {
 			return fmt.Errorf("write readings: %w", err)
 		}
-		n.Metrics = maps.Clone(n.Metrics)
 		norm[i] = n
 	}
 	s.mu.Lock()
@@ -138,25 +160,49 @@ func (s *Store) WriteReadings(ctx context.Context, rows []store.Row) error {
 	if s.closed {
 		return store.ErrClosed
 	}
-	wt := time.UnixMicro(s.now().UnixMicro())
+	wt := s.now().UnixMicro()
 	for _, r := range norm {
-		r.WriteTime = wt
 		pk := partitionKey{r.DeviceID, r.Day}
 		part := s.partitions[pk]
 		if part == nil {
-			part = map[clusterKey]store.Row{}
+			part = &partition{key: pk, rows: map[clusterKey]cell{}}
 			s.partitions[pk] = part
 		}
 		ck := clusterKey{r.Time.UnixMilli(), r.Seq}
-		if _, ok := part[ck]; !ok {
+		if _, ok := part.rows[ck]; !ok {
 			s.rows++
 		}
-		part[ck] = r
+		part.rows[ck] = cell{wt: wt, metrics: s.metrics(r.Metrics)}
 		if s.ttl > 0 {
-			s.writes = append(s.writes, written{pk: pk, ck: ck, wt: wt.UnixMicro()})
+			s.writes = append(s.writes, written{part: part, ck: ck, wt: wt})
 		}
 	}
 	return nil
+}
+
+// metrics copies m into a slice sorted by name, with interned names.
+func (s *Store) metrics(m map[string]float64) []metric {
+	out := make([]metric, 0, len(m))
+	for name, v := range m {
+		in, ok := s.names[name]
+		if !ok {
+			in = strings.Clone(name)
+			s.names[in] = in
+		}
+		out = append(out, metric{in, v})
+	}
+	slices.SortFunc(out, func(a, b metric) int { return cmp.Compare(a.name, b.name) })
+	return out
+}
+
+// row is a stored cell as the store's callers see it.
+func (p *partition) row(ck clusterKey, c cell) store.Row {
+	m := make(map[string]float64, len(c.metrics))
+	for _, x := range c.metrics {
+		m[x.name] = x.value
+	}
+	return store.Row{DeviceID: p.key.device, Day: p.key.day, Time: time.UnixMilli(ck.ms).UTC(), Seq: ck.seq,
+		Metrics: m, WriteTime: time.UnixMicro(c.wt)}
 }
 
 // Expire removes the readings whose time to live has run out by now and returns
@@ -172,14 +218,13 @@ func (s *Store) Expire(now time.Time) int {
 	n := 0
 	for ; s.head < len(s.writes) && s.writes[s.head].wt <= cutoff; s.head++ {
 		w := s.writes[s.head]
-		part := s.partitions[w.pk]
 		// A key written again later has a newer write: that one expires it.
-		if r, ok := part[w.ck]; ok && r.WriteTime.UnixMicro() == w.wt {
-			delete(part, w.ck)
+		if c, ok := w.part.rows[w.ck]; ok && c.wt == w.wt {
+			delete(w.part.rows, w.ck)
 			s.rows--
 			n++
-			if len(part) == 0 {
-				delete(s.partitions, w.pk)
+			if len(w.part.rows) == 0 {
+				delete(s.partitions, w.part.key)
 			}
 		}
 	}
@@ -198,9 +243,9 @@ func (s *Store) Expired() int64 {
 	return s.expired
 }
 
-// live reports whether a row's time to live has not run out at now (µs).
-func (s *Store) live(r store.Row, nowUs int64) bool {
-	return s.ttl <= 0 || r.WriteTime.UnixMicro() > nowUs-s.ttl.Microseconds()
+// live reports whether a cell's time to live has not run out at now (µs).
+func (s *Store) live(c cell, nowUs int64) bool {
+	return s.ttl <= 0 || c.wt > nowUs-s.ttl.Microseconds()
 }
 
 // UpsertDevices applies last-seen-wins per device.
@@ -270,9 +315,12 @@ func (s *Store) Readings(ctx context.Context, q store.Query) ([]store.Row, error
 	var out []store.Row
 	for _, day := range store.Days(q.From, q.To) {
 		part := s.partitions[partitionKey{q.DeviceID, day}]
-		keys := make([]clusterKey, 0, len(part))
-		for k, r := range part {
-			if k.ms >= from && k.ms < to && s.live(r, nowUs) {
+		if part == nil {
+			continue
+		}
+		keys := make([]clusterKey, 0, len(part.rows))
+		for k, c := range part.rows {
+			if k.ms >= from && k.ms < to && s.live(c, nowUs) {
 				keys = append(keys, k)
 			}
 		}
@@ -283,9 +331,7 @@ func (s *Store) Readings(ctx context.Context, q store.Query) ([]store.Row, error
 			if len(out) == limit {
 				return out, nil
 			}
-			r := part[k]
-			r.Metrics = maps.Clone(r.Metrics)
-			out = append(out, r)
+			out = append(out, part.row(k, part.rows[k]))
 		}
 	}
 	return out, nil
@@ -306,8 +352,12 @@ func (s *Store) Footprint(context.Context) (store.Footprint, error) {
 	defer s.mu.RUnlock()
 	var b int64
 	for _, part := range s.partitions {
-		for _, r := range part {
-			b += store.RawBytes(r)
+		key := store.RawKeyBytes(part.key.device, part.key.day)
+		for _, c := range part.rows {
+			b += key
+			for _, m := range c.metrics {
+				b += store.RawMetricBytes(m.name)
+			}
 		}
 	}
 	return store.Footprint{Rows: int64(s.rows), Bytes: b, Replication: 1, Estimate: true,

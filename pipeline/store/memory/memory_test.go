@@ -3,6 +3,7 @@ package memory
 import (
 	"context"
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -112,4 +113,80 @@ func TestClosed(t *testing.T) {
 
 func BenchmarkWriteReadings(b *testing.B) {
 	storetest.BenchWrite(b, New(), 100, 500)
+}
+
+// clock is a settable time for the store's write stamps and reads.
+type clock struct{ t time.Time }
+
+func (c *clock) now() time.Time { return c.t }
+
+func TestTTL(t *testing.T) {
+	const ttl = time.Minute
+	t0 := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	at := t0.Add(-time.Hour) // the readings' sample time
+	type write struct {
+		after time.Duration // since t0
+		seq   uint64
+	}
+	tests := []struct {
+		name        string
+		ttl         time.Duration
+		writes      []write
+		expireAt    time.Duration // since t0
+		wantRemoved int
+		wantLive    []uint64 // seqs Readings still returns
+	}{
+		{"nothing before the ttl", ttl, []write{{0, 1}, {time.Second, 2}}, ttl - time.Microsecond, 0, []uint64{1, 2}},
+		{"exactly at the ttl", ttl, []write{{0, 1}, {time.Second, 2}}, ttl, 1, []uint64{2}},
+		{"everything well after", ttl, []write{{0, 1}, {time.Second, 2}}, time.Hour, 2, nil},
+		{"a rewrite restarts the ttl", ttl, []write{{0, 1}, {0, 2}, {30 * time.Second, 1}}, ttl + time.Second, 1, []uint64{1}},
+		{"no ttl keeps everything", 0, []write{{0, 1}, {time.Second, 2}}, 24 * time.Hour, 0, []uint64{1, 2}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := &clock{t: t0}
+			s := New(WithTTL(tc.ttl))
+			s.now = c.now
+			ctx := context.Background()
+			for _, w := range tc.writes {
+				c.t = t0.Add(w.after)
+				if err := s.WriteReadings(ctx, []store.Row{row(w.seq, at.Add(time.Duration(w.seq)*time.Millisecond))}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			c.t = t0.Add(tc.expireAt)
+			// Readings hides what has expired even before Expire removes it.
+			if got := liveSeqs(t, s, at); !slices.Equal(got, tc.wantLive) {
+				t.Errorf("before Expire: Readings returned seqs %v, want %v", got, tc.wantLive)
+			}
+			if n := s.Expire(c.t); n != tc.wantRemoved {
+				t.Errorf("Expire removed %d, want %d", n, tc.wantRemoved)
+			}
+			if n := s.Expire(c.t); n != 0 {
+				t.Errorf("second Expire removed %d more", n)
+			}
+			if got := s.Expired(); got != int64(tc.wantRemoved) {
+				t.Errorf("Expired = %d, want %d", got, tc.wantRemoved)
+			}
+			if got := liveSeqs(t, s, at); !slices.Equal(got, tc.wantLive) {
+				t.Errorf("after Expire: Readings returned seqs %v, want %v", got, tc.wantLive)
+			}
+			if s.Count() != len(tc.wantLive) {
+				t.Errorf("Count = %d, want %d", s.Count(), len(tc.wantLive))
+			}
+		})
+	}
+}
+
+func liveSeqs(t *testing.T, s *Store, at time.Time) []uint64 {
+	t.Helper()
+	rows, err := s.Readings(context.Background(), store.Query{DeviceID: "d", From: at.Add(-time.Second), To: at.Add(time.Second)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []uint64
+	for _, r := range rows {
+		out = append(out, r.Seq)
+	}
+	return out
 }
