@@ -104,3 +104,31 @@ func kafkaLayout(ctx context.Context, t *testing.T, bootstrap, topic string) (in
 	}
 	return len(bs), parts
 }
+
+// TestRetention: the pipeline keeps every reading at least as long as one run
+// can take from its first send to the store tap's last read (so retention never
+// makes a stored reading look lost), and no longer than that plus the margin.
+func TestRetention(t *testing.T) {
+	cases := []struct {
+		name                    string
+		warmup, duration, drain time.Duration
+		want                    time.Duration
+	}{
+		{"a capacity search's confirming step of smoke", 2 * time.Second, 30 * time.Second, 30 * time.Second, 102 * time.Second},
+		{"short runs keep the minimum", 0, 5 * time.Second, 0, 70 * time.Second},
+		{"a two-hour run keeps two hours and its drain", time.Minute, 2 * time.Hour, 10 * time.Minute, 2*time.Hour + 21*time.Minute + 10*time.Second},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			sc := &scenarios.Scenario{Warmup: scenarios.Duration(c.warmup), Drain: scenarios.Duration(c.drain),
+				Phases: []scenarios.Phase{{Name: "steady", Duration: scenarios.Duration(c.duration), RateFactor: 1, ActiveFraction: 1}}}
+			got := Retention(sc)
+			if got != c.want {
+				t.Errorf("Retention = %s, want %s", got, c.want)
+			}
+			if longest := c.warmup + c.duration + 2*c.drain; got < longest {
+				t.Errorf("Retention %s is shorter than the run can take (%s)", got, longest)
+			}
+		})
+	}
+}
