@@ -3,7 +3,10 @@ package memory
 import (
 	"context"
 	"errors"
+	"fmt"
+	"runtime"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -189,4 +192,36 @@ func liveSeqs(t *testing.T, s *Store, at time.Time) []uint64 {
 		out = append(out, r.Seq)
 	}
 	return out
+}
+
+// BenchmarkHeldBytes reports what the store holds per reading (heap bytes and
+// objects after a GC) for two-metric readings with a time to live: at a
+// capacity search's rates it holds millions, and their size and object count
+// are the embedded process's memory and GC work.
+func BenchmarkHeldBytes(b *testing.B) {
+	const devices, perDevice = 200, 5000
+	base := time.Now()
+	for b.Loop() {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		s := New(WithTTL(time.Hour))
+		for i := range perDevice {
+			rows := make([]store.Row, 0, devices)
+			for d := range devices {
+				// Fresh strings per row, as decoded payloads are.
+				rows = append(rows, store.Row{DeviceID: fmt.Sprintf("env-%05d", d), Time: base.Add(time.Duration(i) * time.Millisecond), Seq: uint64(i + 1),
+					Metrics: map[string]float64{strings.Clone("temperature"): 1, strings.Clone("humidity"): 2}})
+			}
+			if err := s.WriteReadings(context.Background(), rows); err != nil {
+				b.Fatal(err)
+			}
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		n := float64(s.Count())
+		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/n, "heap-B/reading")
+		b.ReportMetric(float64(after.HeapObjects-before.HeapObjects)/n, "objects/reading")
+		runtime.KeepAlive(s)
+	}
 }
