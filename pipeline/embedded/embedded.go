@@ -125,17 +125,17 @@ func WithSinkMaxWriteRate(rowsPerSecond float64) Option {
 // bridges, taps). See writeQueue for what that sets.
 func WithConnections(n int) Option { return func(c *config) { c.connections = n } }
 
-// writeQueueBudget is what the broker's per-connection write queues may take
+// WriteQueueBudget is what the broker's per-connection write queues may take
 // together. mochi allocates every connection's queue of packets waiting to be
 // written in full when the client connects (8 B a slot, used or not): at the
 // protocol's 65,535 slots that was 512 KiB for each of 5,000 devices — 2.4 GiB
 // — although only subscribers that take every device's stream (the bridges and
 // a broker tap) ever fill theirs.
-const writeQueueBudget = 128 << 20
+const WriteQueueBudget = 128 << 20
 
 // writeQueue is the per-connection write queue for the expected connections:
 // 65,535 slots (the packet-id space) up to 256 connections, shrinking so all of
-// them fit writeQueueBudget, never below mochi's default receive maximum of
+// them fit WriteQueueBudget, never below mochi's default receive maximum of
 // 1,024. A subscriber whose queue overflows loses messages; the broker counts
 // them (MessagesDropped), and a run on this target reports them.
 func writeQueue(connections int) int32 {
@@ -143,7 +143,7 @@ func writeQueue(connections int) int32 {
 	if connections <= 0 {
 		return deepest
 	}
-	return int32(min(max(writeQueueBudget/8/connections, shallowest), deepest))
+	return int32(min(max(WriteQueueBudget/8/connections, shallowest), deepest))
 }
 
 // WithSinks runs n sink instances in one consumer group (default 1).

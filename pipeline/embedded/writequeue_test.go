@@ -18,8 +18,8 @@ func TestWriteQueueFitsTheBudget(t *testing.T) {
 		if got != c.want {
 			t.Errorf("writeQueue(%d) = %d, want %d", c.connections, got, c.want)
 		}
-		if c.connections > 0 && got > 1024 && int64(got)*8*int64(c.connections) > writeQueueBudget {
-			t.Errorf("writeQueue(%d) = %d: %d B over the %d B budget", c.connections, got, int64(got)*8*int64(c.connections), writeQueueBudget)
+		if c.connections > 0 && got > 1024 && int64(got)*8*int64(c.connections) > WriteQueueBudget {
+			t.Errorf("writeQueue(%d) = %d: %d B over the %d B budget", c.connections, got, int64(got)*8*int64(c.connections), WriteQueueBudget)
 		}
 	}
 }
