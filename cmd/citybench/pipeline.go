@@ -64,8 +64,8 @@ func newPipelineServeCmd() *cobra.Command {
 
 func newPipelineUpCmd() *cobra.Command {
 	var (
-		partitions, bridges, sinks int
-		codecName, logLevel        string
+		partitions, bridges, sinks, connections int
+		codecName, logLevel                     string
 	)
 	cmd := &cobra.Command{
 		Use:   "up",
@@ -88,7 +88,8 @@ func newPipelineUpCmd() *cobra.Command {
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			p, err := embedded.Start(ctx, embedded.WithCodec(cd), embedded.WithPartitions(partitions),
-				embedded.WithBridges(bridges), embedded.WithSinks(sinks), embedded.WithLogger(logger))
+				embedded.WithBridges(bridges), embedded.WithSinks(sinks), embedded.WithLogger(logger),
+				embedded.WithConnections(connections))
 			if err != nil {
 				return err
 			}
@@ -113,6 +114,7 @@ func newPipelineUpCmd() *cobra.Command {
 	f.IntVar(&partitions, "partitions", embedded.DefaultPartitions, "partitions of the readings topic")
 	f.IntVar(&bridges, "bridges", 1, "bridge instances in the MQTT share group")
 	f.IntVar(&sinks, "sinks", 1, "sink instances in the Kafka consumer group")
+	f.IntVar(&connections, "connections", 0, fmt.Sprintf("MQTT clients to size the broker for (devices, bridges, taps); its per-connection write queues share %d MiB (0: the deepest queue for every client)", embedded.WriteQueueBudget>>20))
 	f.StringVar(&codecName, "codec", pipelineEnvOr("CITYBENCH_CODEC", "json"), "payload codec: "+strings.Join(codec.Names(), ", ")+" [$CITYBENCH_CODEC]")
 	f.StringVar(&logLevel, "log-level", pipelineEnvOr("CITYBENCH_LOG_LEVEL", "warn"), "log level: debug, info, warn, error [$CITYBENCH_LOG_LEVEL]")
 	return cmd

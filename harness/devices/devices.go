@@ -25,6 +25,7 @@ import (
 	"github.com/citybench/citybench/harness/malformed"
 	"github.com/citybench/citybench/harness/schedule"
 	"github.com/citybench/citybench/pipeline/codec"
+	"github.com/citybench/citybench/scenarios"
 )
 
 // Broker is where devices connect.
@@ -222,6 +223,26 @@ type pending struct {
 	token token
 }
 
+// ackHorizon is how long a device's publishes may wait for their
+// acknowledgements before its send loop waits for them (and the generator's lag
+// shows it): two minutes of readings, enough to ride out a broker restart.
+const ackHorizon = 2 * time.Minute
+
+// ackQueue sizes a device's queue of publishes awaiting acknowledgement to
+// ackHorizon of its readings (a burst device has at most Inflight), within
+// [16, 1024]. Each slot costs 24 B per device whether used or not: a fixed 1,024
+// cost 24 KiB for each of a city's meters that sends once a minute.
+func ackQueue(a scenarios.Arrival) int {
+	const least, most = 16, 1024
+	switch {
+	case a.Burst():
+		return max(a.Inflight, 1)
+	case a.Interval.D() <= 0:
+		return most
+	}
+	return min(max(int(ackHorizon/a.Interval.D())+1, least), most)
+}
+
 func (s *Simulator) runDevice(ctx context.Context, d *schedule.Device, until, ackWait time.Duration) {
 	var freed chan int64 // burst devices: one value per free in-flight slot, the moment it freed
 	if d.Fleet.Arrival.Burst() {
@@ -230,7 +251,7 @@ func (s *Simulator) runDevice(ctx context.Context, d *schedule.Device, until, ac
 			freed <- 0 // free from the start: the first messages are due at the device's start
 		}
 	}
-	acks := make(chan pending, 1024)
+	acks := make(chan pending, ackQueue(d.Fleet.Arrival))
 	ackDone := make(chan struct{})
 	// Acks outlive the send loop by at most ackWait, even after ctx ends, so an
 	// interrupted run still records what the broker acknowledged.

@@ -64,7 +64,8 @@ type config struct {
 	// sinkMaxWriteRate caps each sink instance's store writes (rows/s, 0: none).
 	sinkMaxWriteRate float64
 	// retention bounds what Kafka and the store keep (0: everything).
-	retention time.Duration
+	retention   time.Duration
+	connections int // client connections the broker is sized for (0: a few)
 }
 
 // Option configures Start.
@@ -134,6 +135,31 @@ func WithRetention(d time.Duration) Option { return func(c *config) { c.retentio
 // process holds little more than d, not so often that the scans cost CPU.
 func retentionCheck(d time.Duration) time.Duration {
 	return min(max(d/10, 100*time.Millisecond), 5*time.Second)
+}
+
+// WithConnections sizes the broker for about n client connections (devices,
+// bridges, taps). See writeQueue for what that sets.
+func WithConnections(n int) Option { return func(c *config) { c.connections = n } }
+
+// WriteQueueBudget is what the broker's per-connection write queues may take
+// together. mochi allocates every connection's queue of packets waiting to be
+// written in full when the client connects (8 B a slot, used or not): at the
+// protocol's 65,535 slots that was 512 KiB for each of 5,000 devices — 2.4 GiB
+// — although only subscribers that take every device's stream (the bridges and
+// a broker tap) ever fill theirs.
+const WriteQueueBudget = 128 << 20
+
+// writeQueue is the per-connection write queue for the expected connections:
+// 65,535 slots (the packet-id space) up to 256 connections, shrinking so all of
+// them fit WriteQueueBudget, never below mochi's default receive maximum of
+// 1,024. A subscriber whose queue overflows loses messages; the broker counts
+// them (MessagesDropped), and a run on this target reports them.
+func writeQueue(connections int) int32 {
+	const deepest, shallowest = 65535, 1024
+	if connections <= 0 {
+		return deepest
+	}
+	return int32(min(max(WriteQueueBudget/8/connections, shallowest), deepest))
 }
 
 // WithSinks runs n sink instances in one consumer group (default 1).
@@ -291,11 +317,12 @@ func (p *Pipeline) applyRetention(now time.Time) {
 func (p *Pipeline) startBroker() error {
 	caps := mochi.NewDefaultServerCapabilities()
 	// At the defaults mochi drops QoS 1 messages under fan-in (the bridge is one
-	// subscriber receiving every device's stream). Raise every queue to the
-	// protocol's limit and report what is still dropped.
+	// subscriber receiving every device's stream). Raise the in-flight windows
+	// to the protocol's limit, size the write queues for the expected
+	// connections, and report what is still dropped.
 	caps.MaximumInflight = 65535
 	caps.ReceiveMaximum = 65535
-	caps.MaximumClientWritesPending = 65535
+	caps.MaximumClientWritesPending = writeQueue(p.cfg.connections)
 	b := mochi.New(&mochi.Options{
 		Capabilities: caps,
 		InlineClient: false,

@@ -23,6 +23,10 @@ import (
 // Note is printed on every embedded result.
 const Note = "embedded — not representative of production capacity: broker, Kafka (in-process kfake), store (memory) and harness share one process and its CPUs"
 
+// tapConnections is a generous count of the harness's own MQTT clients (the
+// broker, dead-letter and downlink taps, the commander).
+const tapConnections = 8
+
 // Target runs pipeline/embedded.
 type Target struct {
 	codec        string
@@ -37,6 +41,7 @@ type Target struct {
 	sinkCap      float64  // rows/s per sink instance, 0: no cap
 	control      []string // the devices' control-plane topic filters, which the bridges leave alone
 	retention    time.Duration
+	connections  int // the broker's expected clients: every device, the bridges and the taps
 	log          *slog.Logger
 	p            *embedded.Pipeline
 }
@@ -61,6 +66,7 @@ func New(sc *scenarios.Scenario, log *slog.Logger) (*Target, error) {
 		sinks:        max(st.SinkReplicas, 1),
 		sinkCap:      st.SinkMaxWriteRate,
 		retention:    Retention(sc),
+		connections:  sc.Devices() + max(st.BridgeReplicas, 1) + tapConnections,
 		log:          log,
 	}
 	t.tls = sc.Target.Security == "tls"
@@ -106,6 +112,7 @@ func (t *Target) Start(ctx context.Context) (target.Endpoints, error) {
 		embedded.WithKafkaBrokers(t.kafkaBrokers), embedded.WithReplicationFactor(t.replication),
 		embedded.WithPartitions(t.partitions), embedded.WithTopic(t.kafkaTopic),
 		embedded.WithIgnoredTopics(t.control...), embedded.WithRetention(t.retention),
+		embedded.WithConnections(t.connections),
 	}
 	if t.tls {
 		// security: tls means what it means on the containers target: TLS and a password.
