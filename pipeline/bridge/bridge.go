@@ -252,6 +252,8 @@ func New(opts ...Option) (*Bridge, error) {
 	var errs []error
 	if cfg.mqttURL == "" {
 		errs = append(errs, errors.New("no MQTT broker URL"))
+	} else if err := checkMQTTURL(cfg.mqttURL); err != nil {
+		errs = append(errs, err)
 	}
 	if len(cfg.brokers) == 0 {
 		errs = append(errs, errors.New("no Kafka brokers"))
@@ -482,6 +484,9 @@ func (b *Bridge) connect(ctx context.Context) (mqtt.Client, error) {
 		SetKeepAlive(b.cfg.keepAlive).
 		SetPingTimeout(min(10*time.Second, b.cfg.keepAlive)).
 		SetConnectTimeout(10 * time.Second).
+		// Gathers paho's one-packet writes (a PUBACK per message) into one
+		// write(2) each time the previous returns (mqttconn.go).
+		SetCustomOpenConnectionFn(openMQTTConn).
 		SetOnConnectHandler(func(c mqtt.Client) {
 			// Re-subscribing on every connect is harmless with a persistent session
 			// and repairs a session the broker lost.
