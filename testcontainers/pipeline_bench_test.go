@@ -250,6 +250,7 @@ func rawPipe(ctx context.Context, b *testing.B, ep target.Endpoints, id string, 
 		case <-wctx.Done(): // left unacknowledged: redelivered next round
 		}
 	})
+	subscribed := time.Since(start) // benchSubscriber returns once SUBSCRIBE is answered
 	var received time.Duration
 	waitFor(ctx, b, nil, func() bool {
 		if received == 0 && got.Load() >= int64(want) {
@@ -259,8 +260,8 @@ func rawPipe(ctx context.Context, b *testing.B, ep target.Endpoints, id string, 
 	})
 	took := time.Since(start)
 	if want > 0 {
-		b.Logf("raw pipe: all %d received after %v, in Kafka and acknowledged after %v (%d received in all)", want,
-			received.Round(time.Millisecond), took.Round(time.Millisecond), got.Load())
+		b.Logf("raw pipe: subscribed after %v, all %d received after %v, in Kafka and acknowledged after %v (%d received in all)",
+			subscribed.Round(time.Millisecond), want, received.Round(time.Millisecond), took.Round(time.Millisecond), got.Load())
 	}
 	stop()
 	c.Disconnect(100)
@@ -356,9 +357,12 @@ func runBridge(ctx context.Context, b *testing.B, opts []bridge.Option, want int
 	done := make(chan error, 1)
 	start := time.Now()
 	go func() { done <- br.Run(rctx) }()
-	var received time.Duration // when the last message arrived from MQTT
+	var ready, received time.Duration // subscribed; the last message arrived from MQTT
 	waitFor(ctx, b, done, func() bool {
 		st := br.Stats()
+		if ready == 0 && br.Ready() {
+			ready = time.Since(start)
+		}
 		if received == 0 && st.Received >= int64(want) {
 			received = time.Since(start)
 		}
@@ -366,8 +370,8 @@ func runBridge(ctx context.Context, b *testing.B, opts []bridge.Option, want int
 	})
 	took := time.Since(start)
 	if want > 0 {
-		b.Logf("bridge: all %d received after %v, in Kafka and acknowledged after %v (%d received in all)", want,
-			received.Round(time.Millisecond), took.Round(time.Millisecond), br.Stats().Received)
+		b.Logf("bridge: subscribed after %v, all %d received after %v, in Kafka and acknowledged after %v (%d received in all)",
+			ready.Round(time.Millisecond), want, received.Round(time.Millisecond), took.Round(time.Millisecond), br.Stats().Received)
 	}
 	stop()
 	if err := <-done; err != nil {
