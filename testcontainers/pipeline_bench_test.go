@@ -37,13 +37,15 @@ import (
 // client settings, and leaves out only what the component adds by design:
 //
 //   - bridge: benchMessages QoS 1 readings wait in Mosquitto for each side's
-//     persistent session; timed from connecting until the last is in Kafka.
+//     persistent session (fresh every round); timed from connecting until the
+//     last is in Kafka and acknowledged to MQTT.
 //     Raw (rawPipe): a bare paho subscriber with the bridge's session options
 //     and the bridge's kafka-go writer (bridge.KafkaWriter), one goroutine per
 //     partition writing what queued (up to the bridge's batch size) and
 //     acknowledging it to MQTT after Kafka did. It leaves out payload
 //     validation and dead letters (it keys records by the topic's device
-//     instead of decoding), the ordering contract and metrics.
+//     instead of decoding), the ordering contract and metrics. paho writes each
+//     acknowledgement on its own; the bridge's connection gathers them.
 //   - sink: each side reads the whole readings topic (what the bridge rounds
 //     wrote); timed until the last row is stored. Raw (rawSink): one kafka-go
 //     reader per partition with the sink's reader settings, payloads parsed by
