@@ -128,7 +128,8 @@ type config struct {
 // Option configures a Bridge.
 type Option func(*config)
 
-// WithMQTT sets the broker URL, e.g. "tcp://127.0.0.1:1883" or "ssl://host:8883".
+// WithMQTT sets the broker URL, e.g. "tcp://127.0.0.1:1883" or "ssl://host:8883"
+// (TCP or TLS; New refuses other schemes).
 func WithMQTT(url string) Option { return func(c *config) { c.mqttURL = url } }
 
 // WithCredentials sets the MQTT username and password.
