@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/url"
 	"sync"
+	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"golang.org/x/net/proxy"
@@ -69,6 +70,11 @@ func openMQTTConn(uri *url.URL, o mqtt.ClientOptions) (net.Conn, error) {
 	}
 	return newGatheringConn(conn), nil
 }
+
+// closeFlushTimeout bounds how long Close waits for the bytes in hand to be
+// written: paho closes a connection to give up on it (keep-alive timeout), and a
+// broker that stopped reading must not keep the write, and so Close, blocked.
+const closeFlushTimeout = time.Second
 
 // maxGathered bounds what Write takes before the previous bytes are written:
 // past it Write waits, as a socket write would once the kernel's buffer is full.
@@ -167,6 +173,7 @@ func (g *gatheringConn) Close() error {
 		g.room.Broadcast()
 		close(g.wake) // under mu with err set: no Write sends on it any more
 		g.mu.Unlock()
+		_ = g.Conn.SetWriteDeadline(time.Now().Add(closeFlushTimeout))
 		<-g.stopped
 		if failed == nil {
 			if ferr := g.flush(); ferr != nil && !errors.Is(ferr, net.ErrClosed) {

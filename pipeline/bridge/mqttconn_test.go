@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
 	"testing"
 	"time"
 )
@@ -104,5 +105,38 @@ func TestCheckMQTTURL(t *testing.T) {
 		if err := checkMQTTURL(tt.url); (err == nil) != tt.ok {
 			t.Errorf("checkMQTTURL(%q) = %v, want ok %v", tt.url, err, tt.ok)
 		}
+	}
+}
+
+// stuckConn is a connection whose peer never reads: Write blocks until the
+// write deadline passes.
+type stuckConn struct {
+	net.Conn // nil: only Write, SetWriteDeadline and Close are used
+	entered  chan struct{}
+	deadline chan time.Time
+}
+
+func (c *stuckConn) Write([]byte) (int, error) {
+	c.entered <- struct{}{}
+	<-time.After(time.Until(<-c.deadline))
+	return 0, os.ErrDeadlineExceeded
+}
+
+func (c *stuckConn) SetWriteDeadline(t time.Time) error { c.deadline <- t; return nil }
+func (c *stuckConn) Close() error                       { return nil }
+
+func TestGatheringConnCloseDoesNotHangOnAStuckPeer(t *testing.T) {
+	c := &stuckConn{entered: make(chan struct{}, 1), deadline: make(chan time.Time, 1)}
+	g := newGatheringConn(c)
+	if _, err := g.Write([]byte("puback")); err != nil {
+		t.Fatal(err)
+	}
+	<-c.entered // the writing goroutine is inside the stuck write
+	closed := make(chan error, 1)
+	go func() { closed <- g.Close() }()
+	select {
+	case <-closed: // its error is the stuck write's; the point is that it returned
+	case <-time.After(10 * closeFlushTimeout):
+		t.Fatal("Close blocked behind a write the peer never takes")
 	}
 }
