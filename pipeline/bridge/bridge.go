@@ -128,7 +128,8 @@ type config struct {
 // Option configures a Bridge.
 type Option func(*config)
 
-// WithMQTT sets the broker URL, e.g. "tcp://127.0.0.1:1883" or "ssl://host:8883".
+// WithMQTT sets the broker URL, e.g. "tcp://127.0.0.1:1883" or "ssl://host:8883"
+// (TCP or TLS; New refuses other schemes).
 func WithMQTT(url string) Option { return func(c *config) { c.mqttURL = url } }
 
 // WithCredentials sets the MQTT username and password.
@@ -252,6 +253,8 @@ func New(opts ...Option) (*Bridge, error) {
 	var errs []error
 	if cfg.mqttURL == "" {
 		errs = append(errs, errors.New("no MQTT broker URL"))
+	} else if err := checkMQTTURL(cfg.mqttURL); err != nil {
+		errs = append(errs, err)
 	}
 	if len(cfg.brokers) == 0 {
 		errs = append(errs, errors.New("no Kafka brokers"))
@@ -482,6 +485,9 @@ func (b *Bridge) connect(ctx context.Context) (mqtt.Client, error) {
 		SetKeepAlive(b.cfg.keepAlive).
 		SetPingTimeout(min(10*time.Second, b.cfg.keepAlive)).
 		SetConnectTimeout(10 * time.Second).
+		// Gathers paho's one-packet writes (a PUBACK per message) into one
+		// write(2) each time the previous returns (mqttconn.go).
+		SetCustomOpenConnectionFn(openMQTTConn).
 		SetOnConnectHandler(func(c mqtt.Client) {
 			// Re-subscribing on every connect is harmless with a persistent session
 			// and repairs a session the broker lost.

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"google.golang.org/protobuf/proto"
 
@@ -224,6 +226,19 @@ func TestEncodeDeterministic(t *testing.T) {
 			if string(again) != string(first) {
 				t.Fatalf("%s: encoding differs between calls", c.Name())
 			}
+		}
+	}
+}
+
+// TestPlainNameAgreesWithRules holds validateName's fast path to its rules:
+// every single-byte name it calls plain is one the rune-by-rune checks accept.
+func TestPlainNameAgreesWithRules(t *testing.T) {
+	for c := range 256 {
+		s := string([]byte{byte(c)})
+		r := rune(c)
+		rules := c < utf8.RuneSelf && c != '+' && c != '#' && !unicode.IsSpace(r) && unicode.IsPrint(r)
+		if plainName(s) != rules {
+			t.Errorf("plainName(%q) = %v, rules say %v", s, plainName(s), rules)
 		}
 	}
 }

@@ -56,60 +56,82 @@ func jsonEnvelopeOf(payload []byte) (string, uint64, error) {
 }
 
 // plainJSONEnvelope reads the envelope of a payload in exactly the form
-// appendJSON writes — keys device_id, seq, sample_time_ns, model (optional) and
-// metrics in that order, plain names, metrics a flat object of numbers — and
-// checks the whole payload against that form. Such a payload is valid JSON
-// (plain names make it ASCII) whose device_id and seq occur once, so
-// encoding/json reads the same envelope from it. ok is false for every other
-// payload. A fuzz test holds the two readers to the same answers.
+// appendJSON writes (see scanPlainJSON). Such a payload is valid JSON (plain
+// names make it ASCII) whose device_id and seq occur once, so encoding/json
+// reads the same envelope from it. ok is false for every other payload. A fuzz
+// test holds the two readers to the same answers.
 func plainJSONEnvelope(p []byte) (id string, seq uint64, ok bool) {
-	var idb []byte
-	if p, ok = bytes.CutPrefix(p, []byte(`{"device_id":`)); !ok {
+	r, ok := scanPlainJSON(p, nil)
+	if !ok {
 		return "", 0, false
 	}
-	if idb, p, ok = plainString(p); !ok {
-		return "", 0, false
+	return string(r.id), r.seq, true
+}
+
+// plainFields are the members scanPlainJSON found, as bytes of the payload.
+type plainFields struct {
+	id, model       []byte
+	seq, sampleTime uint64
+}
+
+// scanPlainJSON checks that p has exactly the form appendJSON writes — keys
+// device_id, seq, sample_time_ns, model (optional) and metrics in that order,
+// plain names, integers without sign, metrics a flat object of JSON numbers —
+// and returns its members. metric, if not nil, is called with each metric's
+// name and number as they appear; its false makes the scan fail. ok is false
+// for every payload not in that form.
+func scanPlainJSON(p []byte, metric func(name, number []byte) bool) (r plainFields, ok bool) {
+	if p, ok = bytes.CutPrefix(p, []byte(`{"device_id":`)); !ok {
+		return r, false
+	}
+	if r.id, p, ok = plainString(p); !ok {
+		return r, false
 	}
 	if p, ok = bytes.CutPrefix(p, []byte(`,"seq":`)); !ok {
-		return "", 0, false
+		return r, false
 	}
-	if seq, p, ok = plainUint(p); !ok {
-		return "", 0, false
+	if r.seq, p, ok = plainUint(p); !ok {
+		return r, false
 	}
 	if p, ok = bytes.CutPrefix(p, []byte(`,"sample_time_ns":`)); !ok {
-		return "", 0, false
+		return r, false
 	}
-	if _, p, ok = plainUint(p); !ok {
-		return "", 0, false
+	if r.sampleTime, p, ok = plainUint(p); !ok {
+		return r, false
 	}
 	if rest, hasModel := bytes.CutPrefix(p, []byte(`,"model":`)); hasModel {
-		if _, p, ok = plainString(rest); !ok {
-			return "", 0, false
+		if r.model, p, ok = plainString(rest); !ok {
+			return r, false
 		}
 	}
 	if p, ok = bytes.CutPrefix(p, []byte(`,"metrics":{`)); !ok {
-		return "", 0, false
+		return r, false
 	}
 	for first := true; len(p) > 0 && p[0] != '}'; first = false {
 		if !first {
 			if p, ok = bytes.CutPrefix(p, []byte(",")); !ok {
-				return "", 0, false
+				return r, false
 			}
 		}
-		if _, p, ok = plainString(p); !ok {
-			return "", 0, false
+		var name, number []byte
+		if name, p, ok = plainString(p); !ok {
+			return r, false
 		}
 		if p, ok = bytes.CutPrefix(p, []byte(":")); !ok {
-			return "", 0, false
+			return r, false
 		}
+		number = p
 		if p, ok = jsonNumber(p); !ok {
-			return "", 0, false
+			return r, false
+		}
+		if metric != nil && !metric(name, number[:len(number)-len(p)]) {
+			return r, false
 		}
 	}
 	if !bytes.Equal(p, []byte("}}")) {
-		return "", 0, false
+		return r, false
 	}
-	return string(idb), seq, true
+	return r, true
 }
 
 // plainString splits a quoted plain name (see plainJSON) off the front of p.

@@ -2,6 +2,7 @@ package codec
 
 import (
 	"encoding/json"
+	"reflect"
 	"testing"
 )
 
@@ -59,8 +60,8 @@ func TestEnvelopeWithoutFastPath(t *testing.T) {
 	}
 }
 
-// FuzzPlainJSONEnvelope holds the plain-form reader to encoding/json's answer
-// wherever it reads an envelope at all, and checks it reads citybench's own encoding.
+// FuzzPlainJSONEnvelope holds the plain-form readers (envelope and whole
+// reading) to encoding/json's answers wherever they read a payload at all.
 func FuzzPlainJSONEnvelope(f *testing.F) {
 	for _, metrics := range []map[string]float64{{"temperature": 28.7}, {"a": -1e-7, "b": 1e21, "c": 0}} {
 		good, err := JSON().Encode(reading(metrics))
@@ -75,7 +76,16 @@ func FuzzPlainJSONEnvelope(f *testing.F) {
 	f.Add([]byte(`{"device_id":"d","seq":1,"sample_time_ns":1,"metrics":{"a":1.}}`))
 	f.Add([]byte(`{"device_id":"d","seq":1,"sample_time_ns":1,"metrics":{"a":1},"seq":2}`))
 	f.Add([]byte(`{"device_id":"d\"","seq":1,"sample_time_ns":1,"metrics":{"a":1}}`))
+	f.Add([]byte(`{"device_id":"d","seq":1,"sample_time_ns":9223372036854775808,"metrics":{"a":1}}`))
+	f.Add([]byte(`{"device_id":"d","seq":1,"sample_time_ns":1,"model":"","metrics":{"a":1e400,"b":-0}}`))
+	f.Add([]byte(`{"device_id":"d","seq":1,"sample_time_ns":1,"metrics":{"a":1,"a":2.5e-3}}`))
 	f.Fuzz(func(t *testing.T, payload []byte) {
+		if r, ok := plainJSONReading(payload); ok {
+			want, err := decodeJSONOf(payload)
+			if err != nil || !reflect.DeepEqual(r, want) {
+				t.Fatalf("plain decoder %+v, encoding/json %+v, %v for %q", r, want, err, payload)
+			}
+		}
 		id, seq, ok := plainJSONEnvelope(payload)
 		if !ok {
 			return
@@ -90,7 +100,7 @@ func FuzzPlainJSONEnvelope(f *testing.F) {
 	})
 }
 
-func TestPlainJSONEnvelopeReadsOwnEncoding(t *testing.T) {
+func TestPlainJSONReadersReadOwnEncoding(t *testing.T) {
 	for _, metrics := range []map[string]float64{{"temperature": 28.7}, {"a": -1e-7, "b": 1e21, "c": 0}} {
 		r := reading(metrics)
 		r.Model = "env-v2"
@@ -101,5 +111,31 @@ func TestPlainJSONEnvelopeReadsOwnEncoding(t *testing.T) {
 		if id, seq, ok := plainJSONEnvelope(p); !ok || id != r.DeviceID || seq != r.Seq {
 			t.Errorf("plainJSONEnvelope(%s) = (%q, %d, %v)", p, id, seq, ok)
 		}
+		if got, ok := plainJSONReading(p); !ok || !reflect.DeepEqual(got, r) {
+			t.Errorf("plainJSONReading(%s) = (%+v, %v), want %+v", p, got, ok, r)
+		}
 	}
+}
+
+// BenchmarkDecodeJSON compares Decode of citybench's own form (the plain
+// reader) with encoding/json's reading of the same payload.
+func BenchmarkDecodeJSON(b *testing.B) {
+	p, err := JSON().Encode(reading(map[string]float64{"temperature": 28.7, "humidity": 60}))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("decode", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := JSON().Decode("", p); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("encoding-json", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := decodeJSONOf(p); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }
