@@ -212,11 +212,11 @@ func (s *Store) Expire(now time.Time) int {
 	if s.ttl <= 0 {
 		return 0
 	}
-	cutoff := now.Add(-s.ttl).UnixMicro()
+	nowUs := now.UnixMicro()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	n := 0
-	for ; s.head < len(s.writes) && s.writes[s.head].wt <= cutoff; s.head++ {
+	for ; s.head < len(s.writes) && !s.liveAt(s.writes[s.head].wt, nowUs); s.head++ {
 		w := s.writes[s.head]
 		// A key written again later has a newer write: that one expires it.
 		if c, ok := w.part.rows[w.ck]; ok && c.wt == w.wt {
@@ -243,9 +243,10 @@ func (s *Store) Expired() int64 {
 	return s.expired
 }
 
-// live reports whether a cell's time to live has not run out at now (µs).
-func (s *Store) live(c cell, nowUs int64) bool {
-	return s.ttl <= 0 || c.wt > nowUs-s.ttl.Microseconds()
+// liveAt reports whether a row written at wt (µs) has not outlived its time to
+// live at nowUs: the one rule both Readings and Expire apply.
+func (s *Store) liveAt(wt, nowUs int64) bool {
+	return s.ttl <= 0 || wt > nowUs-s.ttl.Microseconds()
 }
 
 // UpsertDevices applies last-seen-wins per device.
@@ -320,7 +321,7 @@ func (s *Store) Readings(ctx context.Context, q store.Query) ([]store.Row, error
 		}
 		keys := make([]clusterKey, 0, len(part.rows))
 		for k, c := range part.rows {
-			if k.ms >= from && k.ms < to && s.live(c, nowUs) {
+			if k.ms >= from && k.ms < to && s.liveAt(c.wt, nowUs) {
 				keys = append(keys, k)
 			}
 		}
