@@ -41,7 +41,7 @@ type Target struct {
 	sinkCap      float64  // rows/s per sink instance, 0: no cap
 	control      []string // the devices' control-plane topic filters, which the bridges leave alone
 	retention    time.Duration
-	connections  int // the broker's expected clients: every device, the bridges and the taps
+	devices      int // the scenario's devices, each one of the broker's clients
 	log          *slog.Logger
 	p            *embedded.Pipeline
 }
@@ -66,7 +66,7 @@ func New(sc *scenarios.Scenario, log *slog.Logger) (*Target, error) {
 		sinks:        max(st.SinkReplicas, 1),
 		sinkCap:      st.SinkMaxWriteRate,
 		retention:    Retention(sc),
-		connections:  sc.Devices() + max(st.BridgeReplicas, 1) + tapConnections,
+		devices:      sc.Devices(),
 		log:          log,
 	}
 	t.tls = sc.Target.Security == "tls"
@@ -112,7 +112,7 @@ func (t *Target) Start(ctx context.Context) (target.Endpoints, error) {
 		embedded.WithKafkaBrokers(t.kafkaBrokers), embedded.WithReplicationFactor(t.replication),
 		embedded.WithPartitions(t.partitions), embedded.WithTopic(t.kafkaTopic),
 		embedded.WithIgnoredTopics(t.control...), embedded.WithRetention(t.retention),
-		embedded.WithConnections(t.connections),
+		embedded.WithConnections(t.devices + t.bridges + tapConnections),
 	}
 	if t.tls {
 		// security: tls means what it means on the containers target: TLS and a password.
